@@ -1,0 +1,1 @@
+"""Fit the cost model's speed parameters to measurements; versioned calibrations."""

@@ -1,0 +1,66 @@
+"""The `vtt` command line: a typer app whose commands live one per module in vtt.cli.
+
+This module imports typer only; each command imports its heavy modules inside the function
+so `vtt plan` starts fast. `main` is the one place where VttError becomes a message + exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import typer
+
+from vtt.errors import VttError
+
+app = typer.Typer(
+    name="vtt",
+    help=(
+        "Predict what a local LLM costs on your hardware (memory, prompt and generation speed) "
+        "before you download it, and prove it with real llama-bench runs.\n\n"
+        "Start with: vtt plan glm-4.7-flash --quant Q8_0 --context 65536"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+# (module in vtt.cli, attribute, command name); a typer.Typer attribute becomes a command group.
+REGISTRY: list[tuple[str, str, str]] = [
+    ("plan", "plan", "plan"),
+    ("catalog", "catalog", "catalog"),
+]
+
+
+def _register() -> None:
+    for mod_name, attr, name in REGISTRY:
+        obj = getattr(importlib.import_module(f"vtt.cli.{mod_name}"), attr)
+        if isinstance(obj, typer.Typer):
+            app.add_typer(obj, name=name)
+        else:
+            app.command(name=name)(obj)
+
+
+_register()
+
+
+def emit_error(e: VttError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": e.to_dict()}))
+    else:
+        print(f"vtt: error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
+
+
+def main() -> None:
+    try:
+        app(prog_name="vtt")
+    except VttError as e:
+        emit_error(e, "--json" in sys.argv)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("vtt: interrupted", file=sys.stderr)
+        sys.exit(130)

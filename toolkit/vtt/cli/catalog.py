@@ -1,0 +1,36 @@
+"""`vtt catalog`: the models, quants, hardware and backends vtt knows."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+
+def catalog(
+    what: Annotated[str, typer.Argument(help="models, quants, hardware or backends")] = "models",
+    search: Annotated[Optional[str], typer.Option("--search", "-s", help="only entries whose id or alias contains this")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
+):
+    """List what vtt knows. Example: vtt catalog models --search qwen3"""
+    from vtt.errors import BadQuery
+    from vtt.specs.catalog import default_world, norm
+
+    w = default_world()
+    table = {"models": w.models, "quants": w.quants, "hardware": w.hardware, "backends": w.backends}.get(what)
+    if table is None:
+        raise BadQuery(f"unknown catalog section '{what}': use models, quants, hardware or backends")
+    items = list(table.values())
+    if search:
+        s = norm(search)
+        items = [i for i in items if s in norm(i.id) or any(s in norm(a) for a in getattr(i, "aliases", []))]
+    for i in items:
+        if json_out:
+            print(json.dumps(i.model_dump(mode="json", exclude={"sources"})))
+        elif what == "models":
+            print(f"{i.id:32s} {i.arch:14s} {i.kind:7s} {i.params_total_b or 0:7.1f}B  ctx {i.n_ctx_train:>7d}  {', '.join(i.aliases[:3])}")
+        elif what == "quants":
+            print(f"{i.id:12s} base {i.base:8s} family {i.family:7s} {', '.join(i.aliases)}")
+        else:
+            print(f"{i.id:20s} {i.name}")

@@ -1,0 +1,126 @@
+"""Memory of one llama.cpp context: KV cache as llama.cpp allocates it, compute buffers, overhead.
+
+KV rules (src/llama-context.cpp, llama-kv-cache.cpp, llama-kv-cache-iswa.cpp,
+llama-memory-recurrent.cpp; summarised in ../shared/reference/kv_cache_and_runtime.md):
+n_ctx is padded to 256; -np splits it into streams unless the cache is unified; SWA layers
+hold min(n_ctx_seq, window x streams + n_ubatch) cells padded to 256; recurrent layers hold a
+fixed F32 state per sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vtt.specs.model_arch import MIXER_FULL, MIXER_RECURRENT, MIXER_SWA, ModelArch
+from vtt.specs.runtime import KV_TYPE_BYTES
+
+
+def pad(x, n: int):
+    return ((np.asarray(x, dtype=np.int64) + n - 1) // n) * n
+
+
+@dataclass(frozen=True)
+class KvLayout:
+    """Per-cell and fixed sizes of a model's caches, independent of the context length."""
+
+    full_k_elems: int  # K elements per cell, summed over full-attention layers
+    full_v_elems: int
+    swa_k_elems: int  # the same over sliding-window layers
+    swa_v_elems: int
+    n_full: int
+    n_swa: int
+    n_recurrent: int
+    recurrent_bytes_per_seq: int  # F32 conv + SSM state over all recurrent layers
+    swa_window: int
+
+
+def kv_layout(a: ModelArch) -> KvLayout:
+    k_cell = a.n_head_kv * a.head_dim_k
+    v_cell = a.n_head_kv * a.head_dim_v
+    mixers = a.mixers
+    n_full = mixers.count(MIXER_FULL)
+    n_swa = mixers.count(MIXER_SWA)
+    n_rec = mixers.count(MIXER_RECURRENT)
+    rec = 0
+    if n_rec:
+        s = a.ssm
+        n_embd_r = (s.d_conv - 1) * (s.d_inner + 2 * s.n_group * s.d_state)
+        n_embd_s = s.d_state * s.d_inner
+        rec = n_rec * (n_embd_r + n_embd_s) * 4
+    return KvLayout(k_cell * n_full, v_cell * n_full, k_cell * n_swa, v_cell * n_swa, n_full, n_swa, n_rec, rec, a.swa_window)
+
+
+def kv_cells(n_ctx, parallel, n_ubatch, kv_unified, swa_full, swa_window):
+    """(full cells, swa cells) in total over all streams, as llama.cpp sizes them."""
+    n_ctx = pad(n_ctx, 256)
+    parallel = np.asarray(parallel, dtype=np.int64)
+    unified = np.asarray(kv_unified, dtype=bool)
+    n_ctx_seq = np.where(unified, n_ctx, pad(n_ctx // parallel, 256))
+    n_stream = np.where(unified, 1, parallel)
+    full = n_ctx_seq * n_stream
+    ub = np.minimum(np.asarray(n_ubatch, dtype=np.int64), n_ctx)
+    swa_seq = pad(np.minimum(n_ctx_seq, swa_window * np.where(unified, parallel, 1) + ub), 256)
+    swa_seq = np.where(np.asarray(swa_full, dtype=bool), n_ctx_seq, swa_seq)
+    return full, swa_seq * n_stream
+
+
+def kv_cache_bytes(lay: KvLayout, n_ctx, type_k, type_v, parallel=1, n_ubatch=512, kv_unified=False, swa_full=False):
+    """Bytes of llama.cpp's KV cache plus recurrent state. Array-friendly in every numeric argument.
+
+    type_k/type_v: a KV cache type name, or an array of bytes-per-element.
+    """
+    bk = _kv_bytes(type_k)
+    bv = _kv_bytes(type_v)
+    full, swa = kv_cells(n_ctx, parallel, n_ubatch, kv_unified, swa_full, lay.swa_window)
+    attn = full * (lay.full_k_elems * bk + lay.full_v_elems * bv) + swa * (lay.swa_k_elems * bk + lay.swa_v_elems * bv)
+    rec = lay.recurrent_bytes_per_seq * np.maximum(1, np.asarray(parallel))
+    return attn + rec
+
+
+def _kv_bytes(t):
+    if isinstance(t, str):
+        return KV_TYPE_BYTES[t]
+    return np.asarray(t, dtype=float)
+
+
+def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1):
+    """The scheduler's compute buffer for the worst-case graph (a full ubatch at full context).
+
+    No closed formula exists in llama.cpp (it measures a reserve graph); the largest live
+    tensors are the ubatch's logits, the FFN activations and, without flash attention, the
+    materialised KQ scores of one layer. Coefficients are checked against llama.cpp's own
+    report in tests/e2e (memory truth).
+    """
+    n_ctx = pad(n_ctx, 256)
+    ub = np.minimum(np.asarray(n_ubatch, dtype=np.int64), n_ctx).astype(float)
+    fa = np.asarray(flash_attn, dtype=bool)
+    logits = ub * a.n_vocab * 4
+    if a.is_moe:
+        ffn_w = max(a.n_ff, a.n_expert_used * a.n_ff_exp + a.n_ff_shexp)
+    else:
+        ffn_w = a.n_ff
+    act = ub * (3 * ffn_w + 4 * a.n_embd) * 4
+    n_kv = np.asarray(n_ctx, dtype=float)
+    if a.n_head_kv and a.mixers.count(MIXER_FULL) == 0 and MIXER_SWA in a.mixers:
+        n_kv = np.minimum(n_kv, a.swa_window + ub)
+    kq = np.where(fa, 0.0, 2 * ub * n_kv * a.n_head * 4)
+    mask = ub * n_kv * 2
+    return logits + act + kq + mask
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    weights_bytes: np.ndarray
+    kv_cache_bytes: np.ndarray
+    compute_buffer_bytes: np.ndarray
+    overhead_bytes: np.ndarray
+
+    @property
+    def total_bytes(self):
+        return self.weights_bytes + self.kv_cache_bytes + self.compute_buffer_bytes + self.overhead_bytes
+
+
+def output_buffer_bytes(a: ModelArch, parallel=1):
+    return a.n_vocab * 4 * np.maximum(1, np.asarray(parallel))

@@ -1,0 +1,121 @@
+"""From a resolved model + hardware + runtime arrays to the numbers `vtt plan` answers.
+
+Pure: no I/O. Vectorised over the queries of one (model, quant) group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vtt.cost import memory, throughput
+from vtt.cost.weights import WeightProfile
+from vtt.specs.hardware import Hardware
+from vtt.specs.model_arch import MIXER_FULL, MIXER_SWA, ModelArch
+from vtt.specs.runtime import KV_TYPE_BYTES
+from vtt.units import GIB
+
+Z90 = 1.6448536269514722  # two-sided 90 % interval
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    arch: ModelArch
+    weights: WeightProfile
+    family: str  # speed family of the weights (FileType.family)
+    model_label: str
+    quant_label: str
+    source: str  # "catalog", "gguf", "gguf-url"
+
+
+def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> throughput.SpeedFeatures:
+    a = r.arch
+    n = len(q["n_prompt"])
+    lay = memory.kv_layout(a)
+    bk = np.array([KV_TYPE_BYTES[t] for t in q["type_k"]]) if n else np.zeros(0)
+    bv = np.array([KV_TYPE_BYTES[t] for t in q["type_v"]]) if n else np.zeros(0)
+    full, swa = memory.kv_cells(q["context"], q["parallel"], q["n_ubatch"], False, False, a.swa_window)
+    per_stream = full // np.maximum(q["parallel"], 1)
+    swa_cells = np.where(lay.n_swa > 0, swa // np.maximum(q["parallel"], 1), 0)
+    mix = a.mixers
+    hq = a.head_dim_q or a.head_dim_k
+    # FLOPs per (query token x cached cell) per layer: QK^T over K width, PV over V width.
+    if a.mla:
+        per_layer = 2.0 * a.n_head * (a.head_dim_k + a.head_dim_v)
+    else:
+        per_layer = 2.0 * a.n_head * (hq + a.head_dim_v)
+    fam_idx = throughput.FAMILIES.index(r.family) if r.family in throughput.FAMILIES else throughput.FAMILIES.index("k")
+    ones = np.ones(n)
+    w = r.weights
+    # Prefill streams every weight once per ubatch except gathered embeddings; MoE ubatches
+    # of >= 64 tokens touch nearly every expert.
+    stream = w.decode_bytes + (w.expert_bytes * (1 - a.n_expert_used / a.n_expert) if a.n_expert else 0.0)
+    return throughput.SpeedFeatures(
+        w_decode_bytes=w.decode_bytes * ones,
+        w_stream_bytes=stream * ones,
+        p_active=w.params_matmul_active * ones,
+        is_moe=np.full(n, a.is_moe),
+        family_idx=np.full(n, fam_idx),
+        n_layers=a.n_layer_run * ones,
+        kv_full_bytes_per_cell=lay.full_k_elems * bk + lay.full_v_elems * bv,
+        kv_swa_bytes_per_cell=lay.swa_k_elems * bk + lay.swa_v_elems * bv,
+        swa_cells=np.minimum(swa_cells, per_stream).astype(float),
+        state_bytes=lay.recurrent_bytes_per_seq * ones,
+        attn_flops_full=per_layer * mix.count(MIXER_FULL) * ones,
+        attn_flops_swa=per_layer * mix.count(MIXER_SWA) * ones,
+        n_prompt=np.asarray(q["n_prompt"], dtype=float),
+        n_gen=np.asarray(q["n_gen"], dtype=float),
+        depth=np.asarray(q["depth"], dtype=float),
+        n_ubatch=np.asarray(q["n_ubatch"], dtype=float),
+        flash_attn=np.asarray(q["flash_attn"], dtype=bool),
+        bw_bytes_s=hw.mem_bandwidth_gbs * 1e9 * ones,
+        peak_flops=hw.fp16_tflops * 1e12 * ones,
+    )
+
+
+def memory_breakdown(r: ResolvedModel, q: dict[str, np.ndarray], overhead_gib: float) -> memory.MemoryBreakdown:
+    a = r.arch
+    lay = memory.kv_layout(a)
+    bk = np.array([KV_TYPE_BYTES[t] for t in q["type_k"]], dtype=float)
+    bv = np.array([KV_TYPE_BYTES[t] for t in q["type_v"]], dtype=float)
+    kv = memory.kv_cache_bytes(lay, q["context"], bk, bv, q["parallel"], q["n_ubatch"])
+    comp = memory.compute_buffer_bytes(a, q["context"], q["n_ubatch"], q["flash_attn"], q["parallel"])
+    n = len(kv)
+    over = overhead_gib * GIB + memory.output_buffer_bytes(a, q["parallel"])
+    return memory.MemoryBreakdown(
+        np.full(n, r.weights.total_bytes, dtype=float), np.asarray(kv, dtype=float),
+        np.asarray(comp, dtype=float), np.asarray(over, dtype=float) * np.ones(n),
+    )
+
+
+def _log_sd_from_cov(fn, f, params: dict, names: list[str], cov: np.ndarray) -> np.ndarray:
+    """Delta method: sd of log prediction from the covariance of log(params)."""
+    base = np.log(fn(f, params))
+    grads = []
+    h = 1e-4
+    for k in names:
+        p2 = dict(params)
+        p2[k] = params[k] * np.exp(h)
+        grads.append((np.log(fn(f, p2)) - base) / h)
+    g = np.vstack(grads)  # (P, N)
+    var = np.einsum("pn,pq,qn->n", g, cov, g)
+    return np.sqrt(np.maximum(var, 0.0))
+
+
+def predict_speed(f: throughput.SpeedFeatures, params: dict, sigma_log: dict, names=None, cov=None) -> dict:
+    """pp/tg tokens/s with 90 % intervals (residual spread + parameter uncertainty)."""
+    out = {}
+    for key, fn in (("pp", throughput.pp_tps), ("tg", throughput.tg_tps)):
+        val = fn(f, params)
+        sd = np.full(len(val), float(sigma_log.get(key, 0.3)))
+        if cov is not None and names:
+            sd = np.sqrt(sd**2 + _log_sd_from_cov(fn, f, params, names, cov) ** 2)
+        out[f"{key}_tps"] = val
+        out[f"{key}_lo"] = val * np.exp(-Z90 * sd)
+        out[f"{key}_hi"] = val * np.exp(Z90 * sd)
+    pf = throughput.prefill_time_s(f, params)
+    out["ttft_s"] = pf
+    out["ttft_lo"] = pf * out["pp_tps"] / out["pp_hi"]
+    out["ttft_hi"] = pf * out["pp_tps"] / out["pp_lo"]
+    return out

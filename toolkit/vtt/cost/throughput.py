@@ -1,0 +1,116 @@
+"""Prompt-processing and generation speed, as llama-bench reports them, from a roofline.
+
+decode (one token at KV position p):
+    t(p) = (W_decode + kv_eff(fa) * KV_bytes(p) + state) / (bw_eff * BW)
+           + attention FLOPs(p) / (attn_dec_eff * peak) + n_layers * t_layer + t_token
+prefill (n_prompt tokens at depth d, in ubatches of u):
+    t = 2 * P_active * n_prompt / (compute_eff[family] * moe_factor * peak)
+        + chunks * W_stream / (bw_eff * BW)
+        + attention FLOPs over causal contexts / (attn_pp_eff(fa) * peak) + chunks * t_ubatch
+Every term is named so a prediction can be explained; parameters are calibrated per
+hardware x backend (vtt.calibrate). Everything is numpy-vectorised over queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Parameters and their physics defaults (used when no calibration exists). Positive reals.
+PARAM_DEFAULTS: dict[str, float] = {
+    "bw_eff": 0.75,  # share of peak memory bandwidth decode reaches on weights
+    "kv_eff": 1.0,  # KV bytes cost this many weight-bytes each (flash attention on)
+    "kv_nofa": 2.0,  # ... times this without flash attention
+    "attn_dec_eff": 0.05,  # share of FP16 peak for decode attention math
+    "t_layer_us": 20.0,  # fixed cost per layer per decoded token (launches, syncs)
+    "t_token_us": 300.0,  # fixed cost per decoded token
+    "ce_f16": 0.35,  # share of FP16 peak reached by prefill matmuls, per weight family
+    "ce_q8": 0.30,
+    "ce_k": 0.25,
+    "ce_legacy": 0.28,
+    "ce_iq": 0.2,
+    "ce_mxfp4": 0.25,
+    "moe_pp": 0.5,  # MoE prefill efficiency relative to dense (small per-expert GEMMs)
+    "attn_pp_eff": 0.15,  # share of FP16 peak for prefill attention (flash attention)
+    "attn_nofa": 0.6,  # ... relative efficiency without flash attention
+    "t_ubatch_ms": 2.0,  # fixed cost per prefill ubatch
+}
+FAMILIES = ("f16", "q8", "k", "legacy", "iq", "mxfp4")
+
+
+@dataclass
+class SpeedFeatures:
+    """Everything the speed formulas need, one entry per query (numpy arrays)."""
+
+    w_decode_bytes: np.ndarray  # weights read per decoded token
+    w_stream_bytes: np.ndarray  # weights read per prefill ubatch
+    p_active: np.ndarray  # matmul params per token
+    is_moe: np.ndarray  # bool
+    family_idx: np.ndarray  # index into FAMILIES
+    n_layers: np.ndarray
+    kv_full_bytes_per_cell: np.ndarray  # K+V bytes per cell over full-attention layers
+    kv_swa_bytes_per_cell: np.ndarray
+    swa_cells: np.ndarray  # cells a SWA layer attends at most
+    state_bytes: np.ndarray  # recurrent state read+written per token
+    attn_flops_full: np.ndarray  # FLOPs per (token x attended cell), full layers: 2*n_head*(dk+dv)*n_layers
+    attn_flops_swa: np.ndarray
+    n_prompt: np.ndarray
+    n_gen: np.ndarray
+    depth: np.ndarray
+    n_ubatch: np.ndarray
+    flash_attn: np.ndarray  # bool
+    bw_bytes_s: np.ndarray  # peak bandwidth, bytes/s
+    peak_flops: np.ndarray  # FP16 peak, FLOP/s
+
+    def __len__(self):
+        return len(self.n_prompt)
+
+
+def _p(params: dict[str, float], k: str) -> float:
+    return float(params.get(k, PARAM_DEFAULTS[k]))
+
+
+def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
+    """Seconds to decode one token with `pos` cells already in the cache."""
+    pos = np.asarray(pos, dtype=float)
+    fa = f.flash_attn
+    swa = np.minimum(pos, f.swa_cells)
+    kv_bytes = f.kv_full_bytes_per_cell * pos + f.kv_swa_bytes_per_cell * swa
+    kv_w = _p(params, "kv_eff") * np.where(fa, 1.0, _p(params, "kv_nofa"))
+    bytes_ = f.w_decode_bytes + kv_w * kv_bytes + 2 * f.state_bytes
+    t_mem = bytes_ / (_p(params, "bw_eff") * f.bw_bytes_s)
+    attn = f.attn_flops_full * pos + f.attn_flops_swa * swa
+    t_attn = attn / (_p(params, "attn_dec_eff") * f.peak_flops)
+    t_fixed = f.n_layers * _p(params, "t_layer_us") * 1e-6 + _p(params, "t_token_us") * 1e-6
+    return t_mem + t_attn + t_fixed
+
+
+def tg_tps(f: SpeedFeatures, params: dict) -> np.ndarray:
+    """Generation tokens/s for `-n n_gen -d depth`: the mean over the generated positions."""
+    n = np.maximum(f.n_gen, 1).astype(float)
+    # t(p) is linear in p except where the SWA cap bends it: midpoint rule is exact for the
+    # linear part and close for the rest.
+    t_mid = decode_time_s(f, params, f.depth + (n - 1) / 2)
+    return 1.0 / t_mid
+
+
+def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
+    n = f.n_prompt.astype(float)
+    chunks = np.ceil(n / np.maximum(f.n_ubatch, 1))
+    ce = np.array([_p(params, f"ce_{fam}") for fam in FAMILIES])[f.family_idx]
+    ce = ce * np.where(f.is_moe, _p(params, "moe_pp"), 1.0)
+    t_mm = 2.0 * f.p_active * n / (ce * f.peak_flops)
+    t_stream = chunks * f.w_stream_bytes / (_p(params, "bw_eff") * f.bw_bytes_s)
+    # causal attention: token i of the prompt attends depth + i cells (SWA: at most the window)
+    d = f.depth.astype(float)
+    ctx_sum_full = n * d + n * (n - 1) / 2
+    ctx_sum_swa = n * np.minimum(d + (n - 1) / 2, f.swa_cells)
+    attn = f.attn_flops_full * ctx_sum_full + f.attn_flops_swa * ctx_sum_swa
+    eff = _p(params, "attn_pp_eff") * np.where(f.flash_attn, 1.0, _p(params, "attn_nofa"))
+    t_attn = attn / (eff * f.peak_flops)
+    return t_mm + t_stream + t_attn + chunks * _p(params, "t_ubatch_ms") * 1e-3
+
+
+def pp_tps(f: SpeedFeatures, params: dict) -> np.ndarray:
+    return f.n_prompt / prefill_time_s(f, params)

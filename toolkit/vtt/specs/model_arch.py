@@ -1,0 +1,175 @@
+"""Model architecture: the hyper-parameters llama.cpp reads from a GGUF, as catalog data.
+
+Per-layer structure is derived the way llama.cpp derives it (src/llama-model.cpp load_hparams):
+sliding-window layers from `swa_pattern`, recurrent layers from `recurrent_interval`, or an
+explicit `layer_pattern` string for irregular hybrids (Nemotron-H).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, model_validator
+
+from vtt.specs.base import Source, Spec
+
+# Mixer kinds per layer, one character each in `layer_pattern`.
+MIXER_FULL = "A"  # full attention with a KV cache
+MIXER_SWA = "S"  # sliding-window attention
+MIXER_RECURRENT = "R"  # SSM / linear attention (Mamba2, gated DeltaNet): fixed-size state
+MIXER_NONE = "-"  # no token mixer (an FFN-only block, Nemotron-H)
+# FFN kinds per layer, one character each in `ffn_pattern`.
+FFN_DENSE = "D"
+FFN_MOE = "E"
+FFN_NONE = "-"
+
+
+class Mla(Spec):
+    """Multi-head latent attention (DeepSeek-V2/V3, GLM-4.7-Flash): llama.cpp caches the latent."""
+
+    kv_lora_rank: int = Field(gt=0)
+    q_lora_rank: int = Field(default=0, ge=0)
+    qk_rope_head_dim: int = Field(gt=0)
+    qk_nope_head_dim: int = Field(gt=0)
+    v_head_dim: int = Field(gt=0)
+
+
+class Ssm(Spec):
+    """Recurrent state dimensions (GGUF `{arch}.ssm.*`)."""
+
+    d_conv: int = Field(gt=0)
+    d_inner: int = Field(gt=0)
+    d_state: int = Field(gt=0)
+    n_group: int = Field(default=1, ge=1)
+    dt_rank: int = Field(default=0, ge=0)
+
+
+class KnownFile(Spec):
+    """A published GGUF of this model: its quant label and size, so weights need no guessing."""
+
+    quant: str
+    size_gib: float = Field(gt=0)
+    file: str | None = None
+    source: str | None = None
+
+
+class Quality(Spec):
+    """A published capability score (for the optimizer). Never invented: each has a source."""
+
+    score: float
+    benchmark: str
+    source: str
+
+
+class ModelArch(Spec):
+    id: str
+    name: str
+    family: str = Field(description="for leave-one-family-out validation, e.g. 'qwen3-moe'")
+    arch: str = Field(description="GGUF general.architecture, e.g. llama, qwen3moe, deepseek2")
+    aliases: list[str] = []
+    n_layer: int = Field(gt=0, description="GGUF block_count, including NextN/MTP layers")
+    n_nextn_layer: int = Field(default=0, ge=0, description="MTP layers: no KV cache, not run per token")
+    n_embd: int = Field(gt=0)
+    n_vocab: int = Field(gt=0)
+    n_ctx_train: int = Field(gt=0)
+    n_head: int = Field(gt=0)
+    n_head_kv: int = Field(gt=0)
+    head_dim_k: int = Field(gt=0, description="K width per KV head as cached (MLA: kv_lora_rank + rope)")
+    head_dim_v: int = Field(gt=0, description="V width per KV head as cached (MLA: kv_lora_rank)")
+    head_dim_q: int | None = Field(default=None, description="Q/K head dim for attention FLOPs if not head_dim_k")
+    swa_window: int = Field(default=0, ge=0)
+    swa_pattern: int = Field(default=0, ge=0, description="layer il is SWA iff il % n < n-1")
+    recurrent_interval: int = Field(default=0, ge=0, description="layer il is recurrent iff (il+1) % n != 0")
+    layer_pattern: str | None = Field(default=None, description="mixer per layer: A full, S swa, R recurrent, - none")
+    ffn_pattern: str | None = Field(default=None, description="FFN per layer: D dense, E MoE, - none")
+    mla: Mla | None = None
+    ssm: Ssm | None = None
+    n_ff: int = Field(default=0, ge=0, description="dense FFN width")
+    n_dense_lead: int = Field(default=0, ge=0, description="leading dense layers of an MoE (first_k_dense_replace)")
+    n_expert: int = Field(default=0, ge=0)
+    n_expert_used: int = Field(default=0, ge=0)
+    n_ff_exp: int = Field(default=0, ge=0)
+    n_expert_shared: int = Field(default=0, ge=0)
+    n_ff_shexp: int = Field(default=0, ge=0)
+    ffn_gated: bool = Field(default=True, description="SwiGLU/GeGLU (gate+up+down) vs plain up+down")
+    tied_embeddings: bool = False
+    params_total_b: float | None = Field(default=None, gt=0, description="published total, for cross-checks")
+    params_active_b: float | None = Field(default=None, gt=0)
+    files: list[KnownFile] = []
+    quality: list[Quality] = []
+    released: str | None = None
+    sources: list[Source] = []
+
+    @model_validator(mode="after")
+    def _check(self):
+        n = self.n_layer - self.n_nextn_layer
+        if n <= 0:
+            raise ValueError("n_nextn_layer must be smaller than n_layer")
+        for name in ("layer_pattern", "ffn_pattern"):
+            pat = getattr(self, name)
+            if pat is not None and len(pat) != n:
+                raise ValueError(f"{name} has {len(pat)} entries for {n} layers")
+        if self.layer_pattern and set(self.layer_pattern) - set("ASR-"):
+            raise ValueError("layer_pattern may contain only A, S, R and -")
+        if self.ffn_pattern and set(self.ffn_pattern) - set("DE-"):
+            raise ValueError("ffn_pattern may contain only D, E and -")
+        if self.n_expert and not (0 < self.n_expert_used <= self.n_expert and self.n_ff_exp > 0):
+            raise ValueError("an MoE needs 0 < n_expert_used <= n_expert and n_ff_exp > 0")
+        if "R" in self.mixers and self.ssm is None:
+            raise ValueError("recurrent layers need an `ssm` block")
+        if "S" in self.mixers and self.swa_window <= 0:
+            raise ValueError("sliding-window layers need swa_window > 0")
+        return self
+
+    # ---- derived structure (what llama.cpp computes at load time) ----
+    @property
+    def n_layer_run(self) -> int:
+        """Layers evaluated per token (NextN/MTP layers are not)."""
+        return self.n_layer - self.n_nextn_layer
+
+    @cached_property
+    def mixers(self) -> str:
+        n = self.n_layer_run
+        if self.layer_pattern:
+            return self.layer_pattern
+        out = []
+        for il in range(n):
+            if self.recurrent_interval and (il + 1) % self.recurrent_interval != 0:
+                out.append(MIXER_RECURRENT)
+            elif self.swa_pattern and il % self.swa_pattern < self.swa_pattern - 1:
+                out.append(MIXER_SWA)
+            else:
+                out.append(MIXER_FULL)
+        return "".join(out)
+
+    @cached_property
+    def ffns(self) -> str:
+        if self.ffn_pattern:
+            return self.ffn_pattern
+        if not self.n_expert:
+            return FFN_DENSE * self.n_layer_run
+        return FFN_DENSE * self.n_dense_lead + FFN_MOE * (self.n_layer_run - self.n_dense_lead)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_expert > 0
+
+    @property
+    def kinds(self) -> list[str]:
+        """Architecture kinds for reports: dense/moe plus mla, swa, hybrid."""
+        k = ["moe" if self.is_moe else "dense"]
+        if self.mla:
+            k.append("mla")
+        if MIXER_SWA in self.mixers:
+            k.append("swa")
+        if MIXER_RECURRENT in self.mixers:
+            k.append("hybrid")
+        return k
+
+    @property
+    def kind(self) -> str:
+        """One label: hybrid > mla > swa > moe > dense (the most telling trait)."""
+        for k in ("hybrid", "mla", "swa"):
+            if k in self.kinds:
+                return k
+        return self.kinds[0]
