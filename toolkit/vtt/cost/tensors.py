@@ -1,0 +1,152 @@
+"""The tensor list of a model, as llama.cpp's loader expects it, derived from its architecture.
+
+Used when no GGUF header is at hand (a catalog id): weights are then the sum over this list
+under a file type's mix. Shapes are in ggml order (ne0 = row length = input width).
+Names follow llama.cpp's `LLM_TENSOR_NAMES` (src/llama-arch.cpp).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vtt.specs.model_arch import (
+    FFN_DENSE,
+    FFN_MOE,
+    MIXER_FULL,
+    MIXER_NONE,
+    MIXER_RECURRENT,
+    MIXER_SWA,
+    ModelArch,
+)
+
+
+@dataclass(frozen=True)
+class TensorShape:
+    name: str
+    ne: tuple[int, ...]
+    layer: int = -1  # -1 for tensors outside the blocks
+
+    @property
+    def n_elements(self) -> int:
+        n = 1
+        for d in self.ne:
+            n *= d
+        return n
+
+    @property
+    def is_expert(self) -> bool:
+        return "_exps" in self.name
+
+
+def _attn(a: ModelArch, il: int) -> list[TensorShape]:
+    p = f"blk.{il}."
+    e = a.n_embd
+    if a.mla:
+        m = a.mla
+        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+        out = []
+        if m.q_lora_rank:
+            out += [
+                TensorShape(p + "attn_q_a.weight", (e, m.q_lora_rank), il),
+                TensorShape(p + "attn_q_a_norm.weight", (m.q_lora_rank,), il),
+                TensorShape(p + "attn_q_b.weight", (m.q_lora_rank, a.n_head * qk), il),
+            ]
+        else:
+            out.append(TensorShape(p + "attn_q.weight", (e, a.n_head * qk), il))
+        out += [
+            TensorShape(p + "attn_kv_a_mqa.weight", (e, m.kv_lora_rank + m.qk_rope_head_dim), il),
+            TensorShape(p + "attn_kv_a_norm.weight", (m.kv_lora_rank,), il),
+            TensorShape(p + "attn_k_b.weight", (m.qk_nope_head_dim, m.kv_lora_rank, a.n_head), il),
+            TensorShape(p + "attn_v_b.weight", (m.kv_lora_rank, m.v_head_dim, a.n_head), il),
+            TensorShape(p + "attn_output.weight", (a.n_head * m.v_head_dim, e), il),
+        ]
+        return out
+    hq = a.head_dim_q or a.head_dim_k
+    out = [
+        TensorShape(p + "attn_q.weight", (e, a.n_head * hq), il),
+        TensorShape(p + "attn_k.weight", (e, a.n_head_kv * a.head_dim_k), il),
+        TensorShape(p + "attn_v.weight", (e, a.n_head_kv * a.head_dim_v), il),
+        TensorShape(p + "attn_output.weight", (a.n_head * a.head_dim_v, e), il),
+    ]
+    if a.arch in ("qwen3", "qwen3moe", "qwen3next", "gemma3", "glm4moe", "qwen35", "qwen35moe"):
+        out += [
+            TensorShape(p + "attn_q_norm.weight", (hq,), il),
+            TensorShape(p + "attn_k_norm.weight", (a.head_dim_k,), il),
+        ]
+    if a.arch == "gpt-oss":
+        out.append(TensorShape(p + "attn_sinks.weight", (a.n_head,), il))
+    return out
+
+
+def _recurrent(a: ModelArch, il: int) -> list[TensorShape]:
+    s = a.ssm
+    p = f"blk.{il}."
+    gs = s.n_group * s.d_state
+    conv_ch = s.d_inner + 2 * gs
+    return [
+        TensorShape(p + "ssm_in.weight", (a.n_embd, 2 * s.d_inner + 2 * gs + 2 * s.dt_rank), il),
+        TensorShape(p + "ssm_conv1d.weight", (s.d_conv, conv_ch), il),
+        TensorShape(p + "ssm_a", (max(s.dt_rank, 1),), il),
+        TensorShape(p + "ssm_dt.bias", (max(s.dt_rank, 1),), il),
+        TensorShape(p + "ssm_norm.weight", (s.d_state,), il),
+        TensorShape(p + "ssm_out.weight", (s.d_inner, a.n_embd), il),
+    ]
+
+
+def _ffn(a: ModelArch, il: int, kind: str) -> list[TensorShape]:
+    p = f"blk.{il}."
+    e = a.n_embd
+    out = [TensorShape(p + "ffn_norm.weight", (e,), il)]
+    if kind == FFN_DENSE:
+        if a.ffn_gated:
+            out.append(TensorShape(p + "ffn_gate.weight", (e, a.n_ff), il))
+        out += [
+            TensorShape(p + "ffn_up.weight", (e, a.n_ff), il),
+            TensorShape(p + "ffn_down.weight", (a.n_ff, e), il),
+        ]
+    elif kind == FFN_MOE:
+        f, n = a.n_ff_exp, a.n_expert
+        out.append(TensorShape(p + "ffn_gate_inp.weight", (e, n), il))
+        if a.ffn_gated:
+            out.append(TensorShape(p + "ffn_gate_exps.weight", (e, f, n), il))
+        out += [
+            TensorShape(p + "ffn_up_exps.weight", (e, f, n), il),
+            TensorShape(p + "ffn_down_exps.weight", (f, e, n), il),
+        ]
+        if a.n_expert_shared and a.n_ff_shexp:
+            fs = a.n_ff_shexp
+            if a.ffn_gated:
+                out.append(TensorShape(p + "ffn_gate_shexp.weight", (e, fs), il))
+            out += [
+                TensorShape(p + "ffn_up_shexp.weight", (e, fs), il),
+                TensorShape(p + "ffn_down_shexp.weight", (fs, e), il),
+            ]
+    return out
+
+
+def tensor_shapes(a: ModelArch) -> list[TensorShape]:
+    """Every tensor of the model file (MTP layers included, as converters store them)."""
+    e = a.n_embd
+    out = [TensorShape("token_embd.weight", (e, a.n_vocab)), TensorShape("output_norm.weight", (e,))]
+    if not a.tied_embeddings:
+        out.append(TensorShape("output.weight", (e, a.n_vocab)))
+    mixers, ffns = a.mixers, a.ffns
+    for il in range(a.n_layer):
+        run = il < a.n_layer_run
+        mixer = mixers[il] if run else MIXER_FULL
+        ffn = ffns[il] if run else (FFN_MOE if a.is_moe else FFN_DENSE)
+        if mixer != MIXER_NONE:
+            out.append(TensorShape(f"blk.{il}.attn_norm.weight", (e,), il))
+        if mixer in (MIXER_FULL, MIXER_SWA):
+            out += _attn(a, il)
+        elif mixer == MIXER_RECURRENT:
+            out += _recurrent(a, il)
+        if ffn != "-":
+            out += _ffn(a, il, ffn)
+        if not run:  # NextN/MTP block extras (llama.cpp: nextn.eh_proj, enorm, hnorm)
+            out += [
+                TensorShape(f"blk.{il}.nextn.eh_proj.weight", (2 * e, e), il),
+                TensorShape(f"blk.{il}.nextn.enorm.weight", (e,), il),
+                TensorShape(f"blk.{il}.nextn.hnorm.weight", (e,), il),
+            ]
+    return out
