@@ -100,7 +100,7 @@ def _quant_for_gguf(world: World, header_ftype: int | None, tensors) -> tuple[st
                 return q.id, q.family
     by_type: dict[str, float] = {}
     for t in tensors:
-        by_type[t.type_name] = by_type.get(t.type_name, 0) + t.n_bytes
+        by_type[t.type] = by_type.get(t.type, 0) + t.n_bytes
     top = max(by_type, key=by_type.get) if by_type else "f16"
     fam = {"f16": "f16", "bf16": "f16", "f32": "f16", "q8_0": "q8", "mxfp4": "mxfp4"}.get(top)
     fam = fam or ("iq" if top.startswith("iq") else "legacy" if top[1:2].isdigit() and top.endswith(("_0", "_1")) else "k")
@@ -108,10 +108,13 @@ def _quant_for_gguf(world: World, header_ftype: int | None, tensors) -> tuple[st
 
 
 def resolve_model(world: World, name: str, quant: str | None, file_size_gib: float | None) -> ResolvedModel:
-    if looks_like_gguf(name) and not world.find_model(name):
+    is_url = name.startswith(("http://", "https://"))
+    if is_url or (looks_like_gguf(name) and Path(name).expanduser().exists()):
         return _resolve_gguf(world, name, quant)
     parts = split_name(name, world)
     if parts is None:
+        if looks_like_gguf(name) and ("/" in name or not name.lower().endswith(".gguf")):
+            raise GgufError(f"no such file: {name}")
         world.model(name)  # raises "unknown model ... did you mean"
     arch = world.models[parts.model_id]
     qname = quant or parts.quant_id
@@ -130,19 +133,16 @@ def resolve_model(world: World, name: str, quant: str | None, file_size_gib: flo
 
 
 def _resolve_gguf(world: World, name: str, quant: str | None) -> ResolvedModel:
-    from vtt.gguf.arch import arch_from_header, weight_profile
+    from vtt.gguf.arch import arch_from_header, profile_from_header
     from vtt.gguf.reader import read_gguf_header
 
     is_url = name.startswith(("http://", "https://"))
     if not is_url:
-        p = Path(name).expanduser()
-        if not p.exists():
-            raise GgufError(f"no such file: {name}")
-        name = str(p)
+        name = str(Path(name).expanduser())
     header = read_gguf_header(name)
     stem = Path(name.split("?")[0]).name
     arch = arch_from_header(header, id=stem)
-    prof = weight_profile(header, arch)
+    prof = profile_from_header(header, arch)
     qlabel, fam = _quant_for_gguf(world, header.metadata.get("general.file_type"), header.tensors)
     if quant:
         ft = world.quant(quant)

@@ -1,0 +1,96 @@
+"""Fit speed parameters to measurements: least squares on log error, with weak priors.
+
+Residuals are log(predicted / measured) for every pp and tg row, plus one prior residual per
+parameter pulling it toward its physics default (log-normal, sd PRIOR_SD): parameters the data
+cannot identify stay physical instead of wandering, and the covariance stays finite.
+Covariance of log(params) = s^2 (J^T J)^-1, as scipy's curve_fit computes it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+
+from vtt.calibrate.calibration import Calibration
+from vtt.calibrate.dataset import Dataset
+from vtt.cost import throughput
+from vtt.cost.throughput import PARAM_DEFAULTS
+
+PRIOR_SD = 1.0  # log-space: the data must move a parameter, by up to ~e-fold without strain
+
+
+def predict_log(ds: Dataset, params: dict) -> np.ndarray:
+    tg = ds.is_tg
+    out = np.empty(len(ds.rows))
+    f = ds.features
+    pp_v = throughput.pp_tps(f, params)
+    tg_v = throughput.tg_tps(f, params)
+    out[tg] = np.log(tg_v[tg])
+    out[~tg] = np.log(pp_v[~tg])
+    return out
+
+
+def free_params(ds: Dataset) -> list[str]:
+    """The parameters these rows can inform (e.g. no ce_iq without IQ rows)."""
+    f = ds.features
+    fams = {throughput.FAMILIES[i] for i in np.unique(f.family_idx[~ds.is_tg])}
+    names = ["bw_eff", "t_layer_us", "t_token_us"]
+    if np.any(ds.features.depth > 0):
+        names += ["kv_eff", "attn_dec_eff", "attn_pp_eff"]
+        if np.any(~f.flash_attn & (f.depth > 0)):
+            names += ["kv_nofa", "attn_nofa"]
+    names += [f"ce_{x}" for x in throughput.FAMILIES if x in fams]
+    if np.any(f.is_moe[~ds.is_tg]) and np.any(~f.is_moe[~ds.is_tg]):
+        names.append("moe_pp")
+    names.append("t_ubatch_ms")
+    return names
+
+
+def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | None = None,
+                    names: list[str] | None = None, cal_id: str | None = None, notes: str | None = None) -> Calibration:
+    from scipy.optimize import least_squares
+
+    base = {**PARAM_DEFAULTS, **(base or {})}
+    names = names or free_params(ds)
+    x0 = np.log([base[k] for k in names])
+    prior = x0.copy()
+    y = np.log(ds.measured)
+
+    def unpack(x):
+        return {**base, **dict(zip(names, np.exp(x)))}
+
+    def resid(x):
+        r = predict_log(ds, unpack(x)) - y
+        return np.concatenate([r, (x - prior) / PRIOR_SD])
+
+    sol = least_squares(resid, x0, method="trf", loss="soft_l1", f_scale=0.3, max_nfev=400)
+    params = unpack(sol.x)
+    r = (predict_log(ds, params) - y)
+    n, p = len(r), len(names)
+    s2 = float(np.sum(r**2) / max(n - p, 1))
+    J = sol.jac
+    try:
+        cov = np.linalg.pinv(J.T @ J) * s2
+    except np.linalg.LinAlgError:  # pragma: no cover
+        cov = np.eye(p) * PRIOR_SD**2
+    tg = ds.is_tg
+    sig = {
+        "tg": float(np.sqrt(np.mean(r[tg] ** 2))) if tg.any() else 0.3,
+        "pp": float(np.sqrt(np.mean(r[~tg] ** 2))) if (~tg).any() else 0.45,
+    }
+    builds = sorted({str(x.get("llama_cpp_build")) for x in ds.rows if x.get("llama_cpp_build")})
+    now = datetime.now(timezone.utc)
+    return Calibration(
+        id=cal_id or f"{hardware}--{backend}--{now.strftime('%Y%m%dT%H%M%SZ')}",
+        hardware=hardware, backend=backend,
+        params={k: float(params[k]) for k in names},
+        sigma_log=sig, param_names=names, covariance=cov.tolist(), n_points=n,
+        builds=(f"{builds[0]} .. {builds[-1]}" if builds else None), created_at=now.isoformat(timespec="seconds"),
+        notes=notes,
+    )
+
+
+def residuals(ds: Dataset, cal: Calibration) -> np.ndarray:
+    """log(predicted / measured) per row under a calibration."""
+    return predict_log(ds, cal.all_params()) - np.log(ds.measured)
