@@ -31,6 +31,7 @@ app = typer.Typer(
 REGISTRY: list[tuple[str, str, str]] = [
     ("plan", "plan", "plan"),
     ("catalog", "catalog", "catalog"),
+    ("bench", "bench", "bench"),
 ]
 
 

@@ -1,0 +1,164 @@
+"""`vtt bench install` and `vtt bench run`: build llama-bench, run a matrix into the database.
+
+Heavy imports (duckdb, rich) happen inside the commands so `vtt plan` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+bench = typer.Typer(
+    help="Build llama-bench and record real measurements in the vtt database.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+# Exit codes of `vtt bench run` (see its --help).
+EXIT_CELLS_FAILED = 3
+EXIT_INTERRUPTED = 130
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@bench.command("install")
+def install(
+    backend: str = typer.Option("cpu", "--backend", help="cpu or vulkan (vulkan apt-installs its SDK as root)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Parallel compile jobs (default: all cores)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+) -> None:
+    """Build llama-bench from llama.cpp pinned in the PyPI sdist llama-cpp-python==0.3.36, or reuse the cached build.
+
+    The build goes to ${XDG_CACHE_HOME:-~/.cache}/vtt/llama.cpp/build-BACKEND (about 6 min on
+    2 cores the first time; seconds afterwards). It also builds llama-fit-params, which prints
+    llama.cpp's own memory breakdown. The binaries report build 1, commit 0c1e570.
+
+    Example:
+      vtt bench install --backend cpu
+    """
+    from vtt.harness.locate import install_llama_bench
+
+    console = _stderr_console()
+    bars: dict = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        if step not in bars:
+            console.print(f"[{step}]")
+            bars[step] = -1
+        if step == "build" and total and (done * 10 // total) != bars[step]:
+            bars[step] = done * 10 // total
+            console.print(f"  build step {done}/{total}")
+
+    result = install_llama_bench(backend, jobs=jobs, progress=progress)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    state = "reused cached build" if result["reused"] else "built"
+    print(f"llama-bench ({backend}): {state}: {result['llama_bench']}")
+    print(f"llama.cpp {result['version']} (build {result['build_number']}, commit {result['build_commit']}) "
+          f"from {result['sdist']}")
+    if result["run_env"]:
+        print("run with: " + " ".join(f"{k}={v}" for k, v in result["run_env"].items()))
+
+
+@bench.command("run")
+def run(
+    matrix_file: Optional[Path] = typer.Option(None, "--matrix", help="A matrix YAML (see specs/bench/)."),
+    model: Optional[list[Path]] = typer.Option(None, "-m", "--model", help="GGUF model file (repeatable)."),
+    n_prompt: Optional[str] = typer.Option(None, "-p", "--n-prompt", help="Prompt lengths, e.g. 512,2048."),
+    n_gen: Optional[str] = typer.Option(None, "-n", "--n-gen", help="Generated tokens, e.g. 128."),
+    n_depth: Optional[str] = typer.Option(None, "-d", "--n-depth", help="Context depths, e.g. 0,4096."),
+    repetitions: Optional[int] = typer.Option(None, "-r", "--repetitions", help="Repetitions per test (default 5)."),
+    threads: Optional[str] = typer.Option(None, "-t", "--threads", help="Thread counts, e.g. 1,2."),
+    flash_attn: Optional[str] = typer.Option(None, "-fa", "--flash-attn", help="on, off or on,off."),
+    n_ubatch: Optional[str] = typer.Option(None, "-ub", "--ubatch-size", help="Micro-batch sizes."),
+    n_gpu_layers: Optional[str] = typer.Option(None, "-ngl", "--n-gpu-layers", help="Layers on the GPU."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of this run (default run-DATE-TIME)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file (default ~/.local/share/vtt/vtt.duckdb)."),
+    cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds before a cell is killed."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run with this --label, skipping finished cells."),
+    llama_bench: Optional[Path] = typer.Option(None, "--llama-bench", help="Use this llama-bench (or $VTT_LLAMA_BENCH)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Run llama-bench once per cell (model x parameters x test) and store every sample.
+
+    Give a matrix file, or llama-bench-like flags (comma-separated lists). Rows are written as
+    they arrive, so a crash or Ctrl-C loses nothing finished; resume with the same --label.
+
+    Exit status: 0 all cells ok; 2 bad input; 3 llama-bench missing, or some cells failed
+    (crash, garbage output, timeout: each recorded with its stderr tail); 130 interrupted.
+
+    Example:
+      vtt bench run -m tiny.gguf -p 128 -n 32 -r 5 -t 1,2 --label cpu-threads
+      vtt bench run --matrix specs/bench/cpu-smoke.yaml --label nightly --resume
+    """
+    from vtt.errors import BadQuery
+    from vtt.harness.locate import find_llama_bench
+    from vtt.harness.matrix import BenchMatrix, expand_cells, load_matrix, parse_bool_list, parse_int_list
+    from vtt.harness.run import run_matrix
+
+    flags = {"n_prompt": parse_int_list(n_prompt, "-p"), "n_gen": parse_int_list(n_gen, "-n"),
+             "n_depth": parse_int_list(n_depth, "-d"), "repetitions": repetitions,
+             "threads": parse_int_list(threads, "-t"), "flash_attn": parse_bool_list(flash_attn, "-fa"),
+             "n_ubatch": parse_int_list(n_ubatch, "-ub"), "n_gpu_layers": parse_int_list(n_gpu_layers, "-ngl")}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if matrix_file is not None:
+        if model:
+            raise BadQuery("give either --matrix or -m, not both")
+        matrix = load_matrix(matrix_file)
+        if flags:
+            matrix = matrix.model_copy(update=flags)
+        base_dir = matrix_file.parent
+    elif model:
+        from pydantic import ValidationError
+
+        try:
+            matrix = BenchMatrix(models=[str(m) for m in model], **flags)
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise BadQuery(f"bad value for {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        base_dir = None
+    else:
+        raise BadQuery("nothing to run: give -m MODEL.gguf or --matrix FILE",
+                       hint="vtt bench run -m model.gguf -p 512 -n 128")
+    cells = expand_cells(matrix, base_dir)
+    binary = find_llama_bench(llama_bench)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    console = _stderr_console()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False) as bar:
+        task = bar.add_task("bench", total=None)
+
+        def start(i: int, n: int, cell) -> None:
+            bar.update(task, total=n, description=f"{Path(cell.model).name} {cell.test}")
+
+        def done(i: int, n: int, outcome) -> None:
+            bar.advance(task)
+            if outcome.status != "ok":
+                console.print(f"cell failed: {Path(outcome.cell.model).name} {outcome.cell.test}: {outcome.error}")
+
+        summary = run_matrix(cells, llama_bench=str(binary), db=db, label=label or matrix.label, matrix=matrix,
+                             cell_timeout_s=cell_timeout, resume=resume, on_cell_start=start, on_cell_done=done)
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print(f"run {summary.run_id} '{summary.label}': {summary.status}; {summary.cells_ok} ok, "
+              f"{summary.cells_failed} failed, {summary.cells_skipped} skipped of {summary.cells_total} cells "
+              f"-> {summary.db}")
+    if summary.status == "interrupted":
+        print("vtt: interrupted; finished cells are stored, continue with --resume "
+              f"--label {summary.label}", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.cells_failed:
+        raise typer.Exit(EXIT_CELLS_FAILED)

@@ -1,0 +1,1 @@
+"""Runs llama.cpp binaries: locate/build, fingerprint, run matrices, ingest outputs, memory truth."""
