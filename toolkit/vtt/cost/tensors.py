@@ -38,6 +38,12 @@ class TensorShape:
         return "_exps" in self.name
 
 
+# Per-arch extras, from src/models/<arch>.cpp load_arch_tensors (llama-cpp-python 0.3.36 vendor tree).
+_QKV_BIAS = {"qwen2", "qwen2moe", "qwen2vl", "gpt-oss", "glm4moe"}
+_POST_ATTN_NORM = {"gpt-oss", "glm4moe"}
+_EXP_PROBS_B = {"deepseek2", "glm4moe"}
+
+
 def _attn(a: ModelArch, il: int) -> list[TensorShape]:
     p = f"blk.{il}."
     e = a.n_embd
@@ -68,13 +74,24 @@ def _attn(a: ModelArch, il: int) -> list[TensorShape]:
         TensorShape(p + "attn_v.weight", (e, a.n_head_kv * a.head_dim_v), il),
         TensorShape(p + "attn_output.weight", (a.n_head * a.head_dim_v, e), il),
     ]
+    if a.arch in _QKV_BIAS:
+        out += [
+            TensorShape(p + "attn_q.bias", (a.n_head * hq,), il),
+            TensorShape(p + "attn_k.bias", (a.n_head_kv * a.head_dim_k,), il),
+            TensorShape(p + "attn_v.bias", (a.n_head_kv * a.head_dim_v,), il),
+        ]
     if a.arch in ("qwen3", "qwen3moe", "qwen3next", "gemma3", "glm4moe", "qwen35", "qwen35moe"):
         out += [
             TensorShape(p + "attn_q_norm.weight", (hq,), il),
             TensorShape(p + "attn_k_norm.weight", (a.head_dim_k,), il),
         ]
     if a.arch == "gpt-oss":
-        out.append(TensorShape(p + "attn_sinks.weight", (a.n_head,), il))
+        out += [
+            TensorShape(p + "attn_output.bias", (e,), il),
+            TensorShape(p + "attn_sinks.weight", (a.n_head,), il),
+        ]
+    if a.arch == "gemma3":
+        out.append(TensorShape(p + "post_attention_norm.weight", (e,), il))
     return out
 
 
@@ -96,7 +113,11 @@ def _recurrent(a: ModelArch, il: int) -> list[TensorShape]:
 def _ffn(a: ModelArch, il: int, kind: str) -> list[TensorShape]:
     p = f"blk.{il}."
     e = a.n_embd
-    out = [TensorShape(p + "ffn_norm.weight", (e,), il)]
+    # gpt-oss and GLM-4.x name the pre-FFN norm post_attention_norm (llama.cpp ATTN_POST_NORM)
+    norm = "post_attention_norm.weight" if a.arch in _POST_ATTN_NORM else "ffn_norm.weight"
+    out = [TensorShape(p + norm, (e,), il)]
+    if a.arch == "gemma3":
+        out.append(TensorShape(p + "post_ffw_norm.weight", (e,), il))
     if kind == FFN_DENSE:
         if a.ffn_gated:
             out.append(TensorShape(p + "ffn_gate.weight", (e, a.n_ff), il))
@@ -107,12 +128,21 @@ def _ffn(a: ModelArch, il: int, kind: str) -> list[TensorShape]:
     elif kind == FFN_MOE:
         f, n = a.n_ff_exp, a.n_expert
         out.append(TensorShape(p + "ffn_gate_inp.weight", (e, n), il))
+        if a.arch in _EXP_PROBS_B:  # sigmoid router's score-correction bias (noaux_tc)
+            out.append(TensorShape(p + "exp_probs_b.bias", (n,), il))
         if a.ffn_gated:
             out.append(TensorShape(p + "ffn_gate_exps.weight", (e, f, n), il))
         out += [
             TensorShape(p + "ffn_up_exps.weight", (e, f, n), il),
             TensorShape(p + "ffn_down_exps.weight", (f, e, n), il),
         ]
+        if a.arch == "gpt-oss":  # router and expert biases (models/openai-moe.cpp)
+            out += [
+                TensorShape(p + "ffn_gate_inp.bias", (n,), il),
+                TensorShape(p + "ffn_gate_exps.bias", (f, n), il),
+                TensorShape(p + "ffn_up_exps.bias", (f, n), il),
+                TensorShape(p + "ffn_down_exps.bias", (e, n), il),
+            ]
         if a.n_expert_shared and a.n_ff_shexp:
             fs = a.n_ff_shexp
             if a.ffn_gated:
