@@ -32,6 +32,8 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("plan", "plan", "plan"),
     ("catalog", "catalog", "catalog"),
     ("bench", "bench", "bench"),
+    ("drift", "drift", "drift"),
+    ("runs", "runs", "runs"),
 ]
 
 

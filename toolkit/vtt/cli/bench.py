@@ -137,14 +137,17 @@ def run(
 
     console = _stderr_console()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False) as bar:
+                  TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False,
+                  auto_refresh=False) as bar:  # no refresh thread: it would steal CPU from llama-bench
         task = bar.add_task("bench", total=None)
 
         def start(i: int, n: int, cell) -> None:
             bar.update(task, total=n, description=f"{Path(cell.model).name} {cell.test}")
+            bar.refresh()
 
         def done(i: int, n: int, outcome) -> None:
             bar.advance(task)
+            bar.refresh()
             if outcome.status != "ok":
                 console.print(f"cell failed: {Path(outcome.cell.model).name} {outcome.cell.test}: {outcome.error}")
 

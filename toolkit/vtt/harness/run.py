@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import threading
@@ -25,7 +24,8 @@ from vtt.harness.fingerprint import collect_fingerprint, vram_used_paths
 from vtt.harness.matrix import BenchMatrix, Cell
 
 STDERR_TAIL_LINES = 30
-SAMPLE_PERIOD_S = 0.05
+GPU_SAMPLE_PERIOD_S = 0.1
+EXIT_GRACE_S = 10.0
 
 
 @dataclass
@@ -56,10 +56,11 @@ class RunSummary:
 
 
 class _Interrupt:
-    """Ctrl-C sets a flag (so a store write is never cut in half) and stops the current cell."""
+    """Ctrl-C sets a flag (so a store write is never cut in half) and kills the running cell."""
 
     def __init__(self):
         self.requested = False
+        self.proc: subprocess.Popen | None = None
         self._previous = None
 
     def __enter__(self):
@@ -69,6 +70,8 @@ class _Interrupt:
 
     def _handle(self, signum, frame):
         self.requested = True
+        if self.proc is not None:
+            _kill_group(self.proc)
 
     def __exit__(self, *exc):
         if self._previous is not None:
@@ -85,16 +88,6 @@ def _read_sysfs_bytes(paths: list[str]) -> int | None:
     return total
 
 
-def _proc_rss_bytes(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -102,19 +95,51 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _pump(stream, q: queue.Queue, tag: str) -> None:
+class _GpuMemorySampler(threading.Thread):
+    """Peak of the amdgpu sysfs counters while a cell runs. Only started where they exist:
+    on a CPU-only box any periodic wake-up would steal time from llama.cpp's spinning threads."""
+
+    def __init__(self, paths: dict[str, list[str]]):
+        super().__init__(daemon=True)
+        self.paths = {k: v for k, v in paths.items() if v}
+        self.peaks: dict[str, int] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for kind, paths in self.paths.items():
+                value = _read_sysfs_bytes(paths)
+                if value is not None:
+                    self.peaks[kind] = max(self.peaks.get(kind, 0), value)
+            self.stop.wait(GPU_SAMPLE_PERIOD_S)
+
+
+def _reap(proc: subprocess.Popen, grace_s: float):
+    """Wait for the child with wait4 (for its own peak RSS); kill it if it lingers after closing stdout."""
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return status, rusage
+        time.sleep(0.01)
+    _kill_group(proc)
+    _, status, rusage = os.wait4(proc.pid, 0)
+    return status, rusage
+
+
+def _drain(stream, tail: deque) -> None:
     for line in stream:
-        q.put((tag, line))
-    q.put((tag, None))
+        tail.append(line.rstrip("\n"))
 
 
 def run_cell(cell: Cell, llama_bench: str, *, timeout_s: float | None = None,
              env: dict | None = None, on_record: Callable[[dict], None] | None = None,
              interrupt: _Interrupt | None = None) -> CellOutcome:
-    """Run one cell; every parsed jsonl record goes to `on_record` at once."""
+    """Run one cell; every parsed jsonl record goes to `on_record` at once.
+
+    vtt blocks on llama-bench's output while it runs (no polling), so it does not perturb the timing.
+    """
     out = CellOutcome(cell)
-    sysfs = vram_used_paths()
-    peaks: dict[str, int] = {}
     t0 = time.monotonic()
     try:
         proc = subprocess.Popen([llama_bench, *cell.llama_bench_args()], stdout=subprocess.PIPE,
@@ -123,67 +148,62 @@ def run_cell(cell: Cell, llama_bench: str, *, timeout_s: float | None = None,
     except OSError as e:
         out.status, out.error = "failed", f"cannot start llama-bench: {e.strerror}"
         return out
-    q: queue.Queue = queue.Queue()
-    readers = [threading.Thread(target=_pump, args=(s, q, tag), daemon=True)
-               for s, tag in ((proc.stdout, "out"), (proc.stderr, "err"))]
-    for t in readers:
-        t.start()
+    if interrupt is not None:
+        interrupt.proc = proc
+        if interrupt.requested:
+            _kill_group(proc)
     stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    drainer = threading.Thread(target=_drain, args=(proc.stderr, stderr_tail), daemon=True)
+    drainer.start()
+    timed_out = threading.Event()
+
+    def on_timeout() -> None:
+        timed_out.set()
+        _kill_group(proc)
+
+    timer = threading.Timer(timeout_s, on_timeout) if timeout_s else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    sampler = _GpuMemorySampler(vram_used_paths())
+    if sampler.paths:
+        sampler.start()
     garbage: str | None = None
-    open_streams, exit_status, rusage = 2, None, None
-    next_sample = 0.0
-    while open_streams or exit_status is None:
-        now = time.monotonic()
-        if now >= next_sample:
-            next_sample = now + SAMPLE_PERIOD_S
-            for kind, value in (("rss", _proc_rss_bytes(proc.pid)), ("vram", _read_sysfs_bytes(sysfs["vram"])),
-                                ("gtt", _read_sysfs_bytes(sysfs["gtt"]))):
-                if value is not None:
-                    peaks[kind] = max(peaks.get(kind, 0), value)
-        if exit_status is None:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                exit_status, rusage = status, usage
-                proc.returncode = os.waitstatus_to_exitcode(status)
-        if timeout_s is not None and now - t0 > timeout_s and out.error is None:
-            out.status, out.error = "failed", f"timed out after {timeout_s:g} s"
-            _kill_group(proc)
-        if interrupt is not None and interrupt.requested and out.status != "interrupted":
-            out.status, out.error = "interrupted", "interrupted by the user"
-            _kill_group(proc)
-        try:
-            tag, line = q.get(timeout=SAMPLE_PERIOD_S if exit_status is None else 0.5)
-        except queue.Empty:
-            if exit_status is not None:
-                _kill_group(proc)  # a grandchild may hold the pipes; don't wait for it forever
-                break
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if not line.strip():
             continue
-        if line is None:
-            open_streams -= 1
-        elif tag == "err":
-            stderr_tail.append(line.rstrip("\n"))
-        elif line.strip():
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                garbage = garbage or line.strip()[:120]
-                continue
-            out.records.append(record)
-            if on_record:
-                on_record(record)
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            garbage = garbage or line.strip()[:120]
+            continue
+        out.records.append(record)
+        if on_record:
+            on_record(record)
+    status, rusage = _reap(proc, grace_s=EXIT_GRACE_S)
+    proc.returncode = code = os.waitstatus_to_exitcode(status)
+    if timer:
+        timer.cancel()
+    sampler.stop.set()
+    drainer.join(timeout=2)
+    if interrupt is not None:
+        interrupt.proc = None
     out.wall_s = time.monotonic() - t0
     out.stderr_tail = "\n".join(stderr_tail)
-    if rusage is not None and rusage.ru_maxrss:
-        peaks["rss"] = max(peaks.get("rss", 0), rusage.ru_maxrss * 1024)  # Linux: KiB
+    peaks = dict(sampler.peaks)
+    if rusage.ru_maxrss:
+        peaks["rss"] = rusage.ru_maxrss * 1024  # Linux reports KiB
     out.peaks_bytes = peaks
-    if out.status != "ok":
-        return out
-    code = proc.returncode
-    if code is not None and code < 0:
+    if interrupt is not None and interrupt.requested:
+        out.status, out.error = "interrupted", "interrupted by the user"
+    elif timed_out.is_set():
+        out.status, out.error = "failed", f"timed out after {timeout_s:g} s"
+    elif code < 0:
         out.status, out.error = "failed", f"llama-bench killed by signal {signal.Signals(-code).name}"
-    elif code:
+    elif code > 0:
         out.status, out.error = "failed", f"llama-bench exited with code {code}"
     elif garbage is not None:
         out.status, out.error = "failed", f"garbage output from llama-bench: '{garbage}'"

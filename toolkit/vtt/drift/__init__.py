@@ -1,0 +1,1 @@
+"""Drift: compare runs (significance + effect floor) and measurements vs predictions. Pure."""
