@@ -38,8 +38,8 @@ class PlanQuery(BaseModel):
     quant: str | None = None
     context: int = Field(default=4096, gt=0)
     depth: int = Field(default=0, ge=0)
-    n_prompt: int = Field(default=512, ge=0)
-    n_gen: int = Field(default=128, ge=0)
+    n_prompt: int = Field(default=512, ge=1)
+    n_gen: int = Field(default=128, ge=1)
     hardware: str | None = None
     backend: str | None = None
     flash_attn: bool = True
@@ -76,6 +76,8 @@ def parse_query(raw: dict[str, Any]) -> PlanQuery:
     """A query from flags or a JSON line; errors name the field."""
     if not isinstance(raw, dict):
         raise BadQuery("a query must be a JSON object")
+    if "__bad_line__" in raw:  # a batch line that was not JSON (see cli.plan._read_batch)
+        raise BadQuery(raw["__bad_line__"])
     try:
         return PlanQuery.model_validate({k: v for k, v in raw.items() if v is not None})
     except ValidationError as e:

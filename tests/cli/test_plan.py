@@ -1,0 +1,121 @@
+"""`vtt plan` honours its contract: keys, batch order, errors as one line with an exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from vtt.cli.app import app
+
+CONTRACT_KEYS = (
+    "model quant hardware backend context depth n_prompt n_gen weights_gib kv_cache_gib compute_buffer_gib "
+    "total_gib budget_gib fits pp_tps tg_tps ttft_s pp_tps_interval tg_tps_interval calibration"
+).split()
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def _vtt(*args, stdin=None):
+    """The installed console script, so main()'s error handling is what users see."""
+    return subprocess.run([sys.executable, "-m", "vtt.cli", *args], capture_output=True, text=True, input=stdin, timeout=60)
+
+
+def test_plan_json_has_every_contract_key():
+    r = _run("plan", "glm-4.7-flash", "--quant", "Q8_0", "--context", "65536", "--json")
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)
+    assert set(CONTRACT_KEYS) <= set(a)
+    assert a["model"] == "glm-4.7-flash" and a["quant"] == "Q8_0" and a["fits"] is True
+    assert a["total_gib"] == pytest.approx(a["weights_gib"] + a["kv_cache_gib"] + a["compute_buffer_gib"] + a["overhead_gib"], abs=0.01)
+    lo, hi = a["tg_tps_interval"]
+    assert lo < a["tg_tps"] < hi
+
+
+def test_plan_table_by_default():
+    r = _run("plan", "GLM-4.7-Flash-Q8", "-c", "65536")
+    assert r.exit_code == 0
+    assert "glm-4.7-flash" in r.stdout and "tg t/s" in r.stdout
+
+
+def test_batch_answers_in_order_and_keeps_going_after_a_bad_line(tmp_path):
+    f = tmp_path / "q.jsonl"
+    f.write_text(
+        json.dumps({"model": "gpt-oss-20b", "context": 8192}) + "\n"
+        + "{not json\n"
+        + json.dumps({"model": "no-such-model-xyz", "context": 8192}) + "\n"
+        + json.dumps({"model": "gpt-oss-20b", "context": -1}) + "\n"
+        + json.dumps({"model": "qwen3-30b-a3b", "quant": "Q4_K_M", "context": 32768, "depth": 16384}) + "\n"
+    )
+    r = _run("plan", "--batch", str(f), "--json")
+    assert r.exit_code == 0
+    answers = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(answers) == 5
+    assert answers[0]["model"] == "gpt-oss-20b" and "error" not in answers[0]
+    assert "error" in answers[1] and "line 2" in answers[1]["error"]["message"]
+    assert "unknown model" in answers[2]["error"]["message"]
+    assert "context" in answers[3]["error"]["message"]
+    assert answers[4]["model"] == "qwen3-30b-a3b" and answers[4]["depth"] == 16384
+
+
+def test_batch_equals_single_answers(tmp_path):
+    q = {"model": "gpt-oss-120b", "context": 65536, "depth": 4096, "n_prompt": 512, "n_gen": 128}
+    f = tmp_path / "q.jsonl"
+    f.write_text(json.dumps(q) + "\n")
+    batch = json.loads(_run("plan", "--batch", str(f)).stdout)
+    single = json.loads(_run("plan", "gpt-oss-120b", "-c", "65536", "-d", "4096", "--json").stdout)
+    assert batch == single
+
+
+def test_sweep_depth_gives_a_falling_curve():
+    r = _run("plan", "llama-2-7b", "-q", "Q4_0", "-c", "32768", "--sweep", "depth", "--json")
+    tg = [json.loads(x)["tg_tps"] for x in r.stdout.splitlines()]
+    assert len(tg) >= 4 and tg == sorted(tg, reverse=True)
+
+
+def test_sweep_context_grows_kv():
+    r = _run("plan", "gpt-oss-20b", "--sweep", "context", "--json")
+    kv = [json.loads(x)["kv_cache_gib"] for x in r.stdout.splitlines()]
+    assert kv == sorted(kv) and len(kv) >= 5
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["plan", "no-such-model-xyz", "--context", "4096"], "unknown model 'no-such-model-xyz'"),
+        (["plan", "gpt-oss-20b", "--quant", "Q9_Z"], "unknown quant 'Q9_Z'"),
+        (["plan", "gpt-oss-20b", "--context", "-5"], "context"),
+        (["plan", "gpt-oss-20b", "--context", "4096", "--depth", "8192"], "exceeds context"),
+        (["plan", "/nonexistent/x.gguf"], "no such file"),
+        (["plan", "gpt-oss-20b", "--no-flash-attn", "--kv-type", "q8_0"], "needs flash attention"),
+    ],
+)
+def test_bad_input_is_one_clear_line_exit_2(args, needle):
+    r = _vtt(*args)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.startswith("vtt: error: ") and needle in r.stderr
+
+
+def test_json_errors_are_json():
+    r = _vtt("plan", "no-such-model-xyz", "--json")
+    assert r.returncode == 2
+    assert json.loads(r.stdout)["error"]["code"] == "unknown_name"
+
+
+def test_plan_path_imports_no_heavy_modules():
+    code = (
+        "import sys; sys.argv=['vtt','plan','glm-4.7-flash','-c','65536','--json'];"
+        "from vtt.cli.app import main\n"
+        "try: main()\nexcept SystemExit: pass\n"
+        "bad=[m for m in ('scipy','duckdb','rich','matplotlib','gguf') if m in sys.modules];"
+        "print('HEAVY', bad, file=sys.stderr); sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr

@@ -1,0 +1,3 @@
+from vtt.cli.app import main
+
+main()
