@@ -34,6 +34,7 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("bench", "bench", "bench"),
     ("drift", "drift", "drift"),
     ("runs", "runs", "runs"),
+    ("ingest", "ingest", "ingest"),
 ]
 
 

@@ -1,0 +1,37 @@
+"""`vtt ingest`: other people's llama-bench outputs into the database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def ingest(
+    files: list[Path] = typer.Argument(..., help="llama-bench .json/.jsonl/.csv/.sql/.md, or a community CSV."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file (default ~/.local/share/vtt/vtt.duckdb)."),
+    label: Optional[str] = typer.Option(None, "--label", help="Run label (default: the file name without suffix)."),
+    hardware: Optional[str] = typer.Option(None, "--hardware", help="Hardware id the results came from."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Backend id (cpu, vulkan, rocm, cuda...)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the per-file summary as JSON on stdout."),
+) -> None:
+    """Store llama-bench results from files; rows already in the database are skipped.
+
+    Reads llama-bench -o json/jsonl/csv/sql/md, from any build (use_mmap or load_mode, with or
+    without samples_ns), and CSVs with one row per test and pp_tps/tg_tps columns. Unknown
+    columns are kept. Ingesting the same file twice adds nothing.
+
+    Example:
+      vtt ingest results.jsonl strix_halo_calibration.csv --hardware strix-halo --backend vulkan
+    """
+    from vtt.harness.ingest import ingest_files
+
+    summary = ingest_files(files, db=db, label=label, hardware=hardware, backend=backend)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    for s in summary:
+        run = f" as run {s['run_id']}" if s["run_id"] else ""
+        print(f"{s['file']} ({s['format']}): {s['added']} added, {s['duplicates']} already stored{run}")
