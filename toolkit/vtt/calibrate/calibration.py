@@ -32,6 +32,7 @@ class Calibration:
     covariance: list[list[float]] | None = None  # of log(params)
     n_points: int = 0
     builds: str | None = None  # llama.cpp build range of the data
+    residual_stats: dict | None = None  # in-sample and leave-family-out error summaries
     created_at: str | None = None
     notes: str | None = None
 
@@ -50,6 +51,7 @@ class Calibration:
             "id": self.id, "hardware": self.hardware, "backend": self.backend,
             "params": self.params, "sigma_log": self.sigma_log, "param_names": self.param_names,
             "covariance": self.covariance, "n_points": self.n_points, "builds": self.builds,
+            "residual_stats": self.residual_stats,
             "created_at": self.created_at, "notes": self.notes,
         }
 

@@ -36,6 +36,8 @@ def free_params(ds: Dataset) -> list[str]:
     f = ds.features
     fams = {throughput.FAMILIES[i] for i in np.unique(f.family_idx[~ds.is_tg])}
     names = ["bw_eff", "t_layer_us", "t_token_us"]
+    if np.any(f.is_moe[ds.is_tg]) and np.any(~f.is_moe[ds.is_tg]):
+        names.append("t_moe_layer_us")
     if np.any(ds.features.depth > 0):
         names += ["kv_eff", "attn_dec_eff", "attn_pp_eff"]
         if np.any(~f.flash_attn & (f.depth > 0)):

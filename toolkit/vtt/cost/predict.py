@@ -12,7 +12,7 @@ import numpy as np
 from vtt.cost import memory, throughput
 from vtt.cost.weights import WeightProfile
 from vtt.specs.hardware import Hardware
-from vtt.specs.model_arch import MIXER_FULL, MIXER_SWA, ModelArch
+from vtt.specs.model_arch import FFN_MOE, MIXER_FULL, MIXER_SWA, ModelArch
 from vtt.specs.runtime import KV_TYPE_BYTES
 from vtt.units import GIB
 
@@ -58,6 +58,7 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
         is_moe=np.full(n, a.is_moe),
         family_idx=np.full(n, fam_idx),
         n_layers=a.n_layer_run * ones,
+        n_moe_layers=float(a.ffns.count(FFN_MOE)) * ones,
         kv_full_bytes_per_cell=lay.full_k_elems * bk + lay.full_v_elems * bv,
         kv_swa_bytes_per_cell=lay.swa_k_elems * bk + lay.swa_v_elems * bv,
         swa_cells=np.minimum(swa_cells, per_stream).astype(float),

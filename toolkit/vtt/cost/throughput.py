@@ -2,7 +2,8 @@
 
 decode (one token at KV position p):
     t(p) = (W_decode + kv_eff(fa) * KV_bytes(p) + state) / (bw_eff * BW)
-           + attention FLOPs(p) / (attn_dec_eff * peak) + n_layers * t_layer + t_token
+           + attention FLOPs(p) / (attn_dec_eff * peak)
+           + n_layers * t_layer + n_moe_layers * t_moe_layer + t_token
 prefill (n_prompt tokens at depth d, in ubatches of u):
     t = 2 * P_active * n_prompt / (compute_eff[family] * moe_factor * peak)
         + chunks * W_stream / (bw_eff * BW)
@@ -24,6 +25,7 @@ PARAM_DEFAULTS: dict[str, float] = {
     "kv_nofa": 2.0,  # ... times this without flash attention
     "attn_dec_eff": 0.05,  # share of FP16 peak for decode attention math
     "t_layer_us": 20.0,  # fixed cost per layer per decoded token (launches, syncs)
+    "t_moe_layer_us": 20.0,  # extra per MoE layer per token: router, top-k, expert-id matmuls
     "t_token_us": 300.0,  # fixed cost per decoded token
     "ce_f16": 0.35,  # share of FP16 peak reached by prefill matmuls, per weight family
     "ce_q8": 0.30,
@@ -49,6 +51,7 @@ class SpeedFeatures:
     is_moe: np.ndarray  # bool
     family_idx: np.ndarray  # index into FAMILIES
     n_layers: np.ndarray
+    n_moe_layers: np.ndarray  # layers whose FFN is routed experts
     kv_full_bytes_per_cell: np.ndarray  # K+V bytes per cell over full-attention layers
     kv_swa_bytes_per_cell: np.ndarray
     swa_cells: np.ndarray  # cells a SWA layer attends at most
@@ -82,7 +85,8 @@ def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
     t_mem = bytes_ / (_p(params, "bw_eff") * f.bw_bytes_s)
     attn = f.attn_flops_full * pos + f.attn_flops_swa * swa
     t_attn = attn / (_p(params, "attn_dec_eff") * f.peak_flops)
-    t_fixed = f.n_layers * _p(params, "t_layer_us") * 1e-6 + _p(params, "t_token_us") * 1e-6
+    t_fixed = (f.n_layers * _p(params, "t_layer_us") + f.n_moe_layers * _p(params, "t_moe_layer_us")
+               + _p(params, "t_token_us")) * 1e-6
     return t_mem + t_attn + t_fixed
 
 
@@ -113,4 +117,7 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
 
 
 def pp_tps(f: SpeedFeatures, params: dict) -> np.ndarray:
-    return f.n_prompt / prefill_time_s(f, params)
+    """Prompt tokens/s for `-p n_prompt -d depth` (0 where n_prompt is 0: no prompt test)."""
+    t = prefill_time_s(f, params)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(f.n_prompt > 0, f.n_prompt / np.where(t > 0, t, 1.0), 0.0)

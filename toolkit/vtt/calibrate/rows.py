@@ -1,0 +1,127 @@
+"""Measured rows from their sources (the public CSV, the DuckDB store) in one plain-dict shape.
+
+The shape is what `vtt.calibrate.dataset.build_dataset` reads (model, quant, file_size_gib,
+n_prompt, n_gen, n_depth, pp_tps/tg_tps, flash_attn, n_ubatch, type_k, type_v) plus
+`backend`, `build` (llama.cpp build number, or None) and `era`.
+
+Backend mapping of the public CSV: its `hip` rows are lhl's July/August 2025 HIP builds
+(b5863..b6118, ROCm 6.4 / TheRock 7 nightlies, hipBLASLt and rocWMMA toggled). They are the
+same llama.cpp backend as `rocm`, so they map to `rocm`, but to the era "2025": their prompt
+speeds differ by up to 3x from the 2026 ROCm 7 toolboxes (hipBLASLt off by default,
+FA-without-rocWMMA), so they are never pooled with 2026 rows. AMDVLK has the same split
+(pp fell ~4x between the 2025 and 2026 builds: the 32 KB shared-memory regression).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from vtt.errors import BadQuery
+
+# llama.cpp builds below this number are 2025 (b6118 = Aug 2025, b7938 = Feb 2026).
+ERA_SPLIT_BUILD = 7000
+CSV_BACKENDS = {"hip": "rocm", "rocm": "rocm", "vulkan-radv": "vulkan-radv", "vulkan-amdvlk": "vulkan-amdvlk"}
+
+
+def parse_build(text) -> int | None:
+    """'b9193 (1a68ec937)' -> 9193; 'kyuz0 rocm-7.2 toolbox, b8038' -> 8038; 'b0 (unknown)' -> None."""
+    if text is None:
+        return None
+    if isinstance(text, (int, float)):
+        return int(text) or None
+    m = re.search(r"\bb(\d+)\b", str(text))
+    return (int(m.group(1)) or None) if m else None
+
+
+def era_of(build: int | None, date: str | None = None) -> str:
+    """'2025' or '2026': by build number, else by the source date."""
+    if build is not None:
+        return "2025" if build < ERA_SPLIT_BUILD else "2026"
+    return "2025" if (date or "2026")[:4] <= "2025" else "2026"
+
+
+def _ubatch(v) -> int:
+    m = re.match(r"\s*(\d+)", str(v or ""))
+    return int(m.group(1)) if m else 512
+
+
+def csv_rows(path: str | Path) -> list[dict]:
+    """Rows of the public calibration CSV (schema: strix_halo_facts.md section 6), normalised."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadQuery(f"no such CSV: {p}")
+    with p.open(newline="") as fh:
+        raw = list(csv.DictReader(fh))
+    out = []
+    for r in raw:
+        build = parse_build(r.get("llama_cpp_build"))
+        out.append({
+            **r,
+            "csv_backend": r.get("backend"),
+            "backend": CSV_BACKENDS.get(r.get("backend") or "", r.get("backend")),
+            "build": build,
+            "era": era_of(build, r.get("source_date")),
+            "n_ubatch": _ubatch(r.get("n_ubatch")),
+            "quant": (r.get("quant") or "").split(" ")[0] or None,
+            "source": (r.get("source_url") or "").split("/")[3] if (r.get("source_url") or "").count("/") > 3 else "",
+        })
+    return out
+
+
+def _store_backend(row: dict) -> str | None:
+    be = row.get("run_backend") or row.get("backend")
+    if be:
+        return be
+    txt = str(row.get("backends") or "").lower()
+    return "rocm" if ("rocm" in txt or "hip" in txt) else ("vulkan-radv" if "vulkan" in txt else None)
+
+
+def store_rows(results: list[dict]) -> list[dict]:
+    """Rows from `vtt.store.results(...)` (llama-bench records) in the same shape as csv_rows."""
+    out = []
+    for r in results:
+        extra = r.get("extra") or {}
+        build = parse_build(r.get("build_number"))
+        name = str(r.get("model_filename") or extra.get("model") or "")
+        n_gen, n_prompt = int(r.get("n_gen") or 0), int(r.get("n_prompt") or 0)
+        ts = r.get("avg_ts")
+        out.append({
+            **extra, **r,
+            "model": Path(name).name if name else extra.get("model"),
+            "quant": extra.get("quant"),
+            "file_size_gib": (r["model_size"] / 2**30) if r.get("model_size") else extra.get("file_size_gib"),
+            "pp_tps": ts if n_prompt and not n_gen else None,
+            "tg_tps": ts if n_gen and not n_prompt else None,
+            "backend": _store_backend(r),
+            "build": build,
+            "llama_cpp_build": f"b{build}" if build else extra.get("llama_cpp_build"),
+            "era": era_of(build, str(extra.get("source_date") or r.get("test_time") or "")),
+            "n_ubatch": int(r.get("n_ubatch") or 512),
+            "source": extra.get("source") or r.get("label") or "store",
+        })
+    return out
+
+
+def select_rows(rows: list[dict], backend: str | None = None, since: int | None = None,
+                era: str | None = None) -> list[dict]:
+    """Rows of one backend, from build `since` on (rows without a build number: by era)."""
+    out = []
+    for r in rows:
+        if backend and r.get("backend") != backend:
+            continue
+        if era and r.get("era") != era:
+            continue
+        if since is not None:
+            b = r.get("build")
+            if (b is None and r.get("era") == "2025") or (b is not None and b < since):
+                continue
+        out.append(r)
+    return out
+
+
+def build_range(rows: list[dict]) -> str | None:
+    """'b7938 .. b10273' over the rows' build numbers."""
+    bs = sorted({r["build"] for r in rows if r.get("build")})
+    return f"b{bs[0]} .. b{bs[-1]}" if bs else None
