@@ -185,9 +185,7 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
 
     dense_ffs = [f for il, f in enumerate(ffs[:n_run]) if f and (not n_expert or il < n_dense_lead
                                                                   or (ffn_pattern and ffn_pattern[il] == "D"))]
-    n_ff = max(dense_ffs) if dense_ffs else (max(ffs) if not n_expert else 0)
-    if n_expert and not n_ff and n_dense_lead:
-        n_ff = max(ffs)
+    n_ff = max(dense_ffs) if dense_ffs else max(ffs, default=0)  # all-MoE: kept as stated, unused
 
     # ---- MLA ----
     mla = None
