@@ -133,10 +133,11 @@ def _block(t: TensorShape, typ: str, rng: np.random.Generator) -> tuple[np.ndarr
 
 
 def write_random_gguf(arch: ModelArch, path: str | Path, *, weight_type: str = "f16",
-                      n_layer: int | None = None, seed: int = 0) -> Path:
+                      n_layer: int | None = None, seed: int = 0, header_only: bool = False) -> Path:
     """Write `arch` as a GGUF with random weights of `weight_type`; `n_layer` keeps fewer layers.
 
-    Returns the path. Norms are 1, biases and sinks 0, the rest N(0, 0.02): finite activations.
+    `header_only` stops after the tensor table: the file vtt reads to predict a big model
+    exactly, before (or without) writing its gigabytes. Returns the path. Norms are 1, biases and sinks 0, the rest N(0, 0.02): finite activations.
     """
     import gguf
 
@@ -156,6 +157,14 @@ def write_random_gguf(arch: ModelArch, path: str | Path, *, weight_type: str = "
     w.write_header_to_file(path)
     w.write_kv_data_to_file()
     w.write_ti_data_to_file()
+    if header_only:  # a sparse file of the full size: no data written, no disk used
+        fout = w.fout[0]
+        w.write_padding(fout, fout.tell(), w.data_alignment)
+        data = sum(-(-ggml_types.tensor_bytes(typ, t.ne) // w.data_alignment) * w.data_alignment for t, typ in plan)
+        fout.truncate(fout.tell() + data)
+        w.tensors = [{}]
+        w.close()
+        return path
     fout = w.fout[0]
     align = w.data_alignment
     for t, typ in plan:
