@@ -18,6 +18,11 @@ from vtt.cost import throughput
 from vtt.cost.throughput import PARAM_DEFAULTS
 
 PRIOR_SD = 1.0  # log-space: the data must move a parameter, by up to ~e-fold without strain
+PRIOR_SD_BY_PREFIX = {"dq_": 0.5}  # per-family decode factors: near 1 unless the data insists
+
+
+def prior_sd(name: str) -> float:
+    return next((v for k, v in PRIOR_SD_BY_PREFIX.items() if name.startswith(k)), PRIOR_SD)
 
 
 def predict_log(ds: Dataset, params: dict) -> np.ndarray:
@@ -36,8 +41,14 @@ def free_params(ds: Dataset) -> list[str]:
     f = ds.features
     fams = {throughput.FAMILIES[i] for i in np.unique(f.family_idx[~ds.is_tg])}
     names = ["bw_eff", "t_layer_us", "t_token_us"]
-    if np.any(f.is_moe[ds.is_tg]) and np.any(~f.is_moe[ds.is_tg]):
+    tg = ds.is_tg
+    if np.any(f.is_moe[tg]) and np.any(~f.is_moe[tg]):
         names.append("t_moe_layer_us")
+    if np.any(f.n_rec_layers[tg] > 0) and np.any(f.n_rec_layers[tg] == 0):
+        names.append("t_rec_layer_us")
+    dec_fams = {throughput.FAMILIES[i] for i in np.unique(f.family_idx[tg])}
+    if "k" in dec_fams:  # the reference family
+        names += [f"dq_{x}" for x in throughput.FAMILIES if x in dec_fams and x != "k"]
     if np.any(ds.features.depth > 0):
         names += ["kv_eff", "attn_dec_eff", "attn_pp_eff"]
         if np.any(~f.flash_attn & (f.depth > 0)):
@@ -49,6 +60,17 @@ def free_params(ds: Dataset) -> list[str]:
     return names
 
 
+def row_weights(ds: Dataset) -> np.ndarray:
+    """Balance model families: a family with n rows of a test weighs sqrt(n), not n, so one
+    heavily benchmarked family (e.g. 150 Qwen3.5-MoE rows) does not set the constants for all."""
+    keys = [(r.get("family"), r.get("test")) for r in ds.rows]
+    counts: dict = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    w = np.array([1.0 / np.sqrt(counts[k]) for k in keys])
+    return w / np.sqrt(np.mean(w**2))
+
+
 def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | None = None,
                     names: list[str] | None = None, cal_id: str | None = None, notes: str | None = None) -> Calibration:
     from scipy.optimize import least_squares
@@ -57,14 +79,16 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
     names = names or free_params(ds)
     x0 = np.log([base[k] for k in names])
     prior = x0.copy()
+    sds = np.array([prior_sd(k) for k in names])
     y = np.log(ds.measured)
+    wts = row_weights(ds)
 
     def unpack(x):
         return {**base, **dict(zip(names, np.exp(x)))}
 
     def resid(x):
-        r = predict_log(ds, unpack(x)) - y
-        return np.concatenate([r, (x - prior) / PRIOR_SD])
+        r = (predict_log(ds, unpack(x)) - y) * wts
+        return np.concatenate([r, (x - prior) / sds])
 
     sol = least_squares(resid, x0, method="trf", loss="soft_l1", f_scale=0.3, max_nfev=400)
     params = unpack(sol.x)
@@ -75,7 +99,7 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
     try:
         cov = np.linalg.pinv(J.T @ J) * s2
     except np.linalg.LinAlgError:  # pragma: no cover
-        cov = np.eye(p) * PRIOR_SD**2
+        cov = np.diag(sds**2)
     tg = ds.is_tg
     sig = {
         "tg": float(np.sqrt(np.mean(r[tg] ** 2))) if tg.any() else 0.3,

@@ -12,7 +12,7 @@ import numpy as np
 from vtt.cost import memory, throughput
 from vtt.cost.weights import WeightProfile
 from vtt.specs.hardware import Hardware
-from vtt.specs.model_arch import FFN_MOE, MIXER_FULL, MIXER_SWA, ModelArch
+from vtt.specs.model_arch import FFN_MOE, MIXER_FULL, MIXER_RECURRENT, MIXER_SWA, ModelArch
 from vtt.specs.runtime import KV_TYPE_BYTES
 from vtt.units import GIB
 
@@ -45,7 +45,9 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
         per_layer = 2.0 * a.n_head * (a.head_dim_k + a.head_dim_v)
     else:
         per_layer = 2.0 * a.n_head * (hq + a.head_dim_v)
-    fam_idx = throughput.FAMILIES.index(r.family) if r.family in throughput.FAMILIES else throughput.FAMILIES.index("k")
+    # BF16 weights are their own speed family: bf16 support differs by backend (RADV: none).
+    fam = "bf16" if r.family == "f16" and r.quant_label.upper().startswith("BF16") else r.family
+    fam_idx = throughput.FAMILIES.index(fam) if fam in throughput.FAMILIES else throughput.FAMILIES.index("k")
     ones = np.ones(n)
     w = r.weights
     # Prefill streams every weight once per ubatch except gathered embeddings; MoE ubatches
@@ -59,6 +61,7 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
         family_idx=np.full(n, fam_idx),
         n_layers=a.n_layer_run * ones,
         n_moe_layers=float(a.ffns.count(FFN_MOE)) * ones,
+        n_rec_layers=float(mix.count(MIXER_RECURRENT)) * ones,
         kv_full_bytes_per_cell=lay.full_k_elems * bk + lay.full_v_elems * bv,
         kv_swa_bytes_per_cell=lay.swa_k_elems * bk + lay.swa_v_elems * bv,
         swa_cells=np.minimum(swa_cells, per_stream).astype(float),

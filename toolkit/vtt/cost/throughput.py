@@ -1,9 +1,11 @@
 """Prompt-processing and generation speed, as llama-bench reports them, from a roofline.
 
 decode (one token at KV position p):
-    t(p) = (W_decode + kv_eff(fa) * KV_bytes(p) + state) / (bw_eff * BW)
+    t(p) = (W_decode / dq[family] + kv_eff(fa) * KV_bytes(p) + state) / (bw_eff * BW)
            + attention FLOPs(p) / (attn_dec_eff * peak)
-           + n_layers * t_layer + n_moe_layers * t_moe_layer + t_token
+           + n_layers * t_layer + n_moe_layers * t_moe_layer + n_rec_layers * t_rec_layer + t_token
+    dq[family] is the mat-vec kernel's bandwidth relative to K-quants (dq_k = 1): e.g. BF16 on a
+    Vulkan driver without bf16 support is converted on the fly and reads far slower.
 prefill (n_prompt tokens at depth d, in ubatches of u):
     t = 2 * P_active * n_prompt / (compute_eff[family] * moe_factor * peak)
         + chunks * W_stream / (bw_eff * BW)
@@ -26,8 +28,16 @@ PARAM_DEFAULTS: dict[str, float] = {
     "attn_dec_eff": 0.05,  # share of FP16 peak for decode attention math
     "t_layer_us": 20.0,  # fixed cost per layer per decoded token (launches, syncs)
     "t_moe_layer_us": 20.0,  # extra per MoE layer per token: router, top-k, expert-id matmuls
+    "t_rec_layer_us": 20.0,  # extra per recurrent (SSM / gated-DeltaNet) layer per token: conv, gates, scan
+    "dq_f16": 1.0,  # decode mat-vec bandwidth per weight family, relative to K-quants
+    "dq_bf16": 1.0,
+    "dq_q8": 1.0,
+    "dq_legacy": 1.0,
+    "dq_iq": 1.0,
+    "dq_mxfp4": 1.0,
     "t_token_us": 300.0,  # fixed cost per decoded token
     "ce_f16": 0.35,  # share of FP16 peak reached by prefill matmuls, per weight family
+    "ce_bf16": 0.35,
     "ce_q8": 0.30,
     "ce_k": 0.25,
     "ce_legacy": 0.28,
@@ -38,7 +48,7 @@ PARAM_DEFAULTS: dict[str, float] = {
     "attn_nofa": 0.6,  # ... relative efficiency without flash attention
     "t_ubatch_ms": 2.0,  # fixed cost per prefill ubatch
 }
-FAMILIES = ("f16", "q8", "k", "legacy", "iq", "mxfp4")
+FAMILIES = ("f16", "bf16", "q8", "k", "legacy", "iq", "mxfp4")
 
 
 @dataclass
@@ -52,6 +62,7 @@ class SpeedFeatures:
     family_idx: np.ndarray  # index into FAMILIES
     n_layers: np.ndarray
     n_moe_layers: np.ndarray  # layers whose FFN is routed experts
+    n_rec_layers: np.ndarray  # recurrent (SSM / linear-attention) layers
     kv_full_bytes_per_cell: np.ndarray  # K+V bytes per cell over full-attention layers
     kv_swa_bytes_per_cell: np.ndarray
     swa_cells: np.ndarray  # cells a SWA layer attends at most
@@ -81,12 +92,13 @@ def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
     swa = np.minimum(pos, f.swa_cells)
     kv_bytes = f.kv_full_bytes_per_cell * pos + f.kv_swa_bytes_per_cell * swa
     kv_w = _p(params, "kv_eff") * np.where(fa, 1.0, _p(params, "kv_nofa"))
-    bytes_ = f.w_decode_bytes + kv_w * kv_bytes + 2 * f.state_bytes
+    dq = np.array([_p(params, f"dq_{fam}") if fam != "k" else 1.0 for fam in FAMILIES])[f.family_idx]
+    bytes_ = f.w_decode_bytes / dq + kv_w * kv_bytes + 2 * f.state_bytes
     t_mem = bytes_ / (_p(params, "bw_eff") * f.bw_bytes_s)
     attn = f.attn_flops_full * pos + f.attn_flops_swa * swa
     t_attn = attn / (_p(params, "attn_dec_eff") * f.peak_flops)
     t_fixed = (f.n_layers * _p(params, "t_layer_us") + f.n_moe_layers * _p(params, "t_moe_layer_us")
-               + _p(params, "t_token_us")) * 1e-6
+               + f.n_rec_layers * _p(params, "t_rec_layer_us") + _p(params, "t_token_us")) * 1e-6
     return t_mem + t_attn + t_fixed
 
 
