@@ -206,7 +206,7 @@ class _Parser:
             return a.tolist() if count <= MAX_NESTED_ARRAY_LEN else a
         if etype == STRING:
             if count <= KEEP_STRINGS:
-                return [self.string(f"string in array {key}") for _ in range(count)]
+                return self.strings(count, key)
             self.skip_strings(count, key)
             return SkippedArray("string", count)
         if etype == ARRAY:
@@ -214,6 +214,20 @@ class _Parser:
                 raise self.fail(f"array of arrays of length {count} at key {key} exceeds the cap")
             return [self.value(ARRAY, key, depth) for _ in range(count)]
         raise self.fail(f"unknown array element type {etype} at key {key}")
+
+    def strings(self, count: int, key: str) -> list[str]:
+        unpack = struct.Struct(self.e + "Q").unpack_from
+        out = []
+        for _ in range(count):
+            self.need(self.pos + 8)
+            n = unpack(self.buf, self.pos)[0]
+            if n > MAX_STRING_BYTES:
+                raise self.fail(f"string length {n} in array {key} exceeds the {MAX_STRING_BYTES >> 20} MiB cap")
+            end = self.pos + 8 + n
+            self.need(end)
+            out.append(self.buf[self.pos + 8:end].decode("utf-8", errors="replace"))
+            self.pos = end
+        return out
 
     def skip_strings(self, count: int, key: str) -> None:
         """Walk `count` length-prefixed strings without making Python objects of them."""
@@ -316,7 +330,7 @@ def _parse(src: ByteSource, name: str, part: int = 1) -> GgufHeader:
                       src.size, value_types=vtypes)
 
 
-def _read_one(path_or_url: str | os.PathLike, part: int = 1) -> GgufHeader:
+def _read_one(path_or_url: str | os.PathLike | ByteSource, part: int = 1) -> GgufHeader:
     src = open_source(path_or_url)
     try:
         return _parse(src, src.name, part)
@@ -328,13 +342,15 @@ def _read_one(path_or_url: str | os.PathLike, part: int = 1) -> GgufHeader:
         src.close()
 
 
-def read_gguf_header(path_or_url: str | os.PathLike) -> GgufHeader:
+def read_gguf_header(path_or_url: str | os.PathLike | ByteSource) -> GgufHeader:
     """The metadata and tensor table of a GGUF file or URL, reading only the header bytes.
 
     For a split model (`...-00001-of-00003.gguf`), every part's header is read (same folder or
     URL pattern) and the tensor tables are joined; `parts` and `notes` say so.
     """
     head = _read_one(path_or_url)
+    if isinstance(path_or_url, ByteSource):
+        return head
     split = split_parts(path_or_url)
     count = head.metadata.get("split.count")
     if split is None and not (isinstance(count, int) and count > 1):

@@ -81,6 +81,18 @@ class FileSource(ByteSource):
         self._f.close()
 
 
+class BytesSource(ByteSource):
+    """Bytes already in memory (tests, or a header fetched by other means)."""
+
+    def __init__(self, data: bytes, name: str = "<bytes>"):
+        self.data, self.name, self.size, self.bytes_fetched = bytes(data), name, len(data), 0
+
+    def read(self, offset: int, n: int) -> bytes:
+        out = self.data[offset:offset + n]
+        self.bytes_fetched += len(out)
+        return out
+
+
 class HttpSource(ByteSource):
     """An http(s) URL read with `Range: bytes=a-b` requests (stdlib only)."""
 
@@ -243,7 +255,9 @@ class HttpSource(ByteSource):
             self._stream = None
 
 
-def open_source(path_or_url: str | os.PathLike) -> ByteSource:
+def open_source(path_or_url: str | os.PathLike | ByteSource) -> ByteSource:
+    if isinstance(path_or_url, ByteSource):
+        return path_or_url
     if is_url(path_or_url):
         return HttpSource(str(path_or_url))
     return FileSource(path_or_url)
