@@ -200,8 +200,6 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
         mla = Mla(kv_lora_rank=kv_lora, q_lora_rank=k.int("attention.q_lora_rank", 0) or 0,
                   qk_rope_head_dim=rope, qk_nope_head_dim=k_mla - rope, v_head_dim=v_mla)
         head_q = k_mla
-        if k.raw("attention.key_length_mla") is None:  # legacy: K/V decompressed, cached per head
-            pass
 
     tied = not any(t.name == "output.weight" for t in h.tensors) if h.tensors else False
 
