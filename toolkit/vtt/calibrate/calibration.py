@@ -100,3 +100,38 @@ def find_calibration(spec_roots, hardware: str, backend: str, calibration_id: st
         raise UnknownName(f"unknown calibration '{calibration_id}' for {hardware}/{backend}",
                           hint="list them with: vtt calibrate --list")
     return physics_default(hardware, backend, backend_defaults)
+
+
+def write_calibration_yaml(cal: Calibration, path: Path, header: str | None = None) -> Path:
+    """Write a calibration as YAML (the form `vtt plan` reads)."""
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(cal.to_dict(), sort_keys=False, width=120)
+    path.write_text((header or "") + text)
+    return path
+
+
+def export_user_calibration(cal: Calibration) -> Path:
+    """$XDG_DATA_HOME/vtt/calibrations/<hw>/<backend>/<id>.yaml: `vtt plan` picks the newest."""
+    return write_calibration_yaml(cal, user_calibration_dir() / cal.hardware / cal.backend / f"{cal.id}.yaml")
+
+
+def list_calibrations(spec_roots, hardware: str | None = None, backend: str | None = None) -> list[dict]:
+    """Every calibration file vtt can see (user ones first, newest first; then shipped)."""
+    out = []
+    pats = []
+    udir = user_calibration_dir()
+    if udir.is_dir():
+        pats += [("user", p) for p in sorted(udir.glob("*/*/*.yaml"), reverse=True)]
+    for root in reversed(list(spec_roots)):
+        d = Path(root) / "calibrations"
+        if d.is_dir():
+            pats += [("shipped", p) for p in sorted(d.glob("*/*.yaml"))]
+    for origin, p in pats:
+        cal = load_calibration_file(p)
+        if (hardware and cal.hardware != hardware) or (backend and cal.backend != backend):
+            continue
+        out.append({"id": cal.id, "hardware": cal.hardware, "backend": cal.backend, "origin": origin,
+                    "n_points": cal.n_points, "builds": cal.builds, "created_at": cal.created_at, "path": str(p)})
+    return out

@@ -18,7 +18,7 @@ from vtt.cost import throughput
 from vtt.cost.throughput import PARAM_DEFAULTS
 
 PRIOR_SD = 1.0  # log-space: the data must move a parameter, by up to ~e-fold without strain
-PRIOR_SD_BY_PREFIX = {"dq_": 0.5}  # per-family decode factors: near 1 unless the data insists
+PRIOR_SD_BY_PREFIX: dict[str, float] = {}  # per-parameter prior widths where one differs
 
 
 def prior_sd(name: str) -> float:

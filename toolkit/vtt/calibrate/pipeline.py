@@ -47,3 +47,50 @@ def calibrate_rows(rows: list[dict], world: World, hardware: str, backend: str, 
         cal.sigma_log = {k: round(float(v), 4) for k, v in sig.items()}
     cal.residual_stats = stats
     return cal, cv
+
+
+def load_rows(*, db: str | None = None, csv: str | None = None, label: str | None = None) -> list[dict]:
+    """Measured rows from the DuckDB store (default) or from a CSV in the public schema."""
+    from vtt.calibrate.rows import csv_rows, store_rows
+
+    if csv:
+        return csv_rows(csv)
+    from vtt.store import records
+    from vtt.store.db import open_store
+
+    with open_store(db, read_only=True) as st:
+        return store_rows(records.results(st, label=label, with_samples=False))
+
+
+def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None = None, csv: str | None = None,
+                  label: str | None = None, since: int | None = None, save: bool = True) -> dict:
+    """`vtt calibrate`: rows -> fit + leave-family-out sigma -> store + user YAML. Returns a summary."""
+    from datetime import datetime, timezone
+
+    from vtt.calibrate.calibration import export_user_calibration
+    from vtt.calibrate.rows import select_rows
+
+    rows = select_rows(load_rows(db=db, csv=csv, label=label), backend, since=since)
+    if not rows:
+        raise VttError(f"no measurements for backend '{backend}'" + (f" from build b{since}" if since else ""),
+                       code="no_data", hint="record some: vtt bench run ..., or vtt ingest FILE; see --csv")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    cal_id = f"{hardware}--{backend}--{stamp}" + (f"--{label}" if label else "")
+    cal, _ = calibrate_rows(rows, world, hardware, backend, cal_id=cal_id,
+                            notes=f"vtt calibrate from {'CSV ' + csv if csv else 'the store'}"
+                                  + (f", label {label}" if label else "") + (f", since b{since}" if since else ""))
+    out = {"calibration": cal.to_dict(), "saved_to_store": None, "yaml": None}
+    if save:
+        if not csv or db:
+            from vtt.store import records
+            from vtt.store.db import open_store
+
+            with open_store(db) as st:
+                out["saved_to_store"] = records.save_calibration(
+                    st, hardware, backend, cal.params,
+                    covariance={"param_names": cal.param_names, "matrix": cal.covariance},
+                    residual_stats={**(cal.residual_stats or {}), "sigma_log": cal.sigma_log},
+                    data_range={"calibration_id": cal.id, "builds": cal.builds, "n_points": cal.n_points,
+                                "label": label, "since": since})
+        out["yaml"] = str(export_user_calibration(cal))
+    return out

@@ -57,7 +57,7 @@ def csv_rows(path: str | Path) -> list[dict]:
     out = []
     for r in raw:
         build = parse_build(r.get("llama_cpp_build"))
-        out.append({
+        out.append({  # noqa: the CSV's own columns stay (source_url, notes, backend_detail ...)
             **r,
             "csv_backend": r.get("backend"),
             "backend": CSV_BACKENDS.get(r.get("backend") or "", r.get("backend")),
@@ -65,16 +65,26 @@ def csv_rows(path: str | Path) -> list[dict]:
             "era": era_of(build, r.get("source_date")),
             "n_ubatch": _ubatch(r.get("n_ubatch")),
             "quant": (r.get("quant") or "").split(" ")[0] or None,
-            "source": (r.get("source_url") or "").split("/")[3] if (r.get("source_url") or "").count("/") > 3 else "",
+            "source": _source_of(r.get("source_url")),
         })
     return out
+
+
+def _source_of(url) -> str:
+    """The publisher of a row: the GitHub owner of its URL (kyuz0, lhl ...)."""
+    parts = str(url or "").split("/")
+    return parts[3] if len(parts) > 3 else ""
 
 
 def _store_backend(row: dict) -> str | None:
     be = row.get("run_backend") or row.get("backend")
     if be:
-        return be
+        return CSV_BACKENDS.get(be, be)
     txt = str(row.get("backends") or "").lower()
+    if txt in CSV_BACKENDS:  # an ingested community CSV keeps its backend name here
+        return CSV_BACKENDS[txt]
+    if "amdvlk" in txt:
+        return "vulkan-amdvlk"
     return "rocm" if ("rocm" in txt or "hip" in txt) else ("vulkan-radv" if "vulkan" in txt else None)
 
 
@@ -99,7 +109,8 @@ def store_rows(results: list[dict]) -> list[dict]:
             "llama_cpp_build": f"b{build}" if build else extra.get("llama_cpp_build"),
             "era": era_of(build, str(extra.get("source_date") or r.get("test_time") or "")),
             "n_ubatch": int(r.get("n_ubatch") or 512),
-            "source": extra.get("source") or r.get("label") or "store",
+            "source": _source_of(extra.get("source_url")) or r.get("label") or "store",
+            "mem_peak_mib": extra.get("mem_peak_mib"),
         })
     return out
 

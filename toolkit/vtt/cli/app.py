@@ -35,6 +35,8 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("drift", "drift", "drift"),
     ("runs", "runs", "runs"),
     ("ingest", "ingest", "ingest"),
+    ("calibrate", "calibrate", "calibrate"),
+    ("report", "report", "report"),
 ]
 
 

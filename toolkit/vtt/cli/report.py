@@ -1,0 +1,26 @@
+"""`vtt report --accuracy`: leave-family-out accuracy report (validation/REPORT.md) with plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def report(
+    accuracy: Annotated[bool, typer.Option("--accuracy", help="write the accuracy report (REPORT.md + plots)")] = True,
+    csv: Annotated[Optional[str], typer.Option("--csv", help="measurements in the public calibration schema")] = None,
+    out: Annotated[Path, typer.Option("--out", help="folder for REPORT.md and plots/")] = Path("validation"),
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="draw PNGs with matplotlib (extra 'plots')")] = True,
+):
+    """Score the speed and memory model against public measurements, model families held out.
+
+    Example:
+
+      vtt report --accuracy --csv ../shared/reference/strix_halo_calibration.csv
+    """
+    from vtt.calibrate.report import write_accuracy_report
+
+    path = write_accuracy_report(csv=csv, out_dir=out, plots=plots)
+    print(f"wrote {path}")

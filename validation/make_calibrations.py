@@ -1,0 +1,55 @@
+"""Regenerate the shipped default calibrations: specs/calibrations/strix-halo-128/<backend>.yaml.
+
+    .venv/bin/python validation/make_calibrations.py [--csv PATH]
+
+The public CSV (validation/SOURCES.md) is ingested with `vtt ingest` into a scratch DuckDB
+store, then each backend is fitted on its 2026 llama.cpp builds (>= b7000; see
+vtt.calibrate.rows for why 2025 HIP and AMDVLK builds are a different era) with
+leave-one-family-out sigma. Deterministic for a given CSV and catalog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CSV = ROOT.parent / "shared" / "reference" / "strix_halo_calibration.csv"
+HARDWARE = "strix-halo-128"
+BACKENDS = ("vulkan-radv", "vulkan-amdvlk", "rocm")
+SINCE = 7000
+
+
+def main() -> None:
+    from vtt.calibrate.calibration import write_calibration_yaml
+    from vtt.calibrate.pipeline import calibrate_rows, load_rows
+    from vtt.calibrate.rows import select_rows
+    from vtt.harness.ingest import ingest_files
+    from vtt.specs.catalog import load_world
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", default=str(DEFAULT_CSV))
+    ap.add_argument("--out", default=str(ROOT / "specs" / "calibrations" / HARDWARE))
+    args = ap.parse_args()
+    world = load_world()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "calibration.duckdb"
+        ingest_files([args.csv], db=db, label="strix-halo-public-csv", hardware=HARDWARE)
+        rows = load_rows(db=str(db))
+    for backend in BACKENDS:
+        sel = select_rows(rows, backend, since=SINCE)
+        cal, _ = calibrate_rows(sel, world, HARDWARE, backend, cal_id=f"{HARDWARE}--{backend}--public-2026",
+                                notes=f"shipped default: public llama-bench rows (validation/SOURCES.md), "
+                                      f"llama.cpp builds >= b{SINCE}; regenerate with validation/make_calibrations.py")
+        cal.created_at = None  # content-stable file: the build range and n_points say what it is
+        header = (f"# Shipped calibration for {HARDWARE} / {backend}: fitted by validation/make_calibrations.py\n"
+                  f"# from {cal.n_points} public llama-bench rows, llama.cpp {cal.builds}. Do not edit by hand.\n")
+        path = write_calibration_yaml(cal, Path(args.out) / f"{backend}.yaml", header)
+        st = cal.residual_stats
+        print(f"{backend}: {cal.n_points} rows, {cal.builds}, sigma {cal.sigma_log}, "
+              f"LOFO tg {st['leave_family_out']['tg']['median']:.1f}% pp {st['leave_family_out']['pp']['median']:.1f}% -> {path}")
+
+
+if __name__ == "__main__":
+    main()
