@@ -37,6 +37,8 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("ingest", "ingest", "ingest"),
     ("calibrate", "calibrate", "calibrate"),
     ("report", "report", "report"),
+    ("optimize", "optimize", "optimize"),
+    ("check", "check", "check"),
 ]
 
 

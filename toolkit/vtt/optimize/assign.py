@@ -1,0 +1,88 @@
+"""optimize(): catalogue -> MILP -> a plan dict (the JSON contract of `vtt optimize --json`)."""
+
+from __future__ import annotations
+
+from vtt.errors import VttError
+from vtt.optimize.candidates import Catalogue, build_catalogue
+from vtt.optimize.explain import diagnose_infeasible, runner_up, why
+from vtt.optimize.milp import solve
+
+PLAN_VERSION = 1
+
+
+class Infeasible(VttError):
+    """No plan keeps every need and policy: the answer is no."""
+
+    code = "infeasible"
+    exit_code = 1
+
+
+def server_id(model: str, quant: str) -> str:
+    return f"{model}-{quant}".lower()
+
+
+def optimize(world, editors, policy, *, hardware: str, budget_gib: float | None = None,
+             model_ids: list[str] | None = None) -> dict:
+    cat = build_catalogue(world, editors, policy, hardware=hardware, budget_gib=budget_gib, model_ids=model_ids)
+    diag = diagnose_infeasible(cat)
+    if diag:
+        raise Infeasible("no plan: " + " | ".join(diag), hint="lower the mode's needs in a policy, raise --budget-gib or add models")
+    sol = solve(cat.problem)
+    if sol.status == "infeasible":
+        raise Infeasible(f"no plan: {sol.reason}", hint="drop a pin or a never-together rule, or raise --budget-gib")
+    return to_plan(cat, sol)
+
+
+def to_plan(cat: Catalogue, sol) -> dict:
+    p = cat.problem
+    set_of_server = {}
+    sets = []
+    for i, members in enumerate(sol.sets):
+        sid = f"set{i + 1}"
+        models = []
+        for k in sorted(members, key=lambda k: -p.srv_mem[k]):
+            j = int(p.srv_pair[k])
+            set_of_server[k] = sid
+            models.append({"model": p.models[p.pair_model[j]], "quant": p.pair_quant[j], "context": int(p.srv_ctx[k]),
+                           "total_gib": round(float(p.srv_mem[k]), 3), "load_s": round(float(p.srv_load_s[k]), 1),
+                           "server": server_id(p.models[p.pair_model[j]], p.pair_quant[j]),
+                           "file": cat.files[j] if cat.files else None})
+        sets.append({"id": sid, "models": models, "total_gib": round(sum(m["total_gib"] for m in models), 3)})
+    server_of_pair = {int(p.srv_pair[k]): k for k in sol.servers}
+    assignments = []
+    for d, md in enumerate(p.modes):
+        j = sol.mode_pair[d]
+        k = server_of_pair[j]
+        sid = set_of_server[k]
+        others = [f"{m['model']}/{m['quant']}" for s in sets if s["id"] == sid for m in s["models"]
+                  if (m["model"], m["quant"]) != (p.models[p.pair_model[j]], p.pair_quant[j])]
+        assignments.append({
+            "editor": md.editor, "mode": md.mode, "model": p.models[p.pair_model[j]], "quant": p.pair_quant[j],
+            "context": int(p.srv_ctx[k]), "server": server_id(p.models[p.pair_model[j]], p.pair_quant[j]),
+            "pp_tps": round(float(cat.speeds["pp_tps"][d, j]), 2), "tg_tps": round(float(cat.speeds["tg_tps"][d, j]), 2),
+            "ttft_s": round(float(cat.speeds["ttft_s"][d, j]), 3), "resident_set": sid,
+            "quality": None if p.quality[j] != p.quality[j] else round(float(p.quality[j]), 4),
+            "quality_source": cat.quality_note[j], "value": round(float(p.value[d, j]), 5),
+            "why": why(cat, d, j, others), "runner_up": runner_up(cat, d, j),
+        })
+    set_idx = {a["mode"] + a["editor"]: a["resident_set"] for a in assignments}
+    swaps = []
+    for d1, d2, rate in p.pairs:
+        s1 = set_idx[p.modes[d1].mode + p.modes[d1].editor]
+        s2 = set_idx[p.modes[d2].mode + p.modes[d2].editor]
+        if s1 != s2:
+            swaps.append({"between": [p.modes[d1].key, p.modes[d2].key], "switches_per_hour": round(rate, 3),
+                          "seconds": round(0.5 * float(p.swap_s[d1, sol.mode_pair[d1]] + p.swap_s[d2, sol.mode_pair[d2]]), 1)})
+    pol = cat.policy
+    return {
+        "version": PLAN_VERSION, "hardware": cat.hardware,
+        "budget_gib": round(p.budget_gib, 3), "budget_requested_gib": cat.budget_requested_gib,
+        "kept_free_gib": cat.kept_free_gib,
+        "policy": {"never_together": [list(x) for x in pol.never_together], "headroom_gib": pol.headroom_gib,
+                   "other_work_gib": pol.other_work_gib, "cache_ram_gib": pol.cache_ram_gib, "kv_type": pol.kv_type,
+                   "quality_benchmark": pol.quality_benchmark, "pins": pol.pins},
+        "assignments": assignments, "resident_sets": sets, "swaps": swaps,
+        "objective": round(sol.objective, 6), "status": sol.status,
+        "stats": {"queries_priced": cat.priced, "pairs": len(p.pair_quant), "servers": int(len(p.srv_pair)),
+                  "milp_vars": sol.n_vars, "milp_rows": sol.n_cons, "solve_s": round(sol.solve_s, 3)},
+    }

@@ -1,0 +1,134 @@
+"""check_plan(): does a plan keep every policy and fit? Memory is recomputed with the cost model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vtt.errors import BadQuery, VttError
+from vtt.specs.catalog import World
+from vtt.specs.policy import Policy
+
+
+class _Member(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str
+    quant: str
+    context: int = Field(gt=0)
+    total_gib: float | None = None
+
+
+class _Set(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str | int | None = None
+    models: list[_Member]
+    total_gib: float | None = None
+
+
+class _Assignment(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    editor: str
+    mode: str
+    model: str
+    quant: str
+    context: int | None = None
+
+
+class _Plan(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    budget_gib: float = Field(gt=0)
+    hardware: str | None = None
+    assignments: list[_Assignment]
+    resident_sets: list[_Set]
+
+
+class PlanViolated(VttError):
+    code = "plan_violated"
+    exit_code = 1
+
+
+def read_plan(path: str | Path) -> _Plan:
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadQuery(f"{p}: no such plan file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadQuery(f"{p}: not a JSON plan: {e}") from None
+    try:
+        return _Plan.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "(document)"
+        raise BadQuery(f"{p}: field '{field}': {err['msg']}") from None
+
+
+def check_plan(plan: _Plan, world: World, policy: Policy, editors: dict, *, hardware: str) -> dict:
+    from vtt.optimize.candidates import mode_reqs
+    from vtt.plan import plan_many
+
+    hw = world.get_hardware(hardware)
+    limit = min(plan.budget_gib, hw.gpu_addressable_gib - policy.other_work_gib - policy.headroom_gib)
+    violations: list[str] = []
+    notes: list[str] = []
+    members = [(si, m) for si, s in enumerate(plan.resident_sets) for m in s.models]
+    for _, m in members:  # unknown names are bad input (exit 2), not a violation
+        world.model(m.model)
+        world.quant(m.quant)
+    ans = plan_many([{"model": world.model(m.model).id, "quant": m.quant, "context": m.context, "n_prompt": 1,
+                      "n_gen": 1, "hardware": hw.id, "kv_type": policy.kv_type} for _, m in members], world)
+    totals = [0.0] * len(plan.resident_sets)
+    for (si, m), a in zip(members, ans):
+        if "error" in a:
+            raise BadQuery(f"resident set {plan.resident_sets[si].id}: {m.model}/{m.quant}: {a['error']['message']}")
+        gib = a["total_gib"] + policy.cache_ram_gib
+        totals[si] += gib
+        if m.total_gib is not None and abs(m.total_gib - gib) > 0.5:
+            notes.append(f"set {plan.resident_sets[si].id}: {m.model}/{m.quant} at {m.context} needs {gib:.1f} GiB, "
+                         f"the plan says {m.total_gib:.1f}")
+    never = {frozenset((world.model(a).id, world.model(b).id)) for a, b in policy.never_together}
+    for si, s in enumerate(plan.resident_sets):
+        sid = s.id if s.id is not None else si + 1
+        if totals[si] > limit + 1e-6:
+            violations.append(f"resident set {sid} needs {totals[si]:.1f} GiB (cost model), over the "
+                              f"{limit:.1f} GiB budget")
+        if s.total_gib is not None and s.total_gib > plan.budget_gib + 1e-6:
+            violations.append(f"resident set {sid} declares {s.total_gib:.1f} GiB, over its own budget_gib {plan.budget_gib:g}")
+        ids = [world.model(m.model).id for m in s.models]
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                if frozenset((a, b)) in never:
+                    violations.append(f"resident set {sid} holds {a} and {b}, which a policy says never to run together")
+    served = {(world.model(m.model).id, world.quant(m.quant).id): m.context for s in plan.resident_sets for m in s.models}
+    modes = {md.key: md for md in mode_reqs(editors, policy)[0]}
+    speed_q, speed_for = [], []
+    for a in plan.assignments:
+        key = f"{a.editor.lower()}/{a.mode.lower()}"
+        mid, qid = world.model(a.model).id, world.quant(a.quant).id
+        if (mid, qid) not in served:
+            violations.append(f"{key}: {mid}/{qid} is in no resident set")
+            continue
+        pin = policy.pins.get(key)
+        if pin:
+            pm, _, pq = pin.partition("/")
+            if world.model(pm).id != mid or (pq and world.quant(pq).id != qid):
+                violations.append(f"{key}: uses {mid}/{qid} but is pinned to {pin}")
+        md = modes.get(key)
+        if md is None:
+            continue
+        if served[(mid, qid)] < md.min_context:
+            violations.append(f"{key}: context {served[(mid, qid)]} under the {md.min_context} it needs")
+        speed_q.append({"model": mid, "quant": qid, "context": md.depth + md.n_prompt + md.n_gen, "depth": md.depth,
+                        "n_prompt": md.n_prompt, "n_gen": md.n_gen, "hardware": hw.id, "kv_type": policy.kv_type})
+        speed_for.append(md)
+    for md, a in zip(speed_for, plan_many(speed_q, world)):
+        if "error" in a:
+            continue
+        if a["tg_tps"] < md.min_tg_tps:
+            violations.append(f"{md.key}: {a['model']} {a['tg_tps']:.1f} t/s under the {md.min_tg_tps:g} t/s it needs")
+        if a["ttft_s"] > md.max_ttft_s:
+            violations.append(f"{md.key}: {a['model']} first token after {a['ttft_s']:.1f} s, over {md.max_ttft_s:g} s")
+    return {"ok": not violations, "violations": violations, "notes": notes, "budget_gib": round(limit, 3),
+            "resident_sets": [{"id": s.id, "total_gib": round(t, 3)} for s, t in zip(plan.resident_sets, totals)]}
