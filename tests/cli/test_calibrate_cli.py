@@ -1,0 +1,54 @@
+"""`vtt calibrate` and `vtt report` through the CLI (CliRunner)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vtt.cli.app import app
+
+CSV = Path(__file__).resolve().parents[3] / "shared" / "reference" / "strix_halo_calibration.csv"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    return tmp_path
+
+
+@pytest.mark.skipif(not CSV.exists(), reason="public CSV not present")
+def test_calibrate_from_csv_exports_yaml_that_plan_then_uses(tmp_path):
+    r = runner.invoke(app, ["calibrate", "--backend", "vulkan-amdvlk", "--since", "b7000", "--csv", str(CSV),
+                            "--db", str(tmp_path / "v.duckdb"), "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    cal = out["calibration"]
+    assert cal["builds"].startswith("b7") and cal["n_points"] > 50
+    assert "leave_family_out" in cal["residual_stats"] and out["saved_to_store"] is not None
+    assert Path(out["yaml"]).is_file()
+    plan = runner.invoke(app, ["plan", "llama-2-7b", "-q", "Q4_0", "--backend", "vulkan-amdvlk", "--json"], catch_exceptions=False)
+    assert json.loads(plan.output)["calibration"] == cal["id"]
+    lst = runner.invoke(app, ["calibrate", "--list", "--backend", "vulkan-amdvlk", "--json"], catch_exceptions=False)
+    ids = [json.loads(x)["id"] for x in lst.output.splitlines()]
+    assert ids[0] == cal["id"] and "strix-halo-128--vulkan-amdvlk--public-2026" in ids
+
+
+def test_calibrate_needs_a_backend():
+    r = runner.invoke(app, ["calibrate"])
+    assert r.exit_code != 0
+
+
+def test_calibrate_rejects_a_bad_since():
+    from vtt.errors import BadQuery
+
+    r = runner.invoke(app, ["calibrate", "--backend", "rocm", "--since", "soon"])
+    assert isinstance(r.exception, BadQuery) and "bad --since: 'soon'" in r.exception.message
+
+
+def test_calibrate_without_a_database_says_how_to_record_results(tmp_path):
+    from vtt.errors import VttError
+
+    r = runner.invoke(app, ["calibrate", "--backend", "rocm", "--db", str(tmp_path / "none.duckdb")])
+    assert isinstance(r.exception, VttError) and r.exception.code == "no_database"

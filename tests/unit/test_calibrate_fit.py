@@ -1,0 +1,116 @@
+"""Synthetic truth: the fit recovers known speed parameters; intervals cover ~90 % of held-out rows."""
+
+import numpy as np
+import pytest
+
+from vtt.calibrate.calibration import Calibration
+from vtt.calibrate.dataset import Dataset
+from vtt.calibrate.fit import fit_calibration
+from vtt.calibrate.rows import csv_rows, era_of, parse_build, select_rows
+from vtt.calibrate.validate import naive_tps, sigma_for_coverage, subset
+from vtt.cost import throughput
+from vtt.cost.predict import Z90
+from vtt.cost.throughput import FAMILIES, SpeedFeatures
+
+
+def synthetic(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(2e9, 60e9, n)
+    moe = rng.random(n) < 0.4
+    depth = rng.choice([0, 4096, 16384, 32768], n).astype(float)
+    tg = rng.random(n) < 0.5
+    f = SpeedFeatures(
+        w_decode_bytes=np.where(moe, w / 8, w), w_stream_bytes=w, p_active=np.where(moe, w / 8, w) * 1.8,
+        is_moe=moe, family_idx=np.full(n, FAMILIES.index("k")), n_layers=rng.integers(24, 80, n).astype(float),
+        n_moe_layers=np.where(moe, 40.0, 0.0), n_rec_layers=np.zeros(n),
+        kv_full_bytes_per_cell=rng.uniform(2e4, 2e5, n), kv_swa_bytes_per_cell=np.zeros(n), swa_cells=np.zeros(n),
+        state_bytes=np.zeros(n), attn_flops_full=rng.uniform(2e5, 8e5, n), attn_flops_swa=np.zeros(n),
+        n_prompt=np.where(tg, 0.0, 512.0), n_gen=np.where(tg, 128.0, 0.0), depth=depth, n_ubatch=np.full(n, 512.0),
+        flash_attn=np.ones(n, bool), bw_bytes_s=np.full(n, 256e9), peak_flops=np.full(n, 59.4e12))
+    rows = [{"test": "tg" if t else "pp", "family": f"fam{i % 12}", "measured_tps": 1.0} for i, t in enumerate(tg)]
+    return Dataset(rows, f, [None] * n)
+
+
+TRUE = {"bw_eff": 0.82, "ce_k": 0.31, "moe_pp": 0.45, "kv_eff": 1.3}
+
+
+def with_measurements(ds, params, noise, seed=1):
+    rng = np.random.default_rng(seed)
+    tps = np.where(ds.is_tg, throughput.tg_tps(ds.features, params), throughput.pp_tps(ds.features, params))
+    meas = tps * np.exp(rng.normal(0, noise, len(tps)))
+    for r, m in zip(ds.rows, meas):
+        r["measured_tps"] = float(m)
+    return ds
+
+
+def test_fit_recovers_known_bandwidth_and_compute_efficiency():
+    params = {**throughput.PARAM_DEFAULTS, **TRUE}
+    ds = with_measurements(synthetic(), params, noise=0.01)
+    cal = fit_calibration(ds, hardware="h", backend="b", names=list(TRUE))
+    for k, v in TRUE.items():
+        assert cal.params[k] == pytest.approx(v, rel=0.08), k
+
+
+def test_interval_from_held_out_sigma_covers_about_90_percent():
+    params = {**throughput.PARAM_DEFAULTS, **TRUE}
+    ds = with_measurements(synthetic(n=600), params, noise=0.12, seed=3)
+    train = subset(ds, np.arange(600) < 300)
+    test = subset(ds, np.arange(600) >= 300)
+    cal = fit_calibration(train, hardware="h", backend="b", names=list(TRUE))
+    r_train = np.log(np.where(train.is_tg, throughput.tg_tps(train.features, cal.all_params()),
+                              throughput.pp_tps(train.features, cal.all_params())) / train.measured)
+    s = sigma_for_coverage(r_train, np.zeros(len(r_train)))
+    r_test = np.log(np.where(test.is_tg, throughput.tg_tps(test.features, cal.all_params()),
+                             throughput.pp_tps(test.features, cal.all_params())) / test.measured)
+    coverage = np.mean(np.abs(r_test) <= Z90 * s)
+    assert 0.84 <= coverage <= 0.96
+    assert s == pytest.approx(0.12, rel=0.25)
+
+
+def test_sigma_for_coverage_hits_the_target_share():
+    r = np.random.default_rng(0).normal(0, 0.2, 5000)
+    s = sigma_for_coverage(r, np.zeros(5000))
+    assert np.mean(np.abs(r) <= Z90 * s) == pytest.approx(0.90, abs=0.005)
+
+
+def test_naive_baseline_is_bandwidth_over_active_bytes():
+    ds = synthetic(n=10)
+    nv = naive_tps(ds)
+    f = ds.features
+    assert np.allclose(nv[ds.is_tg], (0.85 * 256e9 / f.w_decode_bytes)[ds.is_tg])
+
+
+def test_moe_decode_reads_only_active_weights():
+    ds = synthetic(n=50)
+    f = ds.features
+    p = dict(throughput.PARAM_DEFAULTS)
+    dense_like = SpeedFeatures(**{**f.__dict__, "w_decode_bytes": f.w_stream_bytes})
+    assert np.all(throughput.tg_tps(f, p)[f.is_moe] > throughput.tg_tps(dense_like, p)[f.is_moe])
+
+
+def test_pp_speed_is_zero_not_nan_for_generation_tests():
+    ds = synthetic(n=20)
+    pp = throughput.pp_tps(ds.features, throughput.PARAM_DEFAULTS)
+    assert np.all(np.isfinite(pp)) and np.all(pp[ds.is_tg] == 0)
+
+
+def test_build_numbers_and_eras():
+    assert parse_build("b9193 (1a68ec937)") == 9193
+    assert parse_build("kyuz0 rocm-7.2 toolbox, b8038") == 8038
+    assert parse_build("b0 (unknown)") is None
+    assert era_of(6118) == "2025" and era_of(7938) == "2026" and era_of(None, "2025-08-04") == "2025"
+
+
+def test_hip_rows_are_rocm_of_the_2025_era(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text("backend,llama_cpp_build,source_date,model,n_prompt,n_gen,n_depth,pp_tps,tg_tps,n_ubatch,quant\n"
+                 "hip,b6077 (83bc2f28),2025-08-04,llama-2-7b.Q4_0,512,0,0,900,,512,Q4_0\n"
+                 "rocm,b9193 (1a),2026-05-16,llama-2-7b.Q4_0,512,0,0,1000,,512 (default),Q4_0\n")
+    rows = csv_rows(p)
+    assert [(r["backend"], r["era"], r["n_ubatch"]) for r in rows] == [("rocm", "2025", 512), ("rocm", "2026", 512)]
+    assert len(select_rows(rows, "rocm", since=7000)) == 1
+
+
+def test_calibration_round_trips_through_a_dict():
+    cal = Calibration(id="x", hardware="h", backend="b", params={"bw_eff": 0.8}, residual_stats={"a": 1})
+    assert Calibration.from_dict(cal.to_dict()) == cal
