@@ -188,7 +188,9 @@ def _plots(groups, mem_pts, world, out_dir: Path) -> list[str]:
             if not pts:
                 ax.set_visible(False)
                 continue
-            q0 = pts[0]
+            quants = [r["quant"] for r in pts]
+            q0 = next(r for r in pts if r["quant"] == max(set(quants), key=quants.count))
+            pts = [r for r in pts if r["quant"] == q0["quant"]]  # one file per panel: the most measured
             depths = np.linspace(0, 65536, 33).astype(int)
             ans = plan_many([{"model": q0["model"], "quant": q0["quant"], "file_size_gib": float(q0["file_size_gib"]) if q0.get("file_size_gib") else None,
                               "context": int(d) + 34, "depth": int(d), "n_prompt": 1, "n_gen": 32, "backend": "vulkan-radv"} for d in depths], world)
