@@ -44,6 +44,7 @@ def drift(
     alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the Mann-Whitney U test."),
     against_prediction: bool = typer.Option(False, "--against-prediction",
                                             help="Also check the candidate against vtt's predicted t/s band."),
+    across: Optional[list[str]] = typer.Option(None, "--across", help="A key field allowed to differ because it is what you compare, e.g. --across backends for Vulkan vs CUDA builds."),
     as_json: bool = typer.Option(False, "--json", help="Print verdicts as JSON on stdout."),
 ) -> None:
     """Compare two runs test by test: per-sample t/s, Mann-Whitney U, and an effect floor.
@@ -52,8 +53,10 @@ def drift(
     A regression is significant (p < alpha) AND slower by at least --min-effect.
     Exit status: 0 no regression, 1 a regression, 2 bad input (unknown label).
 
-    Example:
+    Examples:
       vtt drift --baseline base --candidate nightly --min-effect 0.05
+
+      vtt drift --baseline vulkan --candidate cuda --across backends
     """
     from vtt import store
     from vtt.drift.compare import compare_runs
@@ -62,12 +65,19 @@ def drift(
         from vtt.errors import BadQuery
 
         raise BadQuery(f"bad --alpha {alpha:g} or --min-effect {min_effect:g} (want 0 < alpha < 1, min-effect >= 0)")
+    from vtt.drift.compare import KEY_FIELDS
+
+    bad = set(across or ()) - set(KEY_FIELDS)
+    if bad:
+        from vtt.errors import BadQuery
+
+        raise BadQuery(f"bad --across {', '.join(sorted(bad))}: not a key field (one of {', '.join(KEY_FIELDS)})")
     with store.open_store(db, read_only=True) as s:
         base_run = store.resolve_run(s, baseline)
         cand_run = store.resolve_run(s, candidate)
         base_rows = store.results(s, run_id=base_run["run_id"])
         cand_rows = store.results(s, run_id=cand_run["run_id"])
-    report = compare_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha)
+    report = compare_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha, across=tuple(across or ()))
     checks = []
     if against_prediction:
         from vtt.drift.vs_prediction import check_against_prediction, default_predict_fn

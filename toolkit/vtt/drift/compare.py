@@ -66,10 +66,11 @@ def bench_test_name(row: dict) -> str:
     return f"{name} @ d{n_depth}" if n_depth else name
 
 
-def config_key(row: dict) -> tuple:
+def config_key(row: dict, across: tuple[str, ...] = ()) -> tuple:
+    """The fields that must match; `across` names key fields the comparison is about (backends)."""
     model = row.get("model_filename")
     values = {"model": Path(model).name if model else None, **{k: row.get(k) for k in KEY_FIELDS[1:]}}
-    return tuple(sorted(values.items()))
+    return tuple(sorted((k, v) for k, v in values.items() if k not in across))
 
 
 def sample_tps(row: dict) -> list[float]:
@@ -87,16 +88,16 @@ def min_two_sided_p(n1: int, n2: int) -> float:
     return min(1.0, 2.0 / math.comb(n1 + n2, n1))
 
 
-def _group(rows: list[dict]) -> dict[tuple, list[dict]]:
+def _group(rows: list[dict], across: tuple[str, ...] = ()) -> dict[tuple, list[dict]]:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault(config_key(row), []).append(row)
+        groups.setdefault(config_key(row, across), []).append(row)
     return groups
 
 
-def _differences(base: list[dict], cand: list[dict]) -> dict:
+def _differences(base: list[dict], cand: list[dict], across: tuple[str, ...] = ()) -> dict:
     out = {}
-    for name in SHOWN_FIELDS:
+    for name in SHOWN_FIELDS + tuple(across):
         b = sorted({str(r.get(name)) for r in base if r.get(name) is not None})
         c = sorted({str(r.get(name)) for r in cand if r.get(name) is not None})
         if b != c:
@@ -131,9 +132,16 @@ def compare_samples(base_tps: list[float], cand_tps: list[float], *, min_effect:
 
 
 def compare_runs(baseline: list[dict], candidate: list[dict], *, min_effect: float = 0.05,
-                 alpha: float = 0.01) -> DriftReport:
-    """Match rows by configuration key and judge each matched test."""
-    base_groups, cand_groups = _group(baseline), _group(candidate)
+                 alpha: float = 0.01, across: tuple[str, ...] = ()) -> DriftReport:
+    """Match rows by configuration key and judge each matched test.
+
+    `across`: key fields allowed to differ because they are what is compared (e.g. `backends`
+    for a Vulkan build against a CUDA build of the same llama.cpp); they are shown, not matched.
+    """
+    unknown = set(across) - set(KEY_FIELDS)
+    if unknown:
+        raise ValueError(f"not a key field: {', '.join(sorted(unknown))} (one of {', '.join(KEY_FIELDS)})")
+    base_groups, cand_groups = _group(baseline, across), _group(candidate, across)
     verdicts = []
     for key, base_rows in base_groups.items():
         cand_rows = cand_groups.get(key)
@@ -147,7 +155,7 @@ def compare_runs(baseline: list[dict], candidate: list[dict], *, min_effect: flo
             baseline_tps=statistics.median(base_tps) if base_tps else None,
             candidate_tps=statistics.median(cand_tps) if cand_tps else None,
             change=change, p_value=p_value, n_baseline=len(base_tps), n_candidate=len(cand_tps),
-            verdict=verdict, reason=reason, differences=_differences(base_rows, cand_rows)))
+            verdict=verdict, reason=reason, differences=_differences(base_rows, cand_rows, across)))
     names = lambda groups, other: sorted(bench_test_name(rows[0]) for k, rows in groups.items() if k not in other)
     return DriftReport(verdicts, names(base_groups, cand_groups), names(cand_groups, base_groups),
                        min_effect, alpha)
