@@ -81,3 +81,12 @@ def test_kv_cache_is_vectorised():
     ctx = np.array([4096, 8192, 16384])
     got = kv_cache_bytes(kv_layout(a), ctx, "f16", "f16")
     assert list(got) == [131072 * c for c in ctx]
+
+
+def test_mla_v_less_caches_only_the_latent_k():
+    """llama.cpp since PR #19067: 576 elements per layer per cell (as the lent GPU's -v log shows:
+    16 layers x 512 cells -> 9.00 MiB, V 0.00 MiB)."""
+    a = default_world().model("glm-4.7-flash")
+    assert kv_cache_bytes(kv_layout(a, mla_v_less=True), 65536, "f16", "f16") == 47 * 576 * 2 * 65536
+    dense = default_world().model("llama-3.1-8b")
+    assert kv_layout(dense, mla_v_less=True) == kv_layout(dense)

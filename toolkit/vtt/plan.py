@@ -23,12 +23,6 @@ from vtt.specs.names import looks_like_gguf, split_name
 from vtt.specs.runtime import KV_TYPE_BYTES
 from vtt.units import GIB
 
-QUERY_KEYS = (
-    "model quant context depth n_prompt n_gen hardware backend flash_attn n_ubatch kv_type "
-    "type_k type_v parallel file_size_gib calibration"
-).split()
-
-
 class PlanQuery(BaseModel):
     """One what-if question: a model at a quant and context, on a hardware x backend."""
 
@@ -48,6 +42,7 @@ class PlanQuery(BaseModel):
     type_k: str | None = None
     type_v: str | None = None
     parallel: int = Field(default=1, gt=0)
+    mla_v_less: bool = False  # llama.cpp >= PR #19067 (2026-01-24): MLA caches K only
     file_size_gib: float | None = Field(default=None, gt=0)
     calibration: str | None = None
 
@@ -167,7 +162,7 @@ def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]
             q = parse_query(raw)
             hw = world.get_hardware(q.hardware or "strix-halo-128")
             be = world.get_backend(q.backend or hw.default_backend)
-            key = (q.model, q.quant, q.file_size_gib, hw.id, be.id, q.calibration)
+            key = (q.model, q.quant, q.file_size_gib, hw.id, be.id, q.calibration, q.mla_v_less)
             if key not in resolved:
                 try:
                     rm = resolve_model(world, q.model, q.quant, q.file_size_gib)
@@ -202,13 +197,14 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
         "flash_attn": np.array([q.flash_attn for q in qs], dtype=bool),
         "type_k": [q.type_k for q in qs],
         "type_v": [q.type_v for q in qs],
+        "mla_v_less": qs[0].mla_v_less,  # one value per group (it is in the group key)
     }
     if be.api == "cpu":  # the CPU backend runs on the CPU's bandwidth and FLOPs
         hw = hw.model_copy(update={
             "mem_bandwidth_gbs": hw.cpu_bandwidth_gbs or hw.mem_bandwidth_gbs,
             "fp16_tflops": hw.cpu_tflops or hw.fp16_tflops / 20,
         })
-    mem = memory_breakdown(rm, arr, be.compute_overhead_gib)
+    mem = memory_breakdown(rm, arr, be.compute_overhead_gib, hw.unified_memory)
     feats = speed_features(rm, hw, arr)
     sp = predict_speed(feats, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
     budget = hw.budget_gib
@@ -216,6 +212,9 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
     out = []
     for j, q in enumerate(qs):
         warn = []
+        if rm.arch.mla and not q.mla_v_less:
+            warn.append("MLA: llama.cpp builds since 2026-01-24 (PR #19067) cache K only, about half this KV; "
+                        "pass mla_v_less (--mla-v-less) for them")
         if q.context > rm.arch.n_ctx_train:
             warn.append(f"context {q.context} exceeds the model's trained context {rm.arch.n_ctx_train}")
         out.append({
@@ -225,7 +224,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "parallel": q.parallel,
             "weights_gib": _round(mem.weights_bytes[j] / GIB, 6),
             "kv_cache_gib": _round(mem.kv_cache_bytes[j] / GIB, 6),
-            "compute_buffer_gib": _round(mem.compute_buffer_bytes[j] / GIB),
+            "compute_buffer_gib": _round(mem.compute_buffer_bytes[j] / GIB, 6),
             "overhead_gib": _round(mem.overhead_bytes[j] / GIB),
             "total_gib": _round(total[j], 4),
             "weights_bytes": int(mem.weights_bytes[j]),

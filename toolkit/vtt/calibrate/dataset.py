@@ -93,6 +93,7 @@ def build_dataset(rows: list[dict], world: World, hw: Hardware, cpu_backend: boo
             "flash_attn": np.array([bool(_num(r.get("flash_attn"), 0) == 1)]),
             "type_k": [str(r.get("type_k") or "f16")],
             "type_v": [str(r.get("type_v") or "f16")],
+            "mla_v_less": bool(r.get("mla_v_less", False)),  # llama.cpp >= PR #19067 (see cost.memory)
         }
         feats.append(speed_features(rm, hw, q))
         resolved.append(rm)

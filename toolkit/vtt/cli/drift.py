@@ -53,7 +53,7 @@ def drift(
     A regression is significant (p < alpha) AND slower by at least --min-effect.
     Exit status: 0 no regression, 1 a regression, 2 bad input (unknown label).
 
-    Examples:
+    Example:
       vtt drift --baseline base --candidate nightly --min-effect 0.05
 
       vtt drift --baseline vulkan --candidate cuda --across backends

@@ -25,6 +25,7 @@ def plan(
     n_ubatch: Annotated[int, typer.Option("--n-ubatch", help="physical batch (-ub)")] = 512,
     kv_type: Annotated[Optional[str], typer.Option("--kv-type", help="KV cache type for K and V: f16, q8_0, q4_0 ...")] = None,
     parallel: Annotated[int, typer.Option("--parallel", "-np", help="parallel sequences (slots)")] = 1,
+    mla_v_less: Annotated[bool, typer.Option("--mla-v-less", help="MLA models (DeepSeek, GLM-4.7-Flash): llama.cpp builds since 2026-01-24 (PR #19067) cache K only; default is the older K+V layout")] = False,
     file_size_gib: Annotated[Optional[float], typer.Option("--file-size-gib", help="the file size a download page lists, when the catalog lacks this quant")] = None,
     calibration: Annotated[Optional[str], typer.Option("--calibration", help="calibration id (default: newest for hardware x backend)")] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL file, one query per line (keys as the flags: model, quant, context, depth, n_prompt, n_gen, hardware, backend ...); '-' reads stdin")] = None,
@@ -57,7 +58,7 @@ def plan(
         raise BadQuery("give a MODEL, or --batch FILE", hint="example: vtt plan glm-4.7-flash --quant Q8_0 --context 65536")
     base = dict(model=model, quant=quant, context=context, depth=depth, n_prompt=n_prompt, n_gen=n_gen,
                 hardware=hardware, backend=backend, flash_attn=flash_attn, n_ubatch=n_ubatch, kv_type=kv_type,
-                parallel=parallel, file_size_gib=file_size_gib, calibration=calibration)
+                parallel=parallel, mla_v_less=mla_v_less or None, file_size_gib=file_size_gib, calibration=calibration)
     queries = _sweep(base, sweep) if sweep else [base]
     answers = plan_many(queries)
     errors = [a for a in answers if "error" in a]

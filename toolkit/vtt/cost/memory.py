@@ -36,9 +36,11 @@ class KvLayout:
     swa_window: int
 
 
-def kv_layout(a: ModelArch) -> KvLayout:
+def kv_layout(a: ModelArch, mla_v_less: bool = False) -> KvLayout:
+    """`mla_v_less`: llama.cpp since PR #19067 (2026-01-24) caches only K for MLA models (the
+    latent + rope; V is a view of it), halving their cache. Older builds also stored V."""
     k_cell = a.n_head_kv * a.head_dim_k
-    v_cell = a.n_head_kv * a.head_dim_v
+    v_cell = 0 if (mla_v_less and a.mla) else a.n_head_kv * a.head_dim_v
     mixers = a.mixers
     n_full = mixers.count(MIXER_FULL)
     n_swa = mixers.count(MIXER_SWA)
@@ -85,29 +87,29 @@ def _kv_bytes(t):
     return np.asarray(t, dtype=float)
 
 
-def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1):
-    """The scheduler's compute buffer for the worst-case graph (a full ubatch at full context).
+def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1, unified_memory=True):
+    """The scheduler's compute buffers for the worst-case graph (a full ubatch at full context).
 
-    No closed formula exists in llama.cpp (it measures a reserve graph); the largest live
-    tensors are the ubatch's logits, the FFN activations and, without flash attention, the
-    materialised KQ scores of one layer. Coefficients are checked against llama.cpp's own
-    report in tests/e2e (memory truth).
+    llama.cpp measures a reserve graph rather than using a formula; its allocator reuses memory,
+    so the device buffer is set by the largest live tensor plus the residual stream:
+    the ubatch's logits (n_ubatch x n_vocab x 4 B) or, without flash attention, one layer's
+    materialised KQ scores (n_ubatch x n_kv x n_head x 4 B), whichever is larger. The host
+    buffer holds the inputs and the f16 KQ mask (n_ubatch x n_kv x 2 B). Checked against
+    llama.cpp's own `sched_reserve: ... compute buffer size` lines on a real GPU
+    (validation/gpu/REPORT.md). On unified memory the host buffer counts too.
+    n_ubatch is capped by the requested (unpadded) context, as llama.cpp caps n_batch.
     """
-    n_ctx = pad(n_ctx, 256)
-    ub = np.minimum(np.asarray(n_ubatch, dtype=np.int64), n_ctx).astype(float)
+    ctx = np.asarray(n_ctx, dtype=np.int64)
+    ub = np.minimum(np.asarray(n_ubatch, dtype=np.int64), ctx).astype(float)
+    n_kv = pad(ctx, 256).astype(float)
+    if a.mixers.count(MIXER_FULL) == 0 and MIXER_SWA in a.mixers:
+        n_kv = np.minimum(n_kv, pad(a.swa_window + ub, 256))
     fa = np.asarray(flash_attn, dtype=bool)
     logits = ub * a.n_vocab * 4
-    if a.is_moe:
-        ffn_w = max(a.n_ff, a.n_expert_used * a.n_ff_exp + a.n_ff_shexp)
-    else:
-        ffn_w = a.n_ff
-    act = ub * (3 * ffn_w + 4 * a.n_embd) * 4
-    n_kv = np.asarray(n_ctx, dtype=float)
-    if a.n_head_kv and a.mixers.count(MIXER_FULL) == 0 and MIXER_SWA in a.mixers:
-        n_kv = np.minimum(n_kv, a.swa_window + ub)
-    kq = np.where(fa, 0.0, 2 * ub * n_kv * a.n_head * 4)
-    mask = ub * n_kv * 2
-    return logits + act + kq + mask
+    kq = np.where(fa, 0.0, ub * n_kv * a.n_head * 4)
+    device = np.maximum(logits, kq) + 2 * ub * a.n_embd * 4
+    host = ub * (2 * a.n_embd * 4 + n_kv * 2)
+    return device + (host if unified_memory else 0.0)
 
 
 @dataclass(frozen=True)

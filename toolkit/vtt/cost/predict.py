@@ -32,7 +32,7 @@ class ResolvedModel:
 def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> throughput.SpeedFeatures:
     a = r.arch
     n = len(q["n_prompt"])
-    lay = memory.kv_layout(a)
+    lay = memory.kv_layout(a, bool(q.get("mla_v_less", False)))
     bk = np.array([KV_TYPE_BYTES[t] for t in q["type_k"]]) if n else np.zeros(0)
     bv = np.array([KV_TYPE_BYTES[t] for t in q["type_v"]]) if n else np.zeros(0)
     full, swa = memory.kv_cells(q["context"], q["parallel"], q["n_ubatch"], False, False, a.swa_window)
@@ -78,13 +78,14 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
     )
 
 
-def memory_breakdown(r: ResolvedModel, q: dict[str, np.ndarray], overhead_gib: float) -> memory.MemoryBreakdown:
+def memory_breakdown(r: ResolvedModel, q: dict[str, np.ndarray], overhead_gib: float,
+                     unified_memory: bool = True) -> memory.MemoryBreakdown:
     a = r.arch
-    lay = memory.kv_layout(a)
+    lay = memory.kv_layout(a, bool(q.get("mla_v_less", False)))
     bk = np.array([KV_TYPE_BYTES[t] for t in q["type_k"]], dtype=float)
     bv = np.array([KV_TYPE_BYTES[t] for t in q["type_v"]], dtype=float)
     kv = memory.kv_cache_bytes(lay, q["context"], bk, bv, q["parallel"], q["n_ubatch"])
-    comp = memory.compute_buffer_bytes(a, q["context"], q["n_ubatch"], q["flash_attn"], q["parallel"])
+    comp = memory.compute_buffer_bytes(a, q["context"], q["n_ubatch"], q["flash_attn"], q["parallel"], unified_memory)
     n = len(kv)
     over = overhead_gib * GIB + memory.output_buffer_bytes(a, q["parallel"])
     return memory.MemoryBreakdown(
