@@ -27,6 +27,7 @@ from vtt.calibrate.pipeline import calibrate_rows  # noqa: E402
 from vtt.calibrate.rows import store_rows  # noqa: E402
 from vtt.drift.compare import compare_runs  # noqa: E402
 from vtt.harness.ingest import ingest_files  # noqa: E402
+from vtt.harness.memory import parse_bench_verbose_log  # noqa: E402
 from vtt.plan import plan_many  # noqa: E402
 from vtt.specs.catalog import default_world  # noqa: E402
 from vtt.store import open_store, results  # noqa: E402
@@ -67,30 +68,9 @@ def test_of(r: dict) -> str:
 
 
 def memory_blocks() -> list[dict]:
-    """Per llama-bench test, in order: llama.cpp's KV and compute buffers (from -v), and the model
-    buffers of the load it belongs to."""
+    """Per llama-bench test, in order: llama.cpp's KV and compute buffers (from -v)."""
     text = gzip.decompress((RES / "vulkan-stderr.log.gz").read_bytes()).decode(errors="replace")
-    tests, model = [], {}
-    for line in text.splitlines():
-        m = re.search(r"load_tensors:\s+(\S+) model buffer size =\s+([\d.]+) MiB", line)
-        if m:
-            if m.group(1) in model:  # a new load starts
-                model = {}
-            model[m.group(1)] = float(m.group(2)) * MIB
-            continue
-        m = re.search(r"llama_kv_cache: size =\s+([\d.]+) MiB \(\s*(\d+) cells", line)
-        if m:
-            # a sliding-window model prints two caches (full and SWA layers) for one context
-            if tests and not tests[-1]["compute"]:
-                tests[-1]["kv"] += float(m.group(1)) * MIB
-            else:
-                tests.append({"kv": float(m.group(1)) * MIB, "cells": int(m.group(2)), "model": dict(model),
-                              "compute": {}})
-            continue
-        m = re.search(r"sched_reserve:\s+(\S+) compute buffer size =\s+([\d.]+) MiB", line)
-        if m and tests:
-            tests[-1]["compute"][m.group(1)] = float(m.group(2)) * MIB
-    return tests
+    return parse_bench_verbose_log(text)
 
 
 def main() -> None:
@@ -161,6 +141,7 @@ def main() -> None:
         for r, a, b in zip(rows, plan_many(mq, world), blocks):
             w_meas = sum(b["model"].values())
             c_meas = b["compute"].get("Vulkan0", 0.0)
+            b = {**b, "kv": b["kv_bytes"]}
             for part, pred, meas in (("weights", a["weights_bytes"], w_meas), ("kv", a["kv_cache_bytes"], b["kv"]),
                                      ("compute", a["compute_buffer_gib"] * 2**30, c_meas)):
                 mem[(r["arch"], part)].append(ape(pred, meas))

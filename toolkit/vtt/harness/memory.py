@@ -84,3 +84,35 @@ def measure_llama_memory(model_path: str | Path, n_ctx: int, n_ubatch: int = 512
                 "type_v": type_v, "source": "llama-fit-params --fit-print on -v (no-alloc projection)",
                 "command": cmd})
     return out
+
+
+_BENCH_MODEL = re.compile(r"load_tensors:\s+(\S+) model buffer size =\s+([\d.]+) MiB")
+_BENCH_KV = re.compile(r"llama_kv_cache: size =\s+([\d.]+) MiB \(\s*(\d+) cells")
+_BENCH_COMPUTE = re.compile(r"sched_reserve:\s+(\S+) compute buffer size =\s+([\d.]+) MiB")
+
+
+def parse_bench_verbose_log(text: str) -> list[dict]:
+    """Per llama-bench test, in order, from `llama-bench -v` stderr: the KV cache bytes (both caches of
+    a sliding-window model summed), compute buffer bytes by buffer (device, host) and the model
+    buffers of the load the test belongs to. The order matches llama-bench's output rows."""
+    tests: list[dict] = []
+    model: dict[str, int] = {}
+    for line in text.splitlines():
+        m = _BENCH_MODEL.search(line)
+        if m:
+            if m.group(1) in model:  # a new model load starts
+                model = {}
+            model[m.group(1)] = int(round(float(m.group(2)) * MIB))
+            continue
+        m = _BENCH_KV.search(line)
+        if m:
+            if tests and not tests[-1]["compute"]:  # second cache (SWA layers) of the same context
+                tests[-1]["kv_bytes"] += int(round(float(m.group(1)) * MIB))
+            else:
+                tests.append({"kv_bytes": int(round(float(m.group(1)) * MIB)), "cells": int(m.group(2)),
+                              "model": dict(model), "compute": {}})
+            continue
+        m = _BENCH_COMPUTE.search(line)
+        if m and tests:
+            tests[-1]["compute"][m.group(1)] = int(round(float(m.group(2)) * MIB))
+    return tests

@@ -1,0 +1,50 @@
+"""Memory truth on a real GPU, replayed in CI: llama.cpp's own buffer sizes from the committed
+`llama-bench -v` log of the lent H100 (validation/gpu/results/) against vtt's answers for the same
+files (rewritten here header-only, so no weights are needed) and contexts."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "validation" / "gpu"))
+import matrix  # noqa: E402
+
+from vtt.harness.memory import parse_bench_verbose_log  # noqa: E402
+from vtt.plan import plan_many  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def measured_and_predicted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gpu-headers")
+    files = {matrix.file_name(*m): matrix.write(*m, tmp, header_only=True) for m in matrix.MODELS}
+    res = ROOT / "validation" / "gpu" / "results"
+    rows = [json.loads(x) for x in (res / "vulkan.jsonl").read_text().splitlines()]
+    logs = parse_bench_verbose_log(gzip.decompress((res / "vulkan-stderr.log.gz").read_bytes()).decode())
+    assert len(rows) == len(logs) == 72
+    qs = [{"model": str(files[Path(r["model_filename"]).name]), "context": r["n_prompt"] + r["n_gen"] + r["n_depth"],
+           "n_prompt": 1, "n_gen": 1, "flash_attn": bool(r["flash_attn"]), "hardware": "h100-sxm-80",
+           "backend": "vulkan-nvidia", "mla_v_less": True} for r in rows]
+    return list(zip(rows, logs, plan_many(qs)))
+
+
+def test_weights_equal_llama_cpp_model_buffers(measured_and_predicted):
+    for row, log, ans in measured_and_predicted:
+        assert ans["weights_bytes"] == pytest.approx(sum(log["model"].values()), abs=0.01 * 2**20 * 2), row["model_filename"]
+
+
+def test_kv_cache_equals_llama_cpp_allocation_for_every_kind(measured_and_predicted):
+    """Dense GQA, MoE, sliding window (two caches) and MLA (K only): exact."""
+    for row, log, ans in measured_and_predicted:
+        assert ans["kv_cache_bytes"] == pytest.approx(log["kv_bytes"], abs=0.01 * 2**20), (row["model_filename"], row["n_depth"])
+
+
+def test_compute_buffer_within_10_percent_of_llama_cpp(measured_and_predicted):
+    for row, log, ans in measured_and_predicted:
+        pred = ans["compute_buffer_gib"] * 2**30
+        assert pred == pytest.approx(log["compute"]["Vulkan0"], rel=0.10), (row["model_filename"], row["flash_attn"], row["n_depth"])
