@@ -114,3 +114,22 @@ def test_hip_rows_are_rocm_of_the_2025_era(tmp_path):
 def test_calibration_round_trips_through_a_dict():
     cal = Calibration(id="x", hardware="h", backend="b", params={"bw_eff": 0.8}, residual_stats={"a": 1})
     assert Calibration.from_dict(cal.to_dict()) == cal
+
+
+def test_calibration_file_is_parsed_once_per_mtime(tmp_path, monkeypatch):
+    from vtt.calibrate import calibration as calmod
+
+    cal = Calibration(id="c1", hardware="h", backend="b", params={"bw_eff": 0.7}, n_points=3)
+    path = calmod.write_calibration_yaml(cal, tmp_path / "b.yaml")
+    calls = []
+    real = calmod.read_yaml
+    monkeypatch.setattr(calmod, "read_yaml", lambda p: calls.append(p) or real(p))
+    a = calmod.load_calibration_file(path)
+    b = calmod.load_calibration_file(path)
+    assert len(calls) == 1 and a.params == b.params and a is not b
+    a.params["bw_eff"] = 0.1  # a caller's change does not leak into the cache
+    assert calmod.load_calibration_file(path).params["bw_eff"] == 0.7
+    import os
+    os.utime(path, ns=(1, 1))
+    calmod.load_calibration_file(path)
+    assert len(calls) == 2

@@ -30,3 +30,49 @@ def test_predict_rows_gives_an_interval_around_the_prediction():
     tps, lo, hi = out[0]
     assert lo < tps < hi and 35 < tps < 80
     assert out[1] is None
+
+
+def _features(**over):
+    import numpy as np
+
+    from vtt.cost.throughput import FAMILIES, SpeedFeatures
+
+    one = np.ones(1)
+    base = dict(
+        w_decode_bytes=4e9 * one, w_stream_bytes=4e9 * one, p_active=7e9 * one, is_moe=np.zeros(1, bool),
+        family_idx=np.full(1, FAMILIES.index("k")), n_layers=32 * one, n_moe_layers=0 * one, n_rec_layers=0 * one,
+        kv_full_bytes_per_cell=131072 * one, kv_swa_bytes_per_cell=0 * one, swa_cells=0 * one, state_bytes=0 * one,
+        attn_flops_full=2.0 * 32 * 256 * 32 * one, attn_flops_swa=0 * one, n_prompt=2048 * one, n_gen=0 * one,
+        depth=32768 * one, n_ubatch=512 * one, flash_attn=np.ones(1, bool), bw_bytes_s=256e9 * one,
+        peak_flops=59.4e12 * one)
+    return SpeedFeatures(**{**base, **over})
+
+
+def test_prefill_kv_rereads_follow_kv_heads_not_query_heads():
+    """Same attention FLOPs, 4x the KV bytes (MHA vs GQA 4): prefill at depth is slower, at depth 0 barely."""
+    from vtt.cost.throughput import PARAM_DEFAULTS, prefill_time_s
+
+    gqa = prefill_time_s(_features(), PARAM_DEFAULTS)[0]
+    mha = prefill_time_s(_features(kv_full_bytes_per_cell=4 * 131072 * _features().n_prompt ** 0), PARAM_DEFAULTS)[0]
+    assert mha > 1.1 * gqa
+    d0 = {"depth": 0 * _features().depth, "n_prompt": 512 * _features().depth ** 0}
+    assert prefill_time_s(_features(**d0, kv_full_bytes_per_cell=4 * 131072 * _features().depth ** 0), PARAM_DEFAULTS)[0] \
+        < 1.1 * prefill_time_s(_features(**d0), PARAM_DEFAULTS)[0]
+
+
+def test_expert_matvec_factor_touches_only_routed_expert_bytes():
+    from vtt.cost.throughput import PARAM_DEFAULTS, FAMILIES, decode_time_s
+
+    p = {**PARAM_DEFAULTS, "dqx_bf16": 0.25}
+    bf16 = FAMILIES.index("bf16") * _features().depth ** 0
+    dense = _features(family_idx=bf16.astype(int), depth=0 * bf16)
+    moe = _features(family_idx=bf16.astype(int), depth=0 * bf16, w_expert_decode_bytes=3e9 * bf16)
+    assert decode_time_s(dense, p, 0)[0] == decode_time_s(dense, PARAM_DEFAULTS, 0)[0]
+    assert decode_time_s(moe, p, 0)[0] > 2 * decode_time_s(moe, PARAM_DEFAULTS, 0)[0]
+
+
+def test_fewer_query_heads_per_kv_head_cost_more_per_kv_byte():
+    from vtt.cost.throughput import PARAM_DEFAULTS, decode_time_s
+
+    one = _features().depth ** 0
+    assert decode_time_s(_features(gqa=1 * one), PARAM_DEFAULTS, 32768)[0] > decode_time_s(_features(gqa=8 * one), PARAM_DEFAULTS, 32768)[0]

@@ -7,6 +7,7 @@ new ones to the DuckDB store and exports them as YAML under the user data direct
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,9 +85,19 @@ def _candidates(spec_roots: list[Path], hardware: str, backend: str) -> list[Pat
     return out
 
 
+_FILE_CACHE: dict[tuple[str, int, int], dict] = {}
+
+
 def load_calibration_file(path: Path) -> Calibration:
-    doc = read_yaml(path)
-    return Calibration.from_dict(doc.data)
+    """Parse a calibration YAML once per (path, mtime, size): a `plan_many` batch asks for the same
+    backend's calibration once per (model, quant) group. Each call returns a fresh Calibration."""
+    st = Path(path).stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    data = _FILE_CACHE.get(key)
+    if data is None:
+        data = read_yaml(path).data
+        _FILE_CACHE[key] = data
+    return Calibration.from_dict(copy.deepcopy(data))
 
 
 def find_calibration(spec_roots, hardware: str, backend: str, calibration_id: str | None = None,

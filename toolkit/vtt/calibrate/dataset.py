@@ -49,7 +49,13 @@ class Dataset:
 
 def _concat(feats: list[SpeedFeatures]) -> SpeedFeatures:
     names = SpeedFeatures.__dataclass_fields__
-    return SpeedFeatures(**{k: np.concatenate([getattr(f, k) for f in feats]) for k in names})
+    def cat(k):
+        parts = [getattr(f, k) for f in feats]
+        if all(x is None for x in parts):
+            return None
+        return np.concatenate([np.zeros(len(f)) if x is None else x for f, x in zip(feats, parts)])
+
+    return SpeedFeatures(**{k: cat(k) for k in names})
 
 
 def build_dataset(rows: list[dict], world: World, hw: Hardware, cpu_backend: bool = False) -> Dataset:

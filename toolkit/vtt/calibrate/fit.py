@@ -45,18 +45,28 @@ def free_params(ds: Dataset) -> list[str]:
     if np.any(f.is_moe[tg]) and np.any(~f.is_moe[tg]):
         names.append("t_moe_layer_us")
     if np.any(f.n_rec_layers[tg] > 0) and np.any(f.n_rec_layers[tg] == 0):
-        names.append("t_rec_layer_us")
+        names += ["t_rec_layer_us", "state_rw"]
     dec_fams = {throughput.FAMILIES[i] for i in np.unique(f.family_idx[tg])}
     if "k" in dec_fams:  # the reference family
         names += [f"dq_{x}" for x in throughput.FAMILIES if x in dec_fams and x != "k"]
+    # expert mat-vec factor of a family: needs MoE and dense decode rows of that family
+    for x in throughput.FAMILIES:
+        sel = tg & (f.family_idx == throughput.FAMILIES.index(x))
+        if f"dqx_{x}" in PARAM_DEFAULTS and np.any(f.is_moe[sel]) and np.any(~f.is_moe[sel]):
+            names.append(f"dqx_{x}")
     if np.any(ds.features.depth > 0):
-        names += ["kv_eff", "attn_dec_eff", "attn_pp_eff"]
+        names += ["kv_eff", "attn_dec_eff", "attn_pp_eff", "kv_gqa"]
+        if np.any((f.depth > 0) & ~ds.is_tg & f.flash_attn):
+            names.append("pp_q_tile")
         if np.any(~f.flash_attn & (f.depth > 0)):
             names += ["kv_nofa", "attn_nofa"]
     names += [f"ce_{x}" for x in throughput.FAMILIES if x in fams]
     if np.any(f.is_moe[~ds.is_tg]) and np.any(~f.is_moe[~ds.is_tg]):
         names.append("moe_pp")
     names.append("t_ubatch_ms")
+    rec_pp = f.rec_flops[~ds.is_tg] if f.rec_flops is not None else np.zeros(0)
+    if np.any(rec_pp > 0) and np.any(rec_pp == 0):
+        names.append("rec_pp_eff")
     return names
 
 

@@ -28,7 +28,8 @@ TARGET_COVERAGE = 0.90
 def subset(ds: Dataset, mask: np.ndarray) -> Dataset:
     idx = np.flatnonzero(mask)
     f = ds.features
-    feats = SpeedFeatures(**{k: getattr(f, k)[idx] for k in SpeedFeatures.__dataclass_fields__})
+    feats = SpeedFeatures(**{k: (None if getattr(f, k) is None else getattr(f, k)[idx])
+                             for k in SpeedFeatures.__dataclass_fields__})
     return Dataset([ds.rows[i] for i in idx], feats, [ds.resolved[i] for i in idx], [])
 
 

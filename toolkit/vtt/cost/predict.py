@@ -75,6 +75,12 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
         flash_attn=np.asarray(q["flash_attn"], dtype=bool),
         bw_bytes_s=hw.mem_bandwidth_gbs * 1e9 * ones,
         peak_flops=hw.fp16_tflops * 1e12 * ones,
+        gqa=(a.n_head / max(a.n_head_kv or a.n_head, 1) if not a.mla else float(a.n_head)) * ones,
+        # chunked scan per token and layer: state update + readout 4 d_inner d_state, intra-chunk
+        # products 4 x chunk (64) x d_inner
+        rec_flops=(mix.count(MIXER_RECURRENT) * (4.0 * a.ssm.d_inner * a.ssm.d_state + 256.0 * a.ssm.d_inner)
+                   if a.ssm else 0.0) * ones,
+        w_expert_decode_bytes=(w.expert_bytes * a.n_expert_used / a.n_expert if a.n_expert else 0.0) * ones,
     )
 
 

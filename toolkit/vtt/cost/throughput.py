@@ -1,7 +1,8 @@
 """Prompt-processing and generation speed, as llama-bench reports them, from a roofline.
 
 decode (one token at KV position p):
-    t(p) = (W_decode / dq[family] + kv_eff(fa) * KV_bytes(p) + state) / (bw_eff * BW)
+    t(p) = (W_dense / dq[family] + W_experts / (dq * dqx)[family]
+            + kv_eff(fa) * (1 + kv_gqa / gqa) * KV_bytes(p) + state_rw * state) / (bw_eff * BW)
            + attention FLOPs(p) / (attn_dec_eff * peak)
            + n_layers * t_layer + n_moe_layers * t_moe_layer + n_rec_layers * t_rec_layer + t_token
     dq[family] is the mat-vec kernel's bandwidth relative to K-quants (dq_k = 1): e.g. BF16 on a
@@ -9,7 +10,9 @@ decode (one token at KV position p):
 prefill (n_prompt tokens at depth d, in ubatches of u):
     t = 2 * P_active * n_prompt / (compute_eff[family] * moe_factor * peak)
         + chunks * W_stream / (bw_eff * BW)
-        + attention FLOPs over causal contexts / (attn_pp_eff(fa) * peak) + chunks * t_ubatch
+        + attention FLOPs over causal contexts / (attn_pp_eff(fa) * peak)
+        + (n_prompt / pp_q_tile) * KV_bytes(depth + n_prompt / 2) / (bw_eff * BW)   [FA KV re-reads]
+        + n_prompt * recurrent scan FLOPs / (rec_pp_eff * peak) + chunks * t_ubatch
 Every term is named so a prediction can be explained; parameters are calibrated per
 hardware x backend (vtt.calibrate). Everything is numpy-vectorised over queries.
 """
@@ -36,6 +39,18 @@ PARAM_DEFAULTS: dict[str, float] = {
     "dq_iq": 1.0,
     "dq_mxfp4": 1.0,
     "t_token_us": 300.0,  # fixed cost per decoded token
+    # Routed-expert mat-vec (MUL_MAT_ID at batch 1) bandwidth relative to the dense mat-vec of the
+    # same family. 1 where both use the same dequantising kernel; BF16 on a driver without bf16
+    # math (RADV/AMDVLK report bf16: 0) has no fast id-mat-vec path, so BF16 MoE decode reads far
+    # below bandwidth while dense BF16 decode does not.
+    "dqx_bf16": 1.0,
+    # Passes over the recurrent (SSM / DeltaNet) state per decoded token: 2 = one read + one
+    # write (a fused scan kernel); an unfused delta-rule graph touches the state ~8 times.
+    "state_rw": 2.0,
+    # Decode attention reads each KV head once for the gqa = n_head / n_head_kv query heads that
+    # share it; with few heads per KV head (MHA: 1) the FA-vec kernel has less reuse per byte and
+    # reaches less bandwidth: KV cost x (1 + kv_gqa / gqa).
+    "kv_gqa": 0.1,
     "ce_f16": 0.35,  # share of FP16 peak reached by prefill matmuls, per weight family
     "ce_bf16": 0.35,
     "ce_q8": 0.30,
@@ -46,7 +61,14 @@ PARAM_DEFAULTS: dict[str, float] = {
     "moe_pp": 0.5,  # MoE prefill efficiency relative to dense (small per-expert GEMMs)
     "attn_pp_eff": 0.15,  # share of FP16 peak for prefill attention (flash attention)
     "attn_nofa": 0.6,  # ... relative efficiency without flash attention
+    # Flash-attention prefill streams K and V once per query tile, not once per prompt: at depth
+    # the KV cache is re-read n_prompt / pp_q_tile times (q_tile = rows of Q a workgroup holds;
+    # 16-128 by kernel). A memory term, so it follows KV heads (GQA) where FLOPs follow Q heads.
+    "pp_q_tile": 64.0,
     "t_ubatch_ms": 2.0,  # fixed cost per prefill ubatch
+    # Prefill of recurrent layers (chunked SSM / delta-rule scan: state update 4 d_inner d_state
+    # plus the intra-chunk C x C products per token): many small ops, far below matmul peak.
+    "rec_pp_eff": 0.02,
 }
 FAMILIES = ("f16", "bf16", "q8", "k", "legacy", "iq", "mxfp4")
 
@@ -76,6 +98,9 @@ class SpeedFeatures:
     flash_attn: np.ndarray  # bool
     bw_bytes_s: np.ndarray  # peak bandwidth, bytes/s
     peak_flops: np.ndarray  # FP16 peak, FLOP/s
+    w_expert_decode_bytes: np.ndarray | None = None  # routed-expert part of w_decode_bytes (None: 0)
+    gqa: np.ndarray | None = None  # query heads per KV head of the attention layers (None: 8)
+    rec_flops: np.ndarray | None = None  # recurrent-layer scan FLOPs per prompt token, all layers (None: 0)
 
     def __len__(self):
         return len(self.n_prompt)
@@ -91,9 +116,13 @@ def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
     fa = f.flash_attn
     swa = np.minimum(pos, f.swa_cells)
     kv_bytes = f.kv_full_bytes_per_cell * pos + f.kv_swa_bytes_per_cell * swa
-    kv_w = _p(params, "kv_eff") * np.where(fa, 1.0, _p(params, "kv_nofa"))
+    gqa = f.gqa if f.gqa is not None else 8.0
+    kv_w = _p(params, "kv_eff") * np.where(fa, 1.0, _p(params, "kv_nofa")) * (1.0 + _p(params, "kv_gqa") / gqa)
     dq = np.array([_p(params, f"dq_{fam}") if fam != "k" else 1.0 for fam in FAMILIES])[f.family_idx]
-    bytes_ = f.w_decode_bytes / dq + kv_w * kv_bytes + 2 * f.state_bytes
+    w_exp = f.w_expert_decode_bytes if f.w_expert_decode_bytes is not None else 0.0
+    dqx = np.array([_p(params, f"dqx_{fam}") if f"dqx_{fam}" in PARAM_DEFAULTS else 1.0 for fam in FAMILIES])[f.family_idx]
+    w_bytes = (f.w_decode_bytes - w_exp) / dq + w_exp / (dq * dqx)
+    bytes_ = w_bytes + kv_w * kv_bytes + _p(params, "state_rw") * f.state_bytes
     t_mem = bytes_ / (_p(params, "bw_eff") * f.bw_bytes_s)
     attn = f.attn_flops_full * pos + f.attn_flops_swa * swa
     t_attn = attn / (_p(params, "attn_dec_eff") * f.peak_flops)
@@ -125,7 +154,12 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
     attn = f.attn_flops_full * ctx_sum_full + f.attn_flops_swa * ctx_sum_swa
     eff = _p(params, "attn_pp_eff") * np.where(f.flash_attn, 1.0, _p(params, "attn_nofa"))
     t_attn = attn / (eff * f.peak_flops)
-    return t_mm + t_stream + t_attn + chunks * _p(params, "t_ubatch_ms") * 1e-3
+    # FA re-reads the cache once per query tile: n / q_tile passes over the mean attended KV.
+    ctx_mid = d + n / 2
+    kv_mid = f.kv_full_bytes_per_cell * ctx_mid + f.kv_swa_bytes_per_cell * np.minimum(ctx_mid, f.swa_cells)
+    t_kv = (n / _p(params, "pp_q_tile")) * kv_mid / (_p(params, "bw_eff") * f.bw_bytes_s)
+    t_rec = n * (f.rec_flops if f.rec_flops is not None else 0.0) / (_p(params, "rec_pp_eff") * f.peak_flops)
+    return t_mm + t_stream + t_attn + t_kv + t_rec + chunks * _p(params, "t_ubatch_ms") * 1e-3
 
 
 def pp_tps(f: SpeedFeatures, params: dict) -> np.ndarray:
