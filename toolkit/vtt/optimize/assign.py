@@ -63,7 +63,10 @@ def to_plan(cat: Catalogue, sol) -> dict:
             "ttft_s": round(float(cat.speeds["ttft_s"][d, j]), 3), "resident_set": sid,
             "quality": None if p.quality[j] != p.quality[j] else round(float(p.quality[j]), 4),
             "quality_source": cat.quality_note[j], "value": round(float(p.value[d, j]), 5),
-            "why": why(cat, d, j, others), "runner_up": runner_up(cat, d, j),
+            "why": why(cat, d, j, others),
+            "runner_up": runner_up(cat, d, j, [(int(p.pair_model[p.srv_pair[kk]]), float(p.srv_mem[kk]))
+                                               for kk in sol.sets[int(sid[3:]) - 1]
+                                               if kk != k or sum(jj == j for jj in sol.mode_pair) > 1]),
         })
     set_idx = {a["mode"] + a["editor"]: a["resident_set"] for a in assignments}
     swaps = []

@@ -28,7 +28,29 @@ def why(cat: Catalogue, d: int, j: int, shared_with: list[str]) -> str:
     return s
 
 
-def runner_up(cat: Catalogue, d: int, j_win: int) -> dict | None:
+def _plan_reason(cat: Catalogue, d: int, j: int, beside: list[tuple[int, float]]) -> str:
+    """Why pair j, better alone for mode d, is not in the plan: the rule it would break beside the models
+    resident with the winner (beside: (model index, GiB) of the set's other models)."""
+    p = cat.problem
+    m = int(p.pair_model[j])
+    mems = [float(p.srv_mem[k]) for k in range(len(p.srv_pair))
+            if p.srv_pair[k] == j and p.srv_ctx[k] >= p.modes[d].min_context]
+    never = {frozenset(ab) for ab in p.never}
+    for mb, _ in beside:
+        if frozenset((m, mb)) in never:
+            return (f"higher value alone, but a policy says never to run {p.models[m]} together with "
+                    f"{p.models[mb]}, which this resident set holds")
+    if mems:
+        others = sum(g for mb, g in beside if mb != m)
+        need = min(mems) + others
+        if need > p.budget_gib + 1e-9:
+            return (f"higher value alone, but {min(mems):.1f} GiB at {p.modes[d].min_context} tokens beside "
+                    f"{others:.1f} GiB already resident is {need:.1f} GiB, over the {p.budget_gib:.1f} GiB budget")
+    return ("higher value alone, but worse for the whole plan: it would need another resident set and the "
+            "swaps that set causes with the modes used together with this one")
+
+
+def runner_up(cat: Catalogue, d: int, j_win: int, beside: list[tuple[int, float]] | None = None) -> dict | None:
     """The best other model for this mode by its own value, and what it lost on."""
     p = cat.problem
     win_m = p.pair_model[j_win]
@@ -47,8 +69,7 @@ def runner_up(cat: Catalogue, d: int, j_win: int) -> dict | None:
         lost = (f"lower value {p.value[d, best]:.4f} vs {p.value[d, j_win]:.4f} "
                 f"({_quality(cat, best)}, {_fmt_speed(cat, d, best)})")
     else:
-        lost = ("higher value alone, but worse for the whole plan: the budget, a never-together rule or "
-                "the swaps it would cause with the other modes")
+        lost = _plan_reason(cat, d, best, beside or [])
     return {"model": cat.problem.models[p.pair_model[best]], "quant": p.pair_quant[best],
             "lost_on": f"{cat.pair_label[best]}: {lost}"}
 

@@ -1,10 +1,15 @@
 """The exact model: which pair serves each mode, which servers are deployed, and which resident set
-(models loaded together) each deployed model belongs to.
+(models loaded together) each deployed server belongs to.
+
+Before the MILP, servers that can never be strictly needed are dropped (`undominated_servers`): a server
+is dropped when another server of the same model uses no more memory, serves every mode it serves, with
+at least the value and at most the swap time in each. Swapping one for the other keeps every rule (same
+model, so the same sets and never-together pairs) and never lowers the objective, so the optimum is kept.
 
 Resident sets use the representative formulation: set s may exist only if mode s is in it and is its
-lowest-numbered mode, so no two labelings of the same partition are both feasible (symmetry broken).
-Memory per set uses one continuous t[m, s] per model and set, forced up to the model's memory when
-the model is in the set (a big-M row, M = the model's largest server).
+lowest-numbered mode, so no two labelings of the same partition are both feasible (symmetry broken), and a
+server may sit in set s only if it serves some mode d >= s. Server k in set s is one binary z[k, s], so each
+set's memory is a plain knapsack row, sum_k mem_k z[k, s] <= budget * open_s, with no big-M.
 """
 
 from __future__ import annotations
@@ -52,55 +57,95 @@ class _Rows:
         self.ub.append(ub)
 
 
+def serving_matrix(p: Problem) -> np.ndarray:
+    """(D, K) bool: server k can serve mode d (pair allowed, context covers, fits alone)."""
+    need = np.array([md.min_context for md in p.modes], dtype=np.int64).reshape(-1, 1)
+    fits = (p.srv_mem <= p.budget_gib + 1e-9)[None, :]
+    return p.allowed[:, p.srv_pair] & (p.srv_ctx[None, :] >= need) & fits
+
+
+def undominated_servers(p: Problem, S: np.ndarray) -> np.ndarray:
+    """(K,) bool: servers not dominated by another server of the same model (see the module docstring)."""
+    K = len(p.srv_pair)
+    keep = S.any(axis=0)
+    model = p.pair_model[p.srv_pair]
+    val = p.value[:, p.srv_pair]
+    sw = p.swap_s[:, p.srv_pair]
+    for m in np.unique(model[keep]):
+        ks = np.nonzero((model == m) & keep)[0]
+        if len(ks) < 2:
+            continue
+        s, v, w, mem = S[:, ks], val[:, ks], sw[:, ks], p.srv_mem[ks]
+        # dom[a, b]: server a is at least as good as server b for every mode b serves
+        ok = ~s[:, None, :] | (s[:, :, None] & (v[:, :, None] >= v[:, None, :] - 1e-12)
+                               & (w[:, :, None] <= w[:, None, :] + 1e-12))
+        dom = ok.all(axis=0) & (mem[:, None] <= mem[None, :] + 1e-12)
+        np.fill_diagonal(dom, False)
+        idx = np.arange(len(ks))
+        # b is dropped if some a dominates it strictly, or both dominate each other and a comes first
+        drop = (dom & (~dom.T | (idx[:, None] < idx[None, :]))).any(axis=0)
+        keep[ks[drop]] = False
+    _ = K
+    return keep
+
+
 def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import csr_matrix
 
     t0 = time.perf_counter()
     D = len(p.modes)
-    K = len(p.srv_pair)
-    serves = [[k for k in range(K) if p.serves(d, k)] for d in range(D)]
+    S = serving_matrix(p)
     for d in range(D):
-        if not serves[d]:
+        if not S[d].any():
             return Solution("infeasible", None, [], [], [], reason=f"{p.modes[d].key}: no candidate meets its needs")
+    S = S & undominated_servers(p, S)[None, :]
+    serves = [np.nonzero(S[d])[0].tolist() for d in range(D)]
     V, R = _Vars(), _Rows()
     pair_model = p.pair_model
-    # x[d, j]
+    srv_model = pair_model[p.srv_pair]
     x: dict[tuple[int, int], int] = {}
     for d in range(D):
         for j in sorted({int(p.srv_pair[k]) for k in serves[d]}):
             x[d, j] = V.add(cost=-float(p.value[d, j]))
     used_k = sorted({k for d in range(D) for k in serves[d]})
-    y = {k: V.add(cost=p.mem_epsilon * float(p.srv_mem[k])) for k in used_k}
-    models = sorted({int(pair_model[p.srv_pair[k]]) for k in used_k})
-    k_of_m = {m: [k for k in used_k if pair_model[p.srv_pair[k]] == m] for m in models}
+    last = {k: max(d for d in range(D) if S[d, k]) for k in used_k}      # server k may sit in sets s <= last[k]
+    z = {(k, s): V.add(cost=p.mem_epsilon * float(p.srv_mem[k])) for k in used_k for s in range(last[k] + 1)}
+    models = sorted({int(srv_model[k]) for k in used_k})
+    k_of_m = {m: [k for k in used_k if srv_model[k] == m] for m in models}
     v = {(d, s): V.add(cost=(p.set_penalty if d == s else 0.0)) for d in range(D) for s in range(d + 1)}
-    u = {(m, s): V.add() for m in models for s in range(D)}
-    bigm = {m: max(float(p.srv_mem[k]) for k in k_of_m[m]) for m in models}
-    t = {(m, s): V.add(lo=0.0, hi=bigm[m], integer=False) for m in models for s in range(D)}
+
+    u_col: dict[tuple[int, int], int] = {}
+    for m in models:
+        for s in range(max(last[k] for k in k_of_m[m]) + 1):
+            u_col[m, s] = V.add()                                        # model m is in set s
+            R.add({u_col[m, s]: 1.0, **{z[k, s]: -1.0 for k in k_of_m[m] if (k, s) in z}}, 0, 0)
+
+    def u(m: int, s: int) -> dict[int, float]:
+        return {u_col[m, s]: 1.0} if (m, s) in u_col else {}
+
     # one pair per mode
     for d in range(D):
         R.add({x[d, j]: 1.0 for (dd, j) in x if dd == d}, 1, 1)
-    # a chosen pair needs a deployed server of it whose context covers the mode
+    # a chosen pair needs a deployed server of it, covering the mode, in a set the mode may belong to (s <= d)
     for (d, j), col in x.items():
         terms = {col: 1.0}
         for k in serves[d]:
             if p.srv_pair[k] == j:
-                terms[y[k]] = -1.0
+                for s in range(d + 1):
+                    terms[z[k, s]] = -1.0
         R.add(terms, -np.inf, 0)
     for m in models:
-        R.add({y[k]: 1.0 for k in k_of_m[m]}, -np.inf, 1)              # one server per model
-        terms = {u[m, s]: 1.0 for s in range(D)}
-        terms.update({y[k]: -1.0 for k in k_of_m[m]})
-        R.add(terms, 0, 0)                                              # a deployed model is in one set
+        R.add({u_col[m, s]: 1.0 for s in range(D) if (m, s) in u_col}, -np.inf, 1)  # one server, one set
         for s in range(D):
-            R.add({u[m, s]: 1.0, v[s, s]: -1.0}, -np.inf, 0)            # only in an open set
-            terms = {t[m, s]: 1.0, u[m, s]: -bigm[m]}
-            for k in k_of_m[m]:
-                terms[y[k]] = -float(p.srv_mem[k])
-            R.add(terms, -bigm[m], np.inf)                              # t >= mem if in set s
+            terms = u(m, s)
+            if terms:
+                terms[v[s, s]] = -1.0
+                R.add(terms, -np.inf, 0)                                 # only in an open set
     for s in range(D):
-        R.add({t[m, s]: 1.0 for m in models}, -np.inf, p.budget_gib)    # each set within the budget
+        terms = {z[k, s]: float(p.srv_mem[k]) for k in used_k if (k, s) in z}
+        terms[v[s, s]] = -p.budget_gib
+        R.add(terms, -np.inf, 0)                                         # each set within the budget
     # mode d sits in the set of its model
     for d in range(D):
         R.add({v[d, s]: 1.0 for s in range(d + 1)}, 1, 1)
@@ -110,17 +155,33 @@ def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
                 js_by_m.setdefault(int(pair_model[j]), []).append(j)
         for m, js in js_by_m.items():
             for s in range(D):
-                terms = {x[d, j]: 1.0 for j in js}
-                terms[u[m, s]] = 1.0
+                terms = u(m, s)
+                if not terms:
+                    continue
+                terms.update({x[d, j]: 1.0 for j in js})
                 if s <= d:
                     terms[v[d, s]] = -1.0
-                    R.add(terms, -np.inf, 1)     # x_dm + u_ms - 1 <= v_ds
-                else:
-                    R.add(terms, -np.inf, 1)     # set s > d cannot hold mode d's model
+                R.add(terms, -np.inf, 1)     # x_dm + u_ms - 1 <= v_ds; a set s > d cannot hold d's model
+        for s in range(d):
+            terms = {v[d, s]: 1.0}
+            for m in js_by_m:
+                for col in u(m, s):
+                    terms[col] = -1.0
+            R.add(terms, -np.inf, 0)         # mode d joins set s only with one of its models
     for (a, b) in p.never:
-        if a in bigm and b in bigm:
+        if a in k_of_m and b in k_of_m:
             for s in range(D):
-                R.add({u[a, s]: 1.0, u[b, s]: 1.0}, -np.inf, 1)
+                terms = u(a, s)
+                terms.update(u(b, s))
+                if terms:
+                    R.add(terms, -np.inf, 1)
+    minmem = {(d, j): min(float(p.srv_mem[k]) for k in serves[d] if p.srv_pair[k] == j) for (d, j) in x}
+    never = {frozenset(ab) for ab in p.never}
+
+    def apart(da: int, ja: int, db: int, jb: int) -> bool:
+        ma, mb = int(pair_model[ja]), int(pair_model[jb])
+        return ma != mb and (minmem[da, ja] + minmem[db, jb] > p.budget_gib + 1e-9 or frozenset((ma, mb)) in never)
+
     # swaps between modes used together
     for (d1, d2, rate) in p.pairs:
         sw = V.add()
@@ -133,6 +194,32 @@ def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
             if s <= d2:
                 terms[v[d2, s]] = terms.get(v[d2, s], 0.0) + 1.0
             R.add(terms, 0, np.inf)
+        # valid cut: modes whose models cannot share a set (memory alone, or never together) always swap.
+        # For the pair used by mode da, the pairs of mode db too big to sit beside it are a top-by-memory run
+        # of db's pairs, summed once in a chain g (3 entries a row) instead of listed in every row.
+        for (da, db) in ((d1, d2), (d2, d1)):
+            jbs = sorted((j for (dd, j) in x if dd == db), key=lambda j: -minmem[db, j])
+            g, prev = [], None
+            for jb in jbs:
+                col = V.add(lo=0.0, hi=1.0, integer=False)
+                R.add({col: 1.0, x[db, jb]: -1.0, **({prev: -1.0} if prev is not None else {})}, 0, 0)
+                g.append(col)
+                prev = col
+            for ja in (j for (dd, j) in x if dd == da):
+                room = p.budget_gib + 1e-9 - minmem[da, ja]
+                n = sum(1 for jb in jbs if minmem[db, jb] > room)
+                terms = {sw: 1.0, x[da, ja]: -1.0}
+                if n:
+                    terms[g[n - 1]] = -1.0
+                    for jb in jbs[:n]:
+                        if pair_model[jb] == pair_model[ja]:
+                            terms[x[db, jb]] = 1.0
+                ma = int(pair_model[ja])
+                for jb in jbs[n:]:
+                    if frozenset((ma, int(pair_model[jb]))) in never:
+                        terms[x[db, jb]] = -1.0
+                if len(terms) > 2:
+                    R.add(terms, -1, np.inf)
         terms = {c: 1.0, sw: -L}
         for (dd, j), col in x.items():
             if dd in (d1, d2):
@@ -150,11 +237,8 @@ def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
         return Solution("infeasible", None, [], [], [], reason=why, solve_s=dt, n_vars=V.n, n_cons=len(R.lb))
     sol = res.x
     mode_pair = [next(j for (dd, j), col in x.items() if dd == d and sol[col] > 0.5) for d in range(D)]
-    servers = [k for k in used_k if sol[y[k]] > 0.5]
-    sets: list[list[int]] = []
-    for s in range(D):
-        members = [k for k in servers if sol[u[int(pair_model[p.srv_pair[k]]), s]] > 0.5]
-        if members:
-            sets.append(members)
+    where = {k: s for (k, s), col in z.items() if sol[col] > 0.5}
+    servers = sorted(where)
+    sets = [members for s in range(D) if (members := [k for k in servers if where[k] == s])]
     status = "optimal" if res.status == 0 else "time_limit"
     return Solution(status, -float(res.fun), mode_pair, servers, sets, solve_s=dt, n_vars=V.n, n_cons=len(R.lb))
