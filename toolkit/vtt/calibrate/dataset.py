@@ -47,6 +47,17 @@ class Dataset:
         return np.array([r["measured_tps"] for r in self.rows], dtype=float)
 
 
+MAX_SAMPLE_SPREAD = 0.10  # stdev / mean of a row's repetitions above which it is not fitted
+
+
+def sample_spread(samples_ns) -> float | None:
+    """stdev / mean of a llama-bench row's repetition times, or None without >= 2 samples."""
+    xs = [float(x) for x in (samples_ns or []) if x]
+    if len(xs) < 2:
+        return None
+    return float(np.std(xs, ddof=1) / np.mean(xs))
+
+
 def _concat(feats: list[SpeedFeatures]) -> SpeedFeatures:
     names = SpeedFeatures.__dataclass_fields__
     def cat(k):
@@ -74,6 +85,13 @@ def build_dataset(rows: list[dict], world: World, hw: Hardware, cpu_backend: boo
         tps = tps if tps is not None else _num(r.get("avg_ts"))
         if not tps or tps <= 0 or (n_prompt and n_gen) or not (n_prompt or n_gen):
             skipped.append((r, "not a pure pp or tg test with a speed"))
+            continue
+        cv = sample_spread(r.get("samples_ns"))
+        if cv is not None and cv > MAX_SAMPLE_SPREAD:
+            # pyperf's rule: a spread this large says the machine was not steady (a GPU still
+            # ramping its clocks, another process); the mean describes no state worth fitting.
+            skipped.append((r, f"unstable: samples spread {cv:.0%} of their mean (> {MAX_SAMPLE_SPREAD:.0%}); "
+                               "rerun with more repetitions (-r) or a warm-up"))
             continue
         size = _num(r.get("file_size_gib"))
         if size is None and _num(r.get("model_size")):

@@ -82,14 +82,17 @@ def row_weights(ds: Dataset) -> np.ndarray:
 
 
 def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | None = None,
-                    names: list[str] | None = None, cal_id: str | None = None, notes: str | None = None) -> Calibration:
+                    names: list[str] | None = None, cal_id: str | None = None, notes: str | None = None,
+                    prior_scale: float = 1.0) -> Calibration:
+    """`prior_scale` widens every prior: a backend whose physics defaults are guesses, not
+    established from earlier data, lets its measurements move the parameters further."""
     from scipy.optimize import least_squares
 
     base = {**PARAM_DEFAULTS, **(base or {})}
     names = names or free_params(ds)
     x0 = np.log([base[k] for k in names])
     prior = x0.copy()
-    sds = np.array([prior_sd(k) for k in names])
+    sds = np.array([prior_sd(k) for k in names]) * prior_scale
     y = np.log(ds.measured)
     wts = row_weights(ds)
 

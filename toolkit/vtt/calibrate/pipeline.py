@@ -27,7 +27,8 @@ def calibrate_rows(rows: list[dict], world: World, hardware: str, backend: str, 
     hw = world.get_hardware(hardware)
     be = world.get_backend(backend)
     ds = build_dataset(rows, world, hw, cpu_backend=be.api == "cpu")
-    cal = fit_calibration(ds, hardware=hardware, backend=backend, base=be.defaults, cal_id=cal_id, notes=notes)
+    cal = fit_calibration(ds, hardware=hardware, backend=backend, base=be.defaults, cal_id=cal_id, notes=notes,
+                          prior_scale=be.prior_scale)
     cal.builds = build_range(ds.rows) or cal.builds
     r = residuals(ds, cal)
     tg = ds.is_tg
@@ -59,7 +60,7 @@ def load_rows(*, db: str | None = None, csv: str | None = None, label: str | Non
     from vtt.store.db import open_store
 
     with open_store(db, read_only=True) as st:
-        return store_rows(records.results(st, label=label, with_samples=False))
+        return store_rows(records.results(st, label=label))
 
 
 def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None = None, csv: str | None = None,

@@ -16,6 +16,9 @@ class Backend(Spec):
     )
     # Uncalibrated physics defaults; a fitted Calibration replaces them.
     defaults: dict[str, float] = Field(default_factory=dict)
+    prior_scale: float = Field(
+        default=1.0, gt=0, description="how loosely a calibration holds the defaults (wider for guessed defaults)"
+    )
     compute_overhead_gib: float = Field(
         default=0.25, ge=0, description="driver/runtime memory not in llama.cpp's buffers"
     )
