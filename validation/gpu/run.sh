@@ -8,7 +8,7 @@ set -u
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; LIMIT=${LIMIT:-540}
 TAG=${TAG:-vulkan}   # output name: $TAG.jsonl; WARM=1 runs an untimed pp512 first so the GPU clocks are up
-WARM=${WARM:-0}
+WARM=${WARM:-0}  # DEPTHS_FA / DEPTHS_NOFA reorder -d so the first timed test comes after a depth prefill
 log() { echo "[$(el)s] $*" | tee -a "$OUT/timeline.txt"; }
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 3
@@ -46,9 +46,9 @@ for i in $(seq 0 $((N-1))); do
   [ -f "$F" ] || { log "model $i not written"; continue; }
   if [ "$WARM" = 1 ]; then $B -m "$F" -ngl 99 -fa 1 -p 512 -n 0 -r 5 -o jsonl > /dev/null 2>&1; log "warmed $(basename $F)"; fi
   log "bench $(basename $F) fa1 start"
-  $B -m "$F" -ngl 99 -fa 1 -p 512 -n 128 -d 0,4096,16384,32768 -r 3 -o jsonl -v >> "$OUT/$TAG.jsonl" 2>> "$OUT/stderr.log"
+  $B -m "$F" -ngl 99 -fa 1 -p 512 -n 128 -d ${DEPTHS_FA:-0,4096,16384,32768} -r 3 -o jsonl -v >> "$OUT/$TAG.jsonl" 2>> "$OUT/stderr.log"
   log "bench $(basename $F) fa0 start (rc of fa1 $?)"
-  $B -m "$F" -ngl 99 -fa 0 -p 512 -n 128 -d 0,4096 -r 3 -o jsonl -v >> "$OUT/$TAG.jsonl" 2>> "$OUT/stderr.log"
+  $B -m "$F" -ngl 99 -fa 0 -p 512 -n 128 -d ${DEPTHS_NOFA:-0,4096} -r 3 -o jsonl -v >> "$OUT/$TAG.jsonl" 2>> "$OUT/stderr.log"
   log "bench $(basename $F) end (rc $?)"
   rm -f "$F"
 done
