@@ -39,6 +39,6 @@ def test_weights_and_kv_match_llama_cpp_within_5_percent(llama_bench, tmp_path, 
     assert "error" not in a, a
     # with no allocation llama.cpp prints the model in whole MiB: allow that rounding
     weights_tol = max(0.05 * truth["weights_bytes"], 2**20)
-    assert abs(a["weights_bytes"] - truth["weights_bytes"]) <= weights_tol
+    assert abs(a["weights_bytes"] - truth["weights_bytes"]) <= weights_tol, truth
     kv_truth = truth["kv_bytes"] + truth["rs_bytes"]
     assert a["kv_cache_bytes"] == pytest.approx(kv_truth, rel=0.05, abs=16 * 1024)

@@ -70,15 +70,22 @@ def measure_llama_memory(model_path: str | Path, n_ctx: int, n_ubatch: int = 512
         cmd += ["-b", str(n_batch)]
     if n_seq_max is not None:
         cmd += ["-np", str(n_seq_max)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise EnvironmentProblem(f"llama-fit-params timed out after {timeout_s:g} s on {model_path}") from None
-    log = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        tail = " | ".join(log.strip().splitlines()[-3:])
-        raise EnvironmentProblem(f"llama-fit-params failed on {model_path} (exit {proc.returncode}): {tail}")
-    out = parse_memory_log(log)
+    # llama.cpp's logger is asynchronous: now and then the process exits before the last lines
+    # (the compute buffers and the breakdown table) are written. Rerun until they are there.
+    for _ in range(4):
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise EnvironmentProblem(f"llama-fit-params timed out after {timeout_s:g} s on {model_path}") from None
+        log = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            tail = " | ".join(log.strip().splitlines()[-3:])
+            raise EnvironmentProblem(f"llama-fit-params failed on {model_path} (exit {proc.returncode}): {tail}")
+        out = parse_memory_log(log)
+        if out["compute_bytes"] and out["by_device"]:
+            break
+    else:
+        raise EnvironmentProblem(f"llama-fit-params printed no memory breakdown for {model_path} in 4 tries")
     out["context_bytes"] = out["kv_bytes"] + out["rs_bytes"] + out["output_bytes"]
     out.update({"n_ctx": n_ctx, "n_ubatch": n_ubatch, "flash_attn": flash_attn, "type_k": type_k,
                 "type_v": type_v, "source": "llama-fit-params --fit-print on -v (no-alloc projection)",
