@@ -43,6 +43,9 @@ class PlanQuery(BaseModel):
     type_v: str | None = None
     parallel: int = Field(default=1, gt=0)
     mla_v_less: bool = False  # llama.cpp >= PR #19067 (2026-01-24): MLA caches K only
+    kv_unified: bool = False  # --kv-unified: slots share one KV stream
+    swa_full: bool = False  # --swa-full: sliding-window layers get the whole context
+    runtime: str | None = None  # a runtime profile (specs/runtimes) whose keys fill the unset ones
     file_size_gib: float | None = Field(default=None, gt=0)
     calibration: str | None = None
 
@@ -67,14 +70,23 @@ class PlanQuery(BaseModel):
         return self
 
 
-def parse_query(raw: dict[str, Any]) -> PlanQuery:
-    """A query from flags or a JSON line; errors name the field."""
+def parse_query(raw: dict[str, Any], world: World | None = None) -> PlanQuery:
+    """A query from flags or a JSON line; errors name the field. A `runtime` profile fills the
+    runtime keys the query leaves unset."""
     if not isinstance(raw, dict):
         raise BadQuery("a query must be a JSON object")
     if "__bad_line__" in raw:  # a batch line that was not JSON (see cli.plan._read_batch)
         raise BadQuery(raw["__bad_line__"])
+    raw = {k: v for k, v in raw.items() if v is not None}
+    if raw.get("runtime") and world is not None:
+        rt = world.get_runtime(str(raw["runtime"]))
+        explicit_kv = raw.get("kv_type")
+        for k, v in rt.query_defaults().items():
+            if k in ("type_k", "type_v") and explicit_kv:
+                continue
+            raw.setdefault(k, v)
     try:
-        return PlanQuery.model_validate({k: v for k, v in raw.items() if v is not None})
+        return PlanQuery.model_validate(raw)
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(x) for x in err["loc"]) or "query"
@@ -159,10 +171,11 @@ def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]
     resolved: dict[tuple, Any] = {}
     for i, raw in enumerate(raw_queries):
         try:
-            q = parse_query(raw)
+            q = parse_query(raw, world)
             hw = world.get_hardware(q.hardware or "strix-halo-128")
             be = world.get_backend(q.backend or hw.default_backend)
-            key = (q.model, q.quant, q.file_size_gib, hw.id, be.id, q.calibration, q.mla_v_less)
+            key = (q.model, q.quant, q.file_size_gib, hw.id, be.id, q.calibration, q.mla_v_less, q.kv_unified,
+                   q.swa_full)
             if key not in resolved:
                 try:
                     rm = resolve_model(world, q.model, q.quant, q.file_size_gib)
@@ -197,7 +210,9 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
         "flash_attn": np.array([q.flash_attn for q in qs], dtype=bool),
         "type_k": [q.type_k for q in qs],
         "type_v": [q.type_v for q in qs],
-        "mla_v_less": qs[0].mla_v_less,  # one value per group (it is in the group key)
+        "mla_v_less": qs[0].mla_v_less,  # one value per group (these three are in the group key)
+        "kv_unified": qs[0].kv_unified,
+        "swa_full": qs[0].swa_full,
     }
     if be.api == "cpu":  # the CPU backend runs on the CPU's bandwidth and FLOPs
         hw = hw.model_copy(update={
@@ -221,7 +236,8 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "model": rm.model_label, "quant": rm.quant_label, "hardware": hw.id, "backend": be.id,
             "context": q.context, "depth": q.depth, "n_prompt": q.n_prompt, "n_gen": q.n_gen,
             "flash_attn": q.flash_attn, "n_ubatch": q.n_ubatch, "type_k": q.type_k, "type_v": q.type_v,
-            "parallel": q.parallel,
+            "parallel": q.parallel, "kv_unified": q.kv_unified, "swa_full": q.swa_full, "mla_v_less": q.mla_v_less,
+            "runtime": q.runtime,
             "weights_gib": _round(mem.weights_bytes[j] / GIB, 6),
             "kv_cache_gib": _round(mem.kv_cache_bytes[j] / GIB, 6),
             "compute_buffer_gib": _round(mem.compute_buffer_bytes[j] / GIB, 6),

@@ -9,7 +9,7 @@ import typer
 
 
 def catalog(
-    what: Annotated[str, typer.Argument(help="models, quants, hardware or backends")] = "models",
+    what: Annotated[str, typer.Argument(help="models, quants, hardware, backends or runtimes")] = "models",
     search: Annotated[Optional[str], typer.Option("--search", "-s", help="only entries whose id or alias contains this")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ):
@@ -18,9 +18,10 @@ def catalog(
     from vtt.specs.catalog import default_world, norm
 
     w = default_world()
-    table = {"models": w.models, "quants": w.quants, "hardware": w.hardware, "backends": w.backends}.get(what)
+    table = {"models": w.models, "quants": w.quants, "hardware": w.hardware, "backends": w.backends,
+             "runtimes": w.runtimes}.get(what)
     if table is None:
-        raise BadQuery(f"unknown catalog section '{what}': use models, quants, hardware or backends")
+        raise BadQuery(f"unknown catalog section '{what}': use models, quants, hardware, backends or runtimes")
     items = list(table.values())
     if search:
         s = norm(search)
@@ -32,5 +33,7 @@ def catalog(
             print(f"{i.id:32s} {i.arch:14s} {i.kind:7s} {i.params_total_b or 0:7.1f}B  ctx {i.n_ctx_train:>7d}  {', '.join(i.aliases[:3])}")
         elif what == "quants":
             print(f"{i.id:12s} base {i.base:8s} family {i.family:7s} {', '.join(i.aliases)}")
+        elif what == "runtimes":
+            print(f"{i.id:20s} {i.name:45s} {i.flags or ''}")
         else:
             print(f"{i.id:20s} {i.name}")

@@ -21,10 +21,13 @@ def plan(
     n_gen: Annotated[int, typer.Option("--n-gen", "-n", help="tokens to generate (llama-bench -n)")] = 128,
     hardware: Annotated[Optional[str], typer.Option("--hardware", help="hardware spec id")] = None,
     backend: Annotated[Optional[str], typer.Option("--backend", help="vulkan-radv, vulkan-amdvlk, rocm, cpu ... (default: the hardware's)")] = None,
-    flash_attn: Annotated[bool, typer.Option("--flash-attn/--no-flash-attn", help="llama.cpp -fa")] = True,
-    n_ubatch: Annotated[int, typer.Option("--n-ubatch", help="physical batch (-ub)")] = 512,
+    runtime: Annotated[Optional[str], typer.Option("--runtime", help="a runtime profile (vtt catalog runtimes): llama-cpp-defaults, strix-halo-toolbox, kv-q8, server-4-slots ...; flags below override it")] = None,
+    flash_attn: Annotated[Optional[bool], typer.Option("--flash-attn/--no-flash-attn", help="llama.cpp -fa (default on)")] = None,
+    n_ubatch: Annotated[Optional[int], typer.Option("--n-ubatch", help="physical batch (-ub, default 512)")] = None,
     kv_type: Annotated[Optional[str], typer.Option("--kv-type", help="KV cache type for K and V: f16, q8_0, q4_0 ...")] = None,
-    parallel: Annotated[int, typer.Option("--parallel", "-np", help="parallel sequences (slots)")] = 1,
+    parallel: Annotated[Optional[int], typer.Option("--parallel", "-np", help="parallel sequences (slots, default 1)")] = None,
+    kv_unified: Annotated[bool, typer.Option("--kv-unified", help="slots share one KV stream (llama-server -kvu)")] = False,
+    swa_full: Annotated[bool, typer.Option("--swa-full", help="full-size cache for sliding-window layers")] = False,
     mla_v_less: Annotated[bool, typer.Option("--mla-v-less", help="MLA models (DeepSeek, GLM-4.7-Flash): llama.cpp builds since 2026-01-24 (PR #19067) cache K only; default is the older K+V layout")] = False,
     file_size_gib: Annotated[Optional[float], typer.Option("--file-size-gib", help="the file size a download page lists, when the catalog lacks this quant")] = None,
     calibration: Annotated[Optional[str], typer.Option("--calibration", help="calibration id (default: newest for hardware x backend)")] = None,
@@ -46,6 +49,8 @@ def plan(
 
       vtt plan https://host/model.gguf -c 32768
 
+      vtt plan gpt-oss-120b -c 131072 --runtime server-4-slots
+
       vtt plan --batch queries.jsonl --json
     """
     from vtt.plan import plan_many
@@ -58,7 +63,8 @@ def plan(
         raise BadQuery("give a MODEL, or --batch FILE", hint="example: vtt plan glm-4.7-flash --quant Q8_0 --context 65536")
     base = dict(model=model, quant=quant, context=context, depth=depth, n_prompt=n_prompt, n_gen=n_gen,
                 hardware=hardware, backend=backend, flash_attn=flash_attn, n_ubatch=n_ubatch, kv_type=kv_type,
-                parallel=parallel, mla_v_less=mla_v_less or None, file_size_gib=file_size_gib, calibration=calibration)
+                parallel=parallel, mla_v_less=mla_v_less or None, kv_unified=kv_unified or None,
+                swa_full=swa_full or None, runtime=runtime, file_size_gib=file_size_gib, calibration=calibration)
     queries = _sweep(base, sweep) if sweep else [base]
     answers = plan_many(queries)
     errors = [a for a in answers if "error" in a]

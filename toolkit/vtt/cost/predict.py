@@ -90,7 +90,8 @@ def memory_breakdown(r: ResolvedModel, q: dict[str, np.ndarray], overhead_gib: f
     lay = memory.kv_layout(a, bool(q.get("mla_v_less", False)))
     bk = np.array([KV_TYPE_BYTES[t] for t in q["type_k"]], dtype=float)
     bv = np.array([KV_TYPE_BYTES[t] for t in q["type_v"]], dtype=float)
-    kv = memory.kv_cache_bytes(lay, q["context"], bk, bv, q["parallel"], q["n_ubatch"])
+    kv = memory.kv_cache_bytes(lay, q["context"], bk, bv, q["parallel"], q["n_ubatch"],
+                               bool(q.get("kv_unified", False)), bool(q.get("swa_full", False)))
     comp = memory.compute_buffer_bytes(a, q["context"], q["n_ubatch"], q["flash_attn"], q["parallel"], unified_memory)
     n = len(kv)
     over = overhead_gib * GIB + memory.output_buffer_bytes(a, q["parallel"])

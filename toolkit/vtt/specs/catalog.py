@@ -17,6 +17,7 @@ from vtt.specs.backend import Backend
 from vtt.specs.hardware import Hardware
 from vtt.specs.model_arch import ModelArch
 from vtt.specs.quant import FileType
+from vtt.specs.runtime import Runtime
 from vtt.specs.yamlfile import read_yaml, validate
 
 
@@ -46,6 +47,7 @@ class World:
     backends: dict[str, Backend] = field(default_factory=dict)
     models: dict[str, ModelArch] = field(default_factory=dict)
     quants: dict[str, FileType] = field(default_factory=dict)
+    runtimes: dict[str, Runtime] = field(default_factory=dict)
     roots: list[Path] = field(default_factory=list)
     _model_keys: dict[str, str] = field(default_factory=dict)
     _quant_keys: dict[str, str] = field(default_factory=dict)
@@ -92,6 +94,12 @@ class World:
             raise UnknownName(f"unknown hardware '{hid}'" + _did_you_mean(hid, {norm(k): k for k in self.hardware}, self.hardware))
         return self.hardware[hid]
 
+    def get_runtime(self, rid: str) -> Runtime:
+        if rid not in self.runtimes:
+            raise UnknownName(f"unknown runtime '{rid}'" + _did_you_mean(rid, {norm(k): k for k in self.runtimes}, self.runtimes),
+                              hint="list them with: vtt catalog runtimes")
+        return self.runtimes[rid]
+
     def get_backend(self, bid: str) -> Backend:
         if bid not in self.backends:
             raise UnknownName(f"unknown backend '{bid}'" + _did_you_mean(bid, {norm(k): k for k in self.backends}, self.backends))
@@ -132,6 +140,7 @@ def load_world(roots: list[Path] | None = None) -> World:
         _load_dir(root, "backends", Backend, w.backends)
         _load_dir(root, "models", ModelArch, w.models)
         _load_dir(root, "quants", FileType, w.quants, list_key="file_types")
+        _load_dir(root, "runtimes", Runtime, w.runtimes)
     w.index()
     return w
 

@@ -1,4 +1,7 @@
-"""Runtime settings of one llama.cpp context (what llama-server / llama-bench are told)."""
+"""Runtime profiles: how llama.cpp is started (llama-server / llama-bench flags that change cost).
+
+A profile gives defaults to `vtt plan` queries (`--runtime ID`); a query's own keys win.
+"""
 
 from __future__ import annotations
 
@@ -23,15 +26,25 @@ KV_TYPE_BYTES: dict[str, float] = {
     "iq4_nl": 18 / 32,
 }
 
+# The PlanQuery keys a runtime profile may set.
+RUNTIME_KEYS = ("type_k", "type_v", "flash_attn", "n_ubatch", "parallel", "kv_unified", "swa_full", "mla_v_less")
+
 
 class Runtime(Spec):
-    n_ctx: int = Field(default=4096, ge=1)
+    id: str
+    name: str
     type_k: KvType = "f16"
     type_v: KvType = "f16"
     flash_attn: bool = True
     n_batch: int = Field(default=2048, ge=1)
     n_ubatch: int = Field(default=512, ge=1)
     parallel: int = Field(default=1, ge=1, description="-np: parallel sequences (slots)")
-    kv_unified: bool = False
-    swa_full: bool = False
+    kv_unified: bool = Field(default=False, description="--kv-unified: one KV stream shared by all slots")
+    swa_full: bool = Field(default=False, description="--swa-full: full-size cache for sliding-window layers")
+    mla_v_less: bool = Field(default=False, description="llama.cpp >= PR #19067 (2026-01-24): MLA caches K only")
     mmap: bool = False
+    flags: str | None = Field(default=None, description="the llama-server flags this profile stands for")
+    notes: str | None = None
+
+    def query_defaults(self) -> dict:
+        return {k: getattr(self, k) for k in RUNTIME_KEYS}
