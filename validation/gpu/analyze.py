@@ -75,6 +75,37 @@ def memory_blocks() -> list[dict]:
     return parse_bench_verbose_log(text)
 
 
+N_SEEDS = 10
+
+
+def split_half(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
+    """Configurations (model x flash-attention x depth) split at random, half per model: the
+    training rows (all of that half) and the steady held-out rows. Models in sorted order, so the
+    split depends on the seed only (a set's order changes with the process' hash seed)."""
+    rng = np.random.default_rng(seed)
+    train_cfg = set()
+    for m in sorted({r["model_file"] for r in rows}):
+        cfgs = sorted({(r["model_file"], int(r["flash_attn"]), int(r["n_depth"])) for r in rows if r["model_file"] == m})
+        rng.shuffle(cfgs)
+        train_cfg |= set(cfgs[: len(cfgs) // 2])
+    key = lambda r: (r["model_file"], int(r["flash_attn"]), int(r["n_depth"]))  # noqa: E731
+    train = [r for r in rows if key(r) in train_cfg]
+    test = [r for r in rows if key(r) not in train_cfg and not r["unstable"]]
+    return train, test
+
+
+def score_split(rows: list[dict], seed: int, world) -> tuple[float, float]:
+    """Median held-out tg and pp % error of one seeded split (fit on its training half only)."""
+    from vtt.calibrate.dataset import build_dataset
+    from vtt.calibrate.validate import abs_pct, predicted_tps
+
+    train, test = split_half(rows, seed)
+    cal, _ = calibrate_rows(train, world, matrix.HARDWARE, "vulkan-nvidia", cross_validation=False)
+    ds = build_dataset(test, world, world.get_hardware(matrix.HARDWARE))
+    e = abs_pct(predicted_tps(ds, cal.all_params()), ds.measured)
+    return float(np.median(e[ds.is_tg])), float(np.median(e[~ds.is_tg]))
+
+
 def main() -> None:
     world = default_world()
     tmp = Path(tempfile.mkdtemp(prefix="vtt-gpu-an-"))
@@ -106,14 +137,7 @@ def main() -> None:
         pre_rows.append((r["model_file"], t, r["flash_attn"], r["n_depth"], p[f"{t}_tps"], meas, p["predicted_at"]))
 
     # 2. calibrate on half of the configurations, score the other half
-    rng = np.random.default_rng(0)
-    train_cfg = set()
-    for m in {r["model_file"] for r in rows}:
-        cfgs = sorted({(r["model_file"], int(r["flash_attn"]), int(r["n_depth"])) for r in rows if r["model_file"] == m})
-        rng.shuffle(cfgs)
-        train_cfg |= set(cfgs[: len(cfgs) // 2])
-    train = [r for r in rows if (r["model_file"], int(r["flash_attn"]), int(r["n_depth"])) in train_cfg]
-    test = [r for r in rows if r not in train and not r["unstable"]]
+    train, test = split_half(rows, 0)
     n_unstable = sum(r["unstable"] for r in rows)
     cal, _ = calibrate_rows(train, world, matrix.HARDWARE, "vulkan-nvidia", cal_id="h100-vulkan-half",
                             notes="validation/gpu/analyze.py: half of the configurations", cross_validation=False)
@@ -136,6 +160,12 @@ def main() -> None:
         after[(r["arch"], t)].append(e)
         after[("all", t)].append(e)
         after_in[t].append(lo <= meas <= hi)
+
+    # one split of ~60 rows is a noisy score (a few configurations decide the median): the same
+    # rule with seeds 1-9 as well, each fitted on its own training half only
+    seeds = [(0, statistics.median(after[("all", "tg")]), statistics.median(after[("all", "pp")]))]
+    for seed in range(1, N_SEEDS):
+        seeds.append((seed, *score_split(rows, seed, world)))
 
     # 3. memory: vtt's weights / KV / compute against llama.cpp's own buffers (-v)
     blocks = memory_blocks()
@@ -161,10 +191,10 @@ def main() -> None:
     # 4. Vulkan vs CUDA (same llama.cpp commit, same files, -r 5)
     drift = compare_runs(runs["vulkan-r5"], runs["cuda"], min_effect=0.05, alpha=0.01, across=("backends",))
 
-    write_report(rows, before, after, after_in, mem, mem_rows, drift, cal, train, test, pre_rows, n_unstable)
+    write_report(rows, before, after, after_in, mem, mem_rows, drift, cal, train, test, pre_rows, n_unstable, seeds)
 
 
-def write_report(rows, before, after, after_in, mem, mem_rows, drift, cal, train, test, pre_rows, n_unstable) -> None:
+def write_report(rows, before, after, after_in, mem, mem_rows, drift, cal, train, test, pre_rows, n_unstable, seeds) -> None:
     fp = (RES / "fingerprint.txt").read_text()
     bw = re.search(r"([\d.]+) GB/s", fp)
     archs = ["dense GQA", "MoE", "SWA MoE", "MLA MoE"]
@@ -211,7 +241,13 @@ def write_report(rows, before, after, after_in, mem, mem_rows, drift, cal, train
     L.append(f"| **all** | {med_p90(after[('all', 'tg')])} | {med_p90(after[('all', 'pp')])} |")
     cov = {t: (100 * sum(v) / len(v) if v else float("nan")) for t, v in after_in.items()}
     L += ["", f"Held-out rows inside vtt's 90 % interval: tg {cov.get('tg', float('nan')):.0f} %, "
-          f"pp {cov.get('pp', float('nan')):.0f} %. Targets: tg <= 5 %, pp <= 10 % median.", ""]
+          f"pp {cov.get('pp', float('nan')):.0f} %. Targets: tg <= 5 %, pp <= 10 % median.", "",
+          f"One split of ~60 rows is a noisy score, so the same rule is repeated with seeds 0-{len(seeds) - 1}, each "
+          "fitted on its own training half only (median held-out % error per split):", "",
+          "| seed | " + " | ".join(str(s[0]) for s in seeds) + " | mean |",
+          "|---|" + "---|" * (len(seeds) + 1),
+          "| tg | " + " | ".join(f"{s[1]:.1f}" for s in seeds) + f" | **{np.mean([s[1] for s in seeds]):.1f}** |",
+          "| pp | " + " | ".join(f"{s[2]:.1f}" for s in seeds) + f" | **{np.mean([s[2] for s in seeds]):.1f}** |", ""]
     L += ["## 3. Memory: vtt against llama.cpp's own buffers", "",
           "llama-bench `-v` prints each buffer it allocates (`load_tensors: ... model buffer size`, "
           "`llama_kv_cache: size`, `sched_reserve: Vulkan0 compute buffer size`). vtt's answer for the same file and "

@@ -46,9 +46,16 @@ def free_params(ds: Dataset) -> list[str]:
         names.append("t_moe_layer_us")
     if np.any(f.n_rec_layers[tg] > 0) and np.any(f.n_rec_layers[tg] == 0):
         names += ["t_rec_layer_us", "state_rw"]
-    dec_fams = {throughput.FAMILIES[i] for i in np.unique(f.family_idx[tg])}
-    if "k" in dec_fams:  # the reference family
-        names += [f"dq_{x}" for x in throughput.FAMILIES if x in dec_fams and x != "k"]
+    # dq_<family> is a mat-vec bandwidth relative to a reference family: with K-quant decode rows
+    # K-quants are the reference (dq_k = 1); without them (e.g. a matrix of F16 / Q8_0 / Q4_0 files)
+    # the family with the most decode rows keeps its default and anchors bw_eff, and the others
+    # are fitted relative to it. Otherwise F16 and Q4_0 decode share one bandwidth although their
+    # mat-vec kernels differ (dequantisation ALU per byte).
+    fam_tg, n_tg = np.unique(f.family_idx[tg], return_counts=True)
+    dec_fams = [throughput.FAMILIES[i] for i in fam_tg]
+    if len(dec_fams) > 1:
+        ref = "k" if "k" in dec_fams else dec_fams[int(np.argmax(n_tg))]
+        names += [f"dq_{x}" for x in throughput.FAMILIES if x in dec_fams and x not in (ref, "k")]
     # expert mat-vec factor of a family: needs MoE and dense decode rows of that family
     for x in throughput.FAMILIES:
         sel = tg & (f.family_idx == throughput.FAMILIES.index(x))

@@ -80,6 +80,9 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
         # products 4 x chunk (64) x d_inner
         rec_flops=(mix.count(MIXER_RECURRENT) * (4.0 * a.ssm.d_inner * a.ssm.d_state + 256.0 * a.ssm.d_inner)
                    if a.ssm else 0.0) * ones,
+        kq_heads_full=float(a.n_head * mix.count(MIXER_FULL)) * ones,
+        kq_heads_swa=float(a.n_head * mix.count(MIXER_SWA)) * ones,
+        head_width=float(max(a.head_dim_k, a.head_dim_v, hq)) * ones,
         w_expert_decode_bytes=(w.expert_bytes * a.n_expert_used / a.n_expert if a.n_expert else 0.0) * ones,
     )
 

@@ -65,6 +65,14 @@ PARAM_DEFAULTS: dict[str, float] = {
     # the KV cache is re-read n_prompt / pp_q_tile times (q_tile = rows of Q a workgroup holds;
     # 16-128 by kernel). A memory term, so it follows KV heads (GQA) where FLOPs follow Q heads.
     "pp_q_tile": 64.0,
+    # Without flash attention llama.cpp materialises the scores: KQ = K x Q (f32, written), softmax
+    # (read + write), KQ x V (read): 16 bytes per head x query x cell that FA keeps on chip.
+    "kq_nofa_bytes": 16.0,
+    # FA prefill tiles hold a block of Q rows x head width in shared memory: at a head width >= 512
+    # (MLA latent 576/512, Gemma-4 global 512) llama.cpp halves the rows per tile (Vulkan coopmat2:
+    # block_rows 64 -> 32; CUDA/HIP FA pick narrower tiles for D >= 512 too), so each K/V load
+    # feeds half the math: attention runs at fa_wide_eff of its narrow-head rate.
+    "fa_wide_eff": 0.5,
     "t_ubatch_ms": 2.0,  # fixed cost per prefill ubatch
     # Prefill of recurrent layers (chunked SSM / delta-rule scan: state update 4 d_inner d_state
     # plus the intra-chunk C x C products per token): many small ops, far below matmul peak.
@@ -101,6 +109,10 @@ class SpeedFeatures:
     w_expert_decode_bytes: np.ndarray | None = None  # routed-expert part of w_decode_bytes (None: 0)
     gqa: np.ndarray | None = None  # query heads per KV head of the attention layers (None: 8)
     rec_flops: np.ndarray | None = None  # recurrent-layer scan FLOPs per prompt token, all layers (None: 0)
+    # attention score elements per (query token x attended cell), summed over layers: n_head x layers
+    kq_heads_full: np.ndarray | None = None
+    kq_heads_swa: np.ndarray | None = None
+    head_width: np.ndarray | None = None  # widest K or V head the attention kernel holds (MLA: 576)
 
     def __len__(self):
         return len(self.n_prompt)
@@ -108,6 +120,20 @@ class SpeedFeatures:
 
 def _p(params: dict[str, float], k: str) -> float:
     return float(params.get(k, PARAM_DEFAULTS[k]))
+
+
+def _kq_bytes(f: SpeedFeatures, params: dict, cells_full, cells_swa) -> np.ndarray:
+    """Bytes of the materialised attention scores (no flash attention) over `cells` per query."""
+    if f.kq_heads_full is None:
+        return np.zeros(len(f))
+    return _p(params, "kq_nofa_bytes") * (f.kq_heads_full * cells_full + f.kq_heads_swa * cells_swa)
+
+
+def _wide_head(f: SpeedFeatures, params: dict) -> np.ndarray:
+    """Attention rate factor for wide heads (>= 512: half-height FA tiles); 1 otherwise."""
+    if f.head_width is None:
+        return np.ones(len(f))
+    return np.where(f.head_width >= 512, _p(params, "fa_wide_eff"), 1.0)
 
 
 def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
@@ -126,6 +152,7 @@ def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
     t_mem = bytes_ / (_p(params, "bw_eff") * f.bw_bytes_s)
     attn = f.attn_flops_full * pos + f.attn_flops_swa * swa
     t_attn = attn / (_p(params, "attn_dec_eff") * f.peak_flops)
+    t_mem = t_mem + np.where(fa, 0.0, _kq_bytes(f, params, pos, swa)) / (_p(params, "bw_eff") * f.bw_bytes_s)
     t_fixed = (f.n_layers * _p(params, "t_layer_us") + f.n_moe_layers * _p(params, "t_moe_layer_us")
                + f.n_rec_layers * _p(params, "t_rec_layer_us") + _p(params, "t_token_us")) * 1e-6
     return t_mem + t_attn + t_fixed
@@ -152,14 +179,15 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
     ctx_sum_full = n * d + n * (n - 1) / 2
     ctx_sum_swa = n * np.minimum(d + (n - 1) / 2, f.swa_cells)
     attn = f.attn_flops_full * ctx_sum_full + f.attn_flops_swa * ctx_sum_swa
-    eff = _p(params, "attn_pp_eff") * np.where(f.flash_attn, 1.0, _p(params, "attn_nofa"))
+    eff = _p(params, "attn_pp_eff") * np.where(f.flash_attn, _wide_head(f, params), _p(params, "attn_nofa"))
     t_attn = attn / (eff * f.peak_flops)
+    t_kq = np.where(f.flash_attn, 0.0, _kq_bytes(f, params, ctx_sum_full, ctx_sum_swa)) / (_p(params, "bw_eff") * f.bw_bytes_s)
     # FA re-reads the cache once per query tile: n / q_tile passes over the mean attended KV.
     ctx_mid = d + n / 2
     kv_mid = f.kv_full_bytes_per_cell * ctx_mid + f.kv_swa_bytes_per_cell * np.minimum(ctx_mid, f.swa_cells)
     t_kv = (n / _p(params, "pp_q_tile")) * kv_mid / (_p(params, "bw_eff") * f.bw_bytes_s)
     t_rec = n * (f.rec_flops if f.rec_flops is not None else 0.0) / (_p(params, "rec_pp_eff") * f.peak_flops)
-    return t_mm + t_stream + t_attn + t_kv + t_rec + chunks * _p(params, "t_ubatch_ms") * 1e-3
+    return t_mm + t_stream + t_attn + t_kq + t_kv + t_rec + chunks * _p(params, "t_ubatch_ms") * 1e-3
 
 
 def pp_tps(f: SpeedFeatures, params: dict) -> np.ndarray:
