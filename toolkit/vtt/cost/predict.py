@@ -82,6 +82,7 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
                    if a.ssm else 0.0) * ones,
         kq_heads_full=float(a.n_head * mix.count(MIXER_FULL)) * ones,
         kq_heads_swa=float(a.n_head * mix.count(MIXER_SWA)) * ones,
+        n_shexp_layers=(float(a.ffns.count(FFN_MOE)) if a.n_expert_shared else 0.0) * ones,
         head_width=float(max(a.head_dim_k, a.head_dim_v, hq)) * ones,
         w_expert_decode_bytes=(w.expert_bytes * a.n_expert_used / a.n_expert if a.n_expert else 0.0) * ones,
     )

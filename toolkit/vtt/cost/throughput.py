@@ -31,7 +31,11 @@ PARAM_DEFAULTS: dict[str, float] = {
     "attn_dec_eff": 0.05,  # share of FP16 peak for decode attention math
     "t_layer_us": 20.0,  # fixed cost per layer per decoded token (launches, syncs)
     "t_moe_layer_us": 20.0,  # extra per MoE layer per token: router, top-k, expert-id matmuls
-    "t_rec_layer_us": 20.0,  # extra per recurrent (SSM / gated-DeltaNet) layer per token: conv, gates, scan
+    "t_rec_layer_us": 20.0,
+    # A shared expert is a dense FFN beside the routed ones: its gate/up/down mat-vecs, activation
+    # and sigmoid gate are dispatches of their own, about half of a transformer layer's (attention
+    # + FFN): t_layer x shexp_layer_share per layer that has one.
+    "shexp_layer_share": 0.5,  # extra per recurrent (SSM / gated-DeltaNet) layer per token: conv, gates, scan
     "dq_f16": 1.0,  # decode mat-vec bandwidth per weight family, relative to K-quants
     "dq_bf16": 1.0,
     "dq_q8": 1.0,
@@ -112,6 +116,7 @@ class SpeedFeatures:
     # attention score elements per (query token x attended cell), summed over layers: n_head x layers
     kq_heads_full: np.ndarray | None = None
     kq_heads_swa: np.ndarray | None = None
+    n_shexp_layers: np.ndarray | None = None  # MoE layers with a shared expert (None: 0)
     head_width: np.ndarray | None = None  # widest K or V head the attention kernel holds (MLA: 576)
 
     def __len__(self):
@@ -154,7 +159,9 @@ def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
     t_attn = attn / (_p(params, "attn_dec_eff") * f.peak_flops)
     t_mem = t_mem + np.where(fa, 0.0, _kq_bytes(f, params, pos, swa)) / (_p(params, "bw_eff") * f.bw_bytes_s)
     t_fixed = (f.n_layers * _p(params, "t_layer_us") + f.n_moe_layers * _p(params, "t_moe_layer_us")
-               + f.n_rec_layers * _p(params, "t_rec_layer_us") + _p(params, "t_token_us")) * 1e-6
+               + f.n_rec_layers * _p(params, "t_rec_layer_us") + _p(params, "t_token_us")
+               + (0.0 if f.n_shexp_layers is None else f.n_shexp_layers) * _p(params, "shexp_layer_share")
+               * _p(params, "t_layer_us")) * 1e-6
     return t_mem + t_attn + t_fixed
 
 
