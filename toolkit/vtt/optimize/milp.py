@@ -1,6 +1,14 @@
 """The exact model: which pair serves each mode, which servers are deployed, and which resident set
 (models loaded together) each deployed server belongs to.
 
+Variables: x[d, j] = 1 when pair j serves mode d; z[k, s] = 1 when server k sits in set s; u[m, s] = 1 when
+model m is in set s (one server per model, in one set); v[d, s] = 1 when mode d belongs to set s (set s is
+open when v[s, s] = 1); sw[d1, d2] = 1 when two modes used together sit in different sets, and c[d1, d2]
+the seconds such a swap costs. Constraints: each mode one pair; a chosen pair needs a deployed server of it
+that covers the mode's context, in the mode's set; each set's servers within the budget (a plain knapsack
+row, sum_k mem_k z[k, s] <= budget * v[s, s]); never-together models not in one set. Objective (maximized):
+sum of values - set_penalty per open set - swap_weight x switches per hour x swap seconds - mem_epsilon x GiB.
+
 Before the MILP, servers that can never be strictly needed are dropped (`undominated_servers`): a server
 is dropped when another server of the same model uses no more memory, serves every mode it serves, with
 at least the value and at most the swap time in each. Swapping one for the other keeps every rule (same
@@ -8,8 +16,13 @@ model, so the same sets and never-together pairs) and never lowers the objective
 
 Resident sets use the representative formulation: set s may exist only if mode s is in it and is its
 lowest-numbered mode, so no two labelings of the same partition are both feasible (symmetry broken), and a
-server may sit in set s only if it serves some mode d >= s. Server k in set s is one binary z[k, s], so each
-set's memory is a plain knapsack row, sum_k mem_k z[k, s] <= budget * open_s, with no big-M.
+server may sit in set s only if it serves some mode d >= s.
+
+Set-count ladder (`solve`): most plans use one resident set, and the model restricted to one set (s = 0
+only: no v choices, no swaps) is several times smaller. It is solved first; then the full model with two
+extra rows, "at least two sets open" and "objective >= the one-set optimum + 1e-7", is relaxed to an LP.
+When that LP is infeasible no plan with more sets can beat the one-set plan, which is then proven optimal.
+Only otherwise is that restricted full model solved as a MILP; the better of the two plans is returned.
 """
 
 from __future__ import annotations
@@ -89,17 +102,9 @@ def undominated_servers(p: Problem, S: np.ndarray) -> np.ndarray:
     return keep
 
 
-def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import csr_matrix
-
-    t0 = time.perf_counter()
+def _build(p: Problem, S: np.ndarray, n_idx: int):
+    """The MILP with set indices s < n_idx; n_idx = 1 keeps every server in one resident set (no swaps)."""
     D = len(p.modes)
-    S = serving_matrix(p)
-    for d in range(D):
-        if not S[d].any():
-            return Solution("infeasible", None, [], [], [], reason=f"{p.modes[d].key}: no candidate meets its needs")
-    S = S & undominated_servers(p, S)[None, :]
     serves = [np.nonzero(S[d])[0].tolist() for d in range(D)]
     V, R = _Vars(), _Rows()
     pair_model = p.pair_model
@@ -109,11 +114,11 @@ def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
         for j in sorted({int(p.srv_pair[k]) for k in serves[d]}):
             x[d, j] = V.add(cost=-float(p.value[d, j]))
     used_k = sorted({k for d in range(D) for k in serves[d]})
-    last = {k: max(d for d in range(D) if S[d, k]) for k in used_k}      # server k may sit in sets s <= last[k]
+    last = {k: min(n_idx - 1, max(d for d in range(D) if S[d, k])) for k in used_k}  # k may sit in sets s <= last[k]
     z = {(k, s): V.add(cost=p.mem_epsilon * float(p.srv_mem[k])) for k in used_k for s in range(last[k] + 1)}
     models = sorted({int(srv_model[k]) for k in used_k})
     k_of_m = {m: [k for k in used_k if srv_model[k] == m] for m in models}
-    v = {(d, s): V.add(cost=(p.set_penalty if d == s else 0.0)) for d in range(D) for s in range(d + 1)}
+    v = {(d, s): V.add(cost=(p.set_penalty if d == s else 0.0)) for d in range(D) for s in range(min(d, n_idx - 1) + 1)}
 
     u_col: dict[tuple[int, int], int] = {}
     for m in models:
@@ -132,29 +137,31 @@ def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
         terms = {col: 1.0}
         for k in serves[d]:
             if p.srv_pair[k] == j:
-                for s in range(d + 1):
+                for s in range(min(d, n_idx - 1) + 1):
                     terms[z[k, s]] = -1.0
         R.add(terms, -np.inf, 0)
     for m in models:
-        R.add({u_col[m, s]: 1.0 for s in range(D) if (m, s) in u_col}, -np.inf, 1)  # one server, one set
-        for s in range(D):
+        R.add({u_col[m, s]: 1.0 for s in range(n_idx) if (m, s) in u_col}, -np.inf, 1)  # one server, one set
+        for s in range(n_idx):
             terms = u(m, s)
             if terms:
                 terms[v[s, s]] = -1.0
                 R.add(terms, -np.inf, 0)                                 # only in an open set
-    for s in range(D):
+    for s in range(n_idx):
         terms = {z[k, s]: float(p.srv_mem[k]) for k in used_k if (k, s) in z}
         terms[v[s, s]] = -p.budget_gib
         R.add(terms, -np.inf, 0)                                         # each set within the budget
     # mode d sits in the set of its model
     for d in range(D):
-        R.add({v[d, s]: 1.0 for s in range(d + 1)}, 1, 1)
+        R.add({v[d, s]: 1.0 for s in range(min(d, n_idx - 1) + 1)}, 1, 1)
+        if n_idx == 1:
+            continue
         js_by_m: dict[int, list[int]] = {}
         for (dd, j) in x:
             if dd == d:
                 js_by_m.setdefault(int(pair_model[j]), []).append(j)
         for m, js in js_by_m.items():
-            for s in range(D):
+            for s in range(n_idx):
                 terms = u(m, s)
                 if not terms:
                     continue
@@ -162,7 +169,7 @@ def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
                 if s <= d:
                     terms[v[d, s]] = -1.0
                 R.add(terms, -np.inf, 1)     # x_dm + u_ms - 1 <= v_ds; a set s > d cannot hold d's model
-        for s in range(d):
+        for s in range(min(d, n_idx)):
             terms = {v[d, s]: 1.0}
             for m in js_by_m:
                 for col in u(m, s):
@@ -170,24 +177,19 @@ def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
             R.add(terms, -np.inf, 0)         # mode d joins set s only with one of its models
     for (a, b) in p.never:
         if a in k_of_m and b in k_of_m:
-            for s in range(D):
+            for s in range(n_idx):
                 terms = u(a, s)
                 terms.update(u(b, s))
                 if terms:
                     R.add(terms, -np.inf, 1)
     minmem = {(d, j): min(float(p.srv_mem[k]) for k in serves[d] if p.srv_pair[k] == j) for (d, j) in x}
     never = {frozenset(ab) for ab in p.never}
-
-    def apart(da: int, ja: int, db: int, jb: int) -> bool:
-        ma, mb = int(pair_model[ja]), int(pair_model[jb])
-        return ma != mb and (minmem[da, ja] + minmem[db, jb] > p.budget_gib + 1e-9 or frozenset((ma, mb)) in never)
-
     # swaps between modes used together
-    for (d1, d2, rate) in p.pairs:
+    for (d1, d2, rate) in (p.pairs if n_idx > 1 else []):
         sw = V.add()
         L = 0.5 * (max(p.swap_s[d1, j] for (dd, j) in x if dd == d1) + max(p.swap_s[d2, j] for (dd, j) in x if dd == d2))
         c = V.add(cost=p.swap_weight * rate / 3600.0, lo=0.0, hi=max(L, 0.0), integer=False)
-        for s in range(D):
+        for s in range(n_idx):
             terms = {sw: 1.0}
             if s <= d1:
                 terms[v[d1, s]] = -1.0
@@ -225,20 +227,65 @@ def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
             if dd in (d1, d2):
                 terms[col] = terms.get(col, 0.0) - 0.5 * float(p.swap_s[dd, j])
         R.add(terms, -L, np.inf)
-    A = csr_matrix((R.v, (R.r, R.c)), shape=(len(R.lb), V.n))
-    res = milp(
-        c=np.array(V.cost), integrality=np.array(V.integer), bounds=Bounds(V.lo, V.hi),
-        constraints=LinearConstraint(A, R.lb, R.ub),
-        options={"mip_rel_gap": 0.0, "time_limit": time_limit_s, "presolve": True},
-    )
-    dt = time.perf_counter() - t0
-    if res.x is None:
-        why = "no assignment keeps every policy within the budget" if res.status == 2 else f"solver: {res.message}"
-        return Solution("infeasible", None, [], [], [], reason=why, solve_s=dt, n_vars=V.n, n_cons=len(R.lb))
+    return V, R, x, z, v
+
+
+def _run(V, R, extra=(), time_limit_s=60.0, relax=False):
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_matrix
+
+    rr, cc, vv, lb, ub = list(R.r), list(R.c), list(R.v), list(R.lb), list(R.ub)
+    for terms, lo, hi in extra:
+        i = len(lb)
+        for col, val in terms.items():
+            rr.append(i); cc.append(col); vv.append(val)
+        lb.append(lo); ub.append(hi)
+    A = csr_matrix((vv, (rr, cc)), shape=(len(lb), V.n))
+    integ = np.zeros(V.n) if relax else np.array(V.integer)
+    return milp(c=np.array(V.cost), integrality=integ, bounds=Bounds(V.lo, V.hi),
+                constraints=LinearConstraint(A, lb, ub),
+                options={"mip_rel_gap": 0.0, "time_limit": time_limit_s, "presolve": True})
+
+
+def _plan(p: Problem, res, x, z) -> tuple[float, list[int], list[int], list[list[int]]]:
     sol = res.x
+    D = len(p.modes)
     mode_pair = [next(j for (dd, j), col in x.items() if dd == d and sol[col] > 0.5) for d in range(D)]
     where = {k: s for (k, s), col in z.items() if sol[col] > 0.5}
     servers = sorted(where)
     sets = [members for s in range(D) if (members := [k for k in servers if where[k] == s])]
-    status = "optimal" if res.status == 0 else "time_limit"
-    return Solution(status, -float(res.fun), mode_pair, servers, sets, solve_s=dt, n_vars=V.n, n_cons=len(R.lb))
+    return -float(res.fun), mode_pair, servers, sets
+
+
+def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
+    t0 = time.perf_counter()
+    D = len(p.modes)
+    S = serving_matrix(p)
+    for d in range(D):
+        if not S[d].any():
+            return Solution("infeasible", None, [], [], [], reason=f"{p.modes[d].key}: no candidate meets its needs")
+    S = S & undominated_servers(p, S)[None, :]
+    V1, R1, x1, z1, _ = _build(p, S, 1)
+    r1 = _run(V1, R1, time_limit_s=time_limit_s)
+    one = _plan(p, r1, x1, z1) if r1.status == 0 else None
+    V, R, x, z, v = _build(p, S, D)
+    extra = []
+    if one is not None:         # only plans with two sets or more that beat the one-set plan are left
+        extra = [({v[s, s]: 1.0 for s in range(D)}, 2, np.inf),
+                 ({i: -c for i, c in enumerate(V.cost) if c}, one[0] + 1e-7, np.inf)]
+    status, best, proof = "optimal", one, "one set; LP: no plan with more sets is better"
+    if one is None or _run(V, R, extra, relax=True).status != 2:
+        r = _run(V, R, extra, time_limit_s=time_limit_s)
+        if r.x is not None:
+            best, proof = _plan(p, r, x, z), "MILP over every set count"
+            status = "optimal" if r.status == 0 else "time_limit"
+        elif r.status != 2:
+            status, proof = "time_limit", f"solver: {r.message}"
+        else:
+            proof = "one set; MILP: no plan with more sets is better"
+    dt = time.perf_counter() - t0
+    if best is None:
+        why = "no assignment keeps every policy within the budget" if status == "optimal" else proof
+        return Solution("infeasible", None, [], [], [], reason=why, solve_s=dt, n_vars=V.n, n_cons=len(R.lb))
+    obj, mode_pair, servers, sets = best
+    return Solution(status, obj, mode_pair, servers, sets, solve_s=dt, n_vars=V.n, n_cons=len(R.lb), proof=proof)

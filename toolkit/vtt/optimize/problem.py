@@ -68,3 +68,4 @@ class Solution:
     solve_s: float = 0.0
     n_vars: int = 0
     n_cons: int = 0
+    proof: str = ""                 # how optimality was proven (the set-count ladder rung)
