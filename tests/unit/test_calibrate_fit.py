@@ -133,3 +133,14 @@ def test_calibration_file_is_parsed_once_per_mtime(tmp_path, monkeypatch):
     os.utime(path, ns=(1, 1))
     calmod.load_calibration_file(path)
     assert len(calls) == 2
+
+
+def test_decode_families_are_fitted_relative_to_the_most_measured_one_without_k_quants():
+    """No K-quant decode rows (e.g. an F16 / Q8_0 / Q4_0 matrix): dq of the other families is still free."""
+    from vtt.calibrate.fit import free_params
+
+    ds = synthetic(n=120)
+    fams = np.array([FAMILIES.index(x) for x in ("q8", "q8", "f16", "legacy")] * 30)
+    ds.features.family_idx = fams
+    names = free_params(ds)
+    assert "dq_f16" in names and "dq_legacy" in names and "dq_q8" not in names

@@ -76,3 +76,36 @@ def test_fewer_query_heads_per_kv_head_cost_more_per_kv_byte():
 
     one = _features().depth ** 0
     assert decode_time_s(_features(gqa=1 * one), PARAM_DEFAULTS, 32768)[0] > decode_time_s(_features(gqa=8 * one), PARAM_DEFAULTS, 32768)[0]
+
+
+def test_no_flash_attention_pays_for_materialised_scores_by_query_heads():
+    """Without FA the KQ scores (n_head per cell) go through memory: more query heads, slower prefill."""
+    from vtt.cost.throughput import PARAM_DEFAULTS, prefill_time_s
+
+    one = _features().depth ** 0
+    nofa = {"flash_attn": 0 * one > 1}
+    few = prefill_time_s(_features(**nofa, kq_heads_full=8 * 32 * one, kq_heads_swa=0 * one), PARAM_DEFAULTS)[0]
+    many = prefill_time_s(_features(**nofa, kq_heads_full=64 * 32 * one, kq_heads_swa=0 * one), PARAM_DEFAULTS)[0]
+    assert many > 1.2 * few
+    fa = {"kq_heads_full": 64 * 32 * one, "kq_heads_swa": 0 * one}
+    assert prefill_time_s(_features(**fa), PARAM_DEFAULTS)[0] == prefill_time_s(_features(), PARAM_DEFAULTS)[0]
+
+
+def test_wide_heads_halve_flash_attention_prefill_rate():
+    """MLA's 576/512 latent heads: FA tiles hold half the Q rows, attention costs twice per FLOP."""
+    from vtt.cost.throughput import PARAM_DEFAULTS, prefill_time_s
+
+    one = _features().depth ** 0
+    narrow = prefill_time_s(_features(head_width=128 * one), PARAM_DEFAULTS)[0]
+    wide = prefill_time_s(_features(head_width=576 * one), PARAM_DEFAULTS)[0]
+    assert wide > 1.3 * narrow
+
+
+def test_shared_expert_adds_dispatch_time_per_token():
+    from vtt.cost.throughput import PARAM_DEFAULTS, decode_time_s
+
+    one = _features().depth ** 0
+    base = _features(is_moe=one > 0, n_moe_layers=40 * one)
+    shexp = _features(is_moe=one > 0, n_moe_layers=40 * one, n_shexp_layers=40 * one)
+    dt = decode_time_s(shexp, PARAM_DEFAULTS, 0)[0] - decode_time_s(base, PARAM_DEFAULTS, 0)[0]
+    assert abs(dt - 40 * PARAM_DEFAULTS["shexp_layer_share"] * PARAM_DEFAULTS["t_layer_us"] * 1e-6) < 1e-9

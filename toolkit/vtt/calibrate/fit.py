@@ -121,9 +121,13 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
     except np.linalg.LinAlgError:  # pragma: no cover
         cov = np.diag(sds**2)
     tg = ds.is_tg
+    # In-sample RMS understates the error on new rows by sqrt(n / (n - p)) (p parameters were
+    # fitted to these n rows): the unbiased residual variance, so an interval without
+    # cross-validation (small data sets) is not too narrow. Cross-validation replaces it.
+    dof = np.sqrt(n / max(n - p, 1))
     sig = {
-        "tg": float(np.sqrt(np.mean(r[tg] ** 2))) if tg.any() else 0.3,
-        "pp": float(np.sqrt(np.mean(r[~tg] ** 2))) if (~tg).any() else 0.45,
+        "tg": float(dof * np.sqrt(np.mean(r[tg] ** 2))) if tg.any() else 0.3,
+        "pp": float(dof * np.sqrt(np.mean(r[~tg] ** 2))) if (~tg).any() else 0.45,
     }
     builds = sorted({str(x.get("llama_cpp_build")) for x in ds.rows if x.get("llama_cpp_build")})
     now = datetime.now(timezone.utc)
