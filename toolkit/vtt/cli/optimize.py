@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -40,20 +39,9 @@ def render_optimize(plan: dict) -> None:
             f"{plan['kept_free_gib']:g} kept free); objective {plan['objective']:.4f}\n{sets}")
     for sw in plan["swaps"]:
         foot += f"\nswap {sw['between'][0]} <-> {sw['between'][1]}: {sw['seconds']:.0f} s, {sw['switches_per_hour']:g}/h"
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
+    from vtt.cli.render import print_table
 
-        t = Table(*heads, caption=foot)
-        for r in rows:
-            t.add_row(*r)
-        Console().print(t)
-        return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
-    print("  ".join(h.ljust(w) for h, w in zip(heads, widths)))
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
-    print(foot)
+    print_table(heads, rows, foot)
 
 
 def optimize(

@@ -43,6 +43,11 @@ def render_plan(answers: list[dict]) -> None:
                 f"weights from {a['weights_source']}")
         for w in {w for a in ok for w in a.get("warnings", [])}:
             foot += f"\nwarning: {w}"
+    print_table(heads, rows, foot)
+
+
+def print_table(heads: list[str], rows: list[list[str]], foot: str | None = None) -> None:
+    """A rich table on a terminal; aligned plain text when piped (and no rich import)."""
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
