@@ -144,3 +144,14 @@ def test_decode_families_are_fitted_relative_to_the_most_measured_one_without_k_
     ds.features.family_idx = fams
     names = free_params(ds)
     assert "dq_f16" in names and "dq_legacy" in names and "dq_q8" not in names
+
+
+def test_unfitted_parameters_keep_the_backend_defaults():
+    """A family without rows (here IQ: no ce_iq in the fit) predicts at the backend's default, not
+    the generic one: AMDVLK's ce_* defaults are ~3x below PARAM_DEFAULTS (32 KB shared memory)."""
+    ds = with_measurements(synthetic(), {**throughput.PARAM_DEFAULTS, **TRUE}, 0.02)
+    cal = fit_calibration(ds, hardware="hw", backend="be", base={"ce_iq": 0.06, "ce_k": 0.3})
+    assert "ce_iq" not in cal.param_names
+    assert cal.all_params()["ce_iq"] == pytest.approx(0.06)
+    assert cal.params["ce_k"] != 0.3  # fitted ones are the fit's
+    assert list(cal.params)[: len(cal.param_names)] == cal.param_names

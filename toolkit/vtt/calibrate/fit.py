@@ -95,6 +95,7 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
     established from earlier data, lets its measurements move the parameters further."""
     from scipy.optimize import least_squares
 
+    base_in = base
     base = {**PARAM_DEFAULTS, **(base or {})}
     names = names or free_params(ds)
     x0 = np.log([base[k] for k in names])
@@ -134,7 +135,12 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
     return Calibration(
         id=cal_id or f"{hardware}--{backend}--{now.strftime('%Y%m%dT%H%M%SZ')}",
         hardware=hardware, backend=backend,
-        params={k: float(params[k]) for k in names},
+        # Parameters these rows cannot inform keep the backend's physics defaults, stored with the
+        # fitted ones: Calibration.all_params() falls back to the generic PARAM_DEFAULTS, so without
+        # them e.g. AMDVLK (ce_* ~0.08: 32 KB shared memory) would predict a weight family it has no
+        # prefill rows for at the generic ce ~0.28, 3x too fast.
+        params={**{k: float(params[k]) for k in names},
+                **{k: float(v) for k, v in (base_in or {}).items() if k in PARAM_DEFAULTS and k not in names}},
         sigma_log=sig, param_names=names, covariance=cov.tolist(), n_points=n,
         builds=(f"{builds[0]} .. {builds[-1]}" if builds else None), created_at=now.isoformat(timespec="seconds"),
         notes=notes,
