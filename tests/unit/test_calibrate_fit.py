@@ -155,3 +155,11 @@ def test_unfitted_parameters_keep_the_backend_defaults():
     assert cal.all_params()["ce_iq"] == pytest.approx(0.06)
     assert cal.params["ce_k"] != 0.3  # fitted ones are the fit's
     assert list(cal.params)[: len(cal.param_names)] == cal.param_names
+
+
+def test_fixed_cost_priors_are_wider_and_do_not_compound_with_prior_scale():
+    from vtt.calibrate.fit import PRIOR_SD, prior_sd
+
+    for k in ("t_layer_us", "t_moe_layer_us", "t_rec_layer_us", "t_token_us"):
+        assert prior_sd(k) > PRIOR_SD
+    assert prior_sd("bw_eff") == PRIOR_SD and prior_sd("t_ubatch_ms") == PRIOR_SD

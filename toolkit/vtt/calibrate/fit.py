@@ -18,7 +18,14 @@ from vtt.cost import throughput
 from vtt.cost.throughput import PARAM_DEFAULTS
 
 PRIOR_SD = 1.0  # log-space: the data must move a parameter, by up to ~e-fold without strain
-PRIOR_SD_BY_PREFIX: dict[str, float] = {}  # per-parameter prior widths where one differs
+# Per-parameter prior widths where one differs. The fixed per-decoded-token costs are kernel
+# launch / dispatch overheads: ~3 us per kernel under CUDA graphs, ~10 us and more per kernel on
+# HIP without graphs, a few us per dispatch in a Vulkan command buffer; and a layer type's kernel
+# count differs by architecture (a gated-DeltaNet layer runs ~20 kernels, attention ~15). Their
+# 20 us defaults are known to within ~e^2, not e^1: with the default width a family whose layers
+# cost several times more (ROCm's recurrent layers) could not move them and bent bw_eff instead.
+PRIOR_SD_BY_PREFIX: dict[str, float] = {"t_layer_us": 2.0, "t_moe_layer_us": 2.0, "t_rec_layer_us": 2.0,
+                                        "t_token_us": 2.0}
 
 
 def prior_sd(name: str) -> float:
@@ -100,7 +107,9 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
     names = names or free_params(ds)
     x0 = np.log([base[k] for k in names])
     prior = x0.copy()
-    sds = np.array([prior_sd(k) for k in names]) * prior_scale
+    # prior_scale widens every prior to at least PRIOR_SD x prior_scale (a per-parameter width
+    # that is already wider stays: the widths do not compound)
+    sds = np.array([max(prior_sd(k), PRIOR_SD * prior_scale) for k in names])
     y = np.log(ds.measured)
     wts = row_weights(ds)
 
