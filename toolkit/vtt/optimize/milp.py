@@ -19,14 +19,26 @@ lowest-numbered mode, so no two labelings of the same partition are both feasibl
 server may sit in set s only if it serves some mode d >= s.
 
 Set-count ladder (`solve`): most plans use one resident set, and the model restricted to one set (s = 0
-only: no v choices, no swaps) is several times smaller. It is solved first; then the full model with two
-extra rows, "at least two sets open" and "objective >= the one-set optimum + 1e-7", is relaxed to an LP.
-When that LP is infeasible no plan with more sets can beat the one-set plan, which is then proven optimal.
-Only otherwise is that restricted full model solved as a MILP; the better of the two plans is returned.
+only: no v choices, no swaps) is several times smaller. It is solved first. Then the split bound (up to 12
+modes): a plan with t >= 2 sets splits the modes into t groups (those served by each set), and each set
+with its group is a one-set plan for that group alone. So its objective is at most the sum over groups of
+U(group), a bound on the group's one-set optimum (set penalty included), less the least swap cost of every
+session pair the split cuts (swap weight x rate / 3600 x half the smallest swap seconds of either mode).
+U(G) is the minimum of affine bounds r0 + sum_{d in G} pi[d], one per LP solved: the sum of the modes' best
+values, then the LP duals of the one-set model for some group, which by weak duality bound every group
+(`_GroupBound`); that LP carries valid knapsack cuts (at most t servers above budget / (t + 1); servers
+above a >= budget / 2 exclude each other and one model's servers above budget - a). A subset DP over the
+3^(D-1) (set, first group) pairs maximizes the bound over every split. While it exceeds the best plan, the
+groups of the maximizing split get their LP, then their exact one-set MILP (its dual bound replaces U(G),
+and when the groups' plans share no model, they make a multi-set plan, a new best). When the bound drops
+below the best plan, that plan is optimal ("split bound" proof). Only when it cannot, the full model gets
+two rows, "at least two sets open" and "objective >= the one-set optimum + 1e-7", and is relaxed to an LP,
+then solved as a MILP unless that LP is infeasible; the better plan is returned.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -59,7 +71,7 @@ class _Rows:
         self.lb: list[float] = []
         self.ub: list[float] = []
 
-    def add(self, terms: dict[int, float] | list[tuple[int, float]], lb: float, ub: float) -> None:
+    def add(self, terms: dict[int, float] | list[tuple[int, float]], lb: float, ub: float) -> int:
         i = len(self.lb)
         items = terms.items() if isinstance(terms, dict) else terms
         for col, val in items:
@@ -68,6 +80,7 @@ class _Rows:
             self.v.append(val)
         self.lb.append(lb)
         self.ub.append(ub)
+        return i
 
 
 def serving_matrix(p: Problem) -> np.ndarray:
@@ -102,7 +115,7 @@ def undominated_servers(p: Problem, S: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _build(p: Problem, S: np.ndarray, n_idx: int):
+def _build(p: Problem, S: np.ndarray, n_idx: int, cuts: bool = False):
     """The MILP with set indices s < n_idx; n_idx = 1 keeps every server in one resident set (no swaps)."""
     D = len(p.modes)
     serves = [np.nonzero(S[d])[0].tolist() for d in range(D)]
@@ -130,8 +143,8 @@ def _build(p: Problem, S: np.ndarray, n_idx: int):
         return {u_col[m, s]: 1.0} if (m, s) in u_col else {}
 
     # one pair per mode
-    for d in range(D):
-        R.add({x[d, j]: 1.0 for (dd, j) in x if dd == d}, 1, 1)
+    mode_row = [R.add({x[d, j]: 1.0 for (dd, j) in x if dd == d}, 1, 1) for d in range(D)]
+    link_row: dict[tuple[int, int], int] = {}
     # a chosen pair needs a deployed server of it, covering the mode, in a set the mode may belong to (s <= d)
     for (d, j), col in x.items():
         terms = {col: 1.0}
@@ -139,7 +152,7 @@ def _build(p: Problem, S: np.ndarray, n_idx: int):
             if p.srv_pair[k] == j:
                 for s in range(min(d, n_idx - 1) + 1):
                     terms[z[k, s]] = -1.0
-        R.add(terms, -np.inf, 0)
+        link_row[d, j] = R.add(terms, -np.inf, 0)
     for m in models:
         R.add({u_col[m, s]: 1.0 for s in range(n_idx) if (m, s) in u_col}, -np.inf, 1)  # one server, one set
         for s in range(n_idx):
@@ -151,6 +164,24 @@ def _build(p: Problem, S: np.ndarray, n_idx: int):
         terms = {z[k, s]: float(p.srv_mem[k]) for k in used_k if (k, s) in z}
         terms[v[s, s]] = -p.budget_gib
         R.add(terms, -np.inf, 0)                                         # each set within the budget
+    if n_idx == 1 and cuts:     # valid cuts on the one set (they tighten its LP, which bounds the splits)
+        B = p.budget_gib + 1e-6  # servers "conflict" only when together they exceed the budget by a margin
+        for t in range(1, 32):  # at most t servers bigger than budget / (t + 1)
+            big = [k for k in used_k if p.srv_mem[k] > B / (t + 1)]
+            if len(big) > t:
+                R.add({z[k, 0]: 1.0 for k in big}, -np.inf, t)
+        for a in B * np.arange(0.5, 0.96, 0.025):
+            # servers of at least a (> budget / 2) exclude each other and every server above budget - a: so
+            # g_a (their count) plus model m's servers between budget - a and a is at most one
+            top = [k for k in used_k if p.srv_mem[k] >= a]
+            if not top:
+                continue
+            g = V.add(lo=0.0, hi=1.0, integer=False)
+            R.add({g: 1.0, **{z[k, 0]: -1.0 for k in top}}, 0, 0)
+            for m in models:
+                mid = [k for k in k_of_m[m] if B - a < p.srv_mem[k] < a]
+                if mid:
+                    R.add({g: 1.0, **{z[k, 0]: 1.0 for k in mid}}, -np.inf, 1)
     # mode d sits in the set of its model
     for d in range(D):
         R.add({v[d, s]: 1.0 for s in range(min(d, n_idx - 1) + 1)}, 1, 1)
@@ -182,7 +213,8 @@ def _build(p: Problem, S: np.ndarray, n_idx: int):
                 terms.update(u(b, s))
                 if terms:
                     R.add(terms, -np.inf, 1)
-    minmem = {(d, j): min(float(p.srv_mem[k]) for k in serves[d] if p.srv_pair[k] == j) for (d, j) in x}
+    minmem = {(d, j): min(float(p.srv_mem[k]) for k in serves[d] if p.srv_pair[k] == j)
+              for (d, j) in x} if n_idx > 1 else {}
     never = {frozenset(ab) for ab in p.never}
     # swaps between modes used together
     for (d1, d2, rate) in (p.pairs if n_idx > 1 else []):
@@ -227,6 +259,7 @@ def _build(p: Problem, S: np.ndarray, n_idx: int):
             if dd in (d1, d2):
                 terms[col] = terms.get(col, 0.0) - 0.5 * float(p.swap_s[dd, j])
         R.add(terms, -L, np.inf)
+    V.rows = (mode_row, link_row)
     return V, R, x, z, v
 
 
@@ -247,14 +280,247 @@ def _run(V, R, extra=(), time_limit_s=60.0, relax=False):
                 options={"mip_rel_gap": 0.0, "time_limit": time_limit_s, "presolve": True})
 
 
+class _Arrays:
+    """A one-set model (from `_build`) as arrays, and its variant for a group of modes H: the modes outside H
+    may go unserved and are worth nothing."""
+
+    def __init__(self, V, R, x):
+        from scipy.sparse import csr_matrix
+
+        self.A = csr_matrix((R.v, (R.r, R.c)), shape=(len(R.lb), V.n))
+        self.lb, self.ub, self.cost = np.array(R.lb, float), np.array(R.ub, float), np.array(V.cost)
+        self.lo, self.hi, self.integer, self.x = np.array(V.lo), np.array(V.hi), np.array(V.integer), x
+        self.mode_row, self.link_row = V.rows
+        self.is_mode = np.zeros(len(self.lb), dtype=bool)
+        self.is_mode[self.mode_row] = True
+        self.is_x = np.zeros(V.n, dtype=bool)
+        self.is_x[list(x.values())] = True
+        # for linprog: equality rows, and the two sides of the others (mode rows too: [0, 1] outside a group)
+        self.eq = (self.lb == self.ub) & ~self.is_mode
+        self.up, self.lo_rows = ~self.eq & np.isfinite(self.ub), ~self.eq & np.isfinite(self.lb)
+        self._A_ub, self._A_eq = None, None
+
+    def lp_matrices(self):
+        from scipy.sparse import vstack
+
+        if self._A_ub is None:
+            self._A_ub, self._A_eq = vstack([self.A[self.up], -self.A[self.lo_rows]]).tocsr(), self.A[self.eq]
+        return self._A_ub, self._A_eq
+
+    def group(self, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lb, cost = self.lb.copy(), self.cost.copy()
+        for (d, j), col in self.x.items():
+            if not H[d]:
+                lb[self.mode_row[d]], cost[col] = 0.0, 0.0
+        return lb, cost
+
+
+class _GroupBound:
+    """Upper bounds on the one-set value of any group of modes G (the best single resident set serving exactly
+    the modes in G, penalty included), as the minimum of affine bounds r0 + sum_{d in G} pi[d].
+
+    The first is r0 = -set_penalty, pi[d] = mode d's best value. The others come from LP duals of the one-set
+    model in which the modes outside a group H may go unserved and are worth nothing: by weak duality, any row
+    multipliers lam give  c.y >= sum_i h_i(lam_i) + sum_cols min(r lo, r hi),  r = c - A'lam, for every y of
+    the model, whatever lam is (signs clipped to the row's side). Choosing the mode rows' multipliers afresh
+    for the group at hand, pi[d] = max_j (value[d, j] + lam_link[d, j]) for modes in G and 0 outside, makes
+    every x column's term vanish, so the bound is affine in the indicator of G and valid for every G.
+    A group whose LP is infeasible cannot share one set, and nor can any larger group (`infeasible`)."""
+
+    def __init__(self, p: Problem, S: np.ndarray, lp, mip):
+        self.D, self.lp, self.mip = len(p.modes), _Arrays(*lp), _Arrays(*mip)
+        best = [float(p.value[d, p.srv_pair[S[d]]].max()) for d in range(self.D)]
+        self.r0, self.pi, self.infeasible = [-p.set_penalty], [np.array(best)], []
+        self.exact_value: dict[int, float] = {}    # group mask -> its one-set MILP optimum
+        self.seen: set[int] = set()                    # group masks whose LP was solved
+
+    def exact(self, H: np.ndarray, time_limit_s: float):
+        """Solve group H's one-set MILP exactly; keep its value as the bound of that one group. Returns the
+        scipy result (None when infeasible)."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        M = self.mip
+        lb, cost = M.group(H)
+        res = milp(c=cost, integrality=M.integer, bounds=Bounds(M.lo, M.hi), constraints=LinearConstraint(M.A, lb, M.ub),
+                   options={"mip_rel_gap": 0.0, "time_limit": time_limit_s, "presolve": True})
+        if res.status == 2:
+            self.infeasible.append(H)
+            return None
+        if res.status != 0:
+            raise RuntimeError(res.message)
+        # the solver's dual bound, not its plan's value: an upper bound even within its absolute gap
+        self.exact_value[int(sum(1 << d for d in range(self.D) if H[d]))] = -float(res.mip_dual_bound)
+        return res
+
+    def add(self, H: np.ndarray) -> None:
+        """Solve the LP of group H (bool per mode) and keep its bound."""
+        from scipy.optimize import linprog
+
+        M = self.lp
+        lb, cost = M.group(H)
+        eq, up, lo = M.eq, M.up, M.lo_rows
+        A_ub, A_eq = M.lp_matrices()
+        res = linprog(cost, A_ub=A_ub, b_ub=np.r_[M.ub[up], -lb[lo]], A_eq=A_eq, b_eq=lb[eq],
+                      bounds=np.c_[M.lo, M.hi], method="highs")
+        if res.status == 2:
+            self.infeasible.append(H)
+            return
+        if res.status != 0:
+            raise RuntimeError(res.message)
+        lam = np.zeros(len(lb))
+        lam[eq] = res.eqlin.marginals
+        mu, n_up = res.ineqlin.marginals, int(up.sum())
+        lam[up] += mu[:n_up]
+        lam[lo] -= mu[n_up:]
+        lam = np.where(np.isfinite(M.lb), lam, np.minimum(lam, 0.0))     # signs clipped to the row's side
+        lam = np.where(np.isfinite(M.ub), lam, np.maximum(lam, 0.0))
+        r = M.cost - M.A.T @ lam
+        h = np.where(lam > 0, lam * np.where(lam > 0, M.lb, 0.0), lam * np.where(lam < 0, M.ub, 0.0))
+        c0 = h[~M.is_mode].sum() + np.minimum(r * M.lo, r * M.hi)[~M.is_x].sum()
+        pi = np.full(self.D, -np.inf)
+        for (d, j), col in M.x.items():
+            pi[d] = max(pi[d], -M.cost[col] + lam[M.link_row[d, j]])
+        self.r0.append(-float(c0))
+        self.pi.append(pi)
+
+    def table(self) -> np.ndarray:
+        """(2^D,) the bound for every group, as a bit mask over modes."""
+        masks, bits, _ = _masks(self.D)
+        U = (bits @ np.array(self.pi).T + np.array(self.r0)).min(axis=1)
+        for H in self.infeasible:
+            h = int(sum(1 << d for d in range(self.D) if H[d]))
+            U[(masks & h) == h] = -np.inf
+        for h, val in self.exact_value.items():
+            U[h] = min(U[h], val)
+        return U
+
+
+@functools.lru_cache(maxsize=4)
+def _masks(D: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every mode mask, its (2^D, D) bits and its size."""
+    masks = np.arange(1 << D)
+    bits = ((masks[:, None] >> np.arange(D)) & 1).astype(float)
+    return masks, bits, bits.sum(axis=1).astype(int)
+
+
+@functools.lru_cache(maxsize=4)
+def _splits(D: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (S, G): G a subset of mode mask S holding S's lowest mode, sorted by the size of S."""
+    ss, gs = [], []
+    for S in range(1, 1 << D):
+        low = S & -S
+        rest = sub = S ^ low
+        while True:
+            ss.append(S)
+            gs.append(sub | low)
+            if sub == 0:
+                break
+            sub = (sub - 1) & rest
+    s, g = np.array(ss), np.array(gs)
+    order = np.argsort([bin(S).count("1") for S in ss], kind="stable")
+    return s[order], g[order]
+
+
+def _split_bound(p: Problem, S: np.ndarray, U: np.ndarray) -> tuple[float, list[int]]:
+    """The best bound over plans with two sets or more: max over partitions of the modes into >= 2 groups of
+    sum U(group) - the least swap cost of the session pairs the partition cuts (each cut pair costs at least
+    swap_weight x rate / 3600 x half the smallest swap seconds of each side). Subset DP over 3^(D-1) splits.
+    Returns the bound and the maximizing partition (group masks)."""
+    D = len(p.modes)
+    n = 1 << D
+    masks = np.arange(n)
+    inner = np.zeros(n)                                  # least swap cost of the session pairs inside a mask
+    for d1, d2, rate in p.pairs:
+        w = p.swap_weight * rate / 3600.0 * 0.5 * (float(p.swap_s[d1, p.srv_pair[S[d1]]].min())
+                                                    + float(p.swap_s[d2, p.srv_pair[S[d2]]].min()))
+        inner[((masks >> d1) & 1 == 1) & ((masks >> d2) & 1 == 1)] += max(w, 0.0)
+    s, g = _splits(D)
+    rest = s ^ g
+    gain = U[g] - (inner[s] - inner[g] - inner[rest])   # group G's bound less the pairs it cuts from S \ G
+    f = np.full(n, -np.inf)                              # f[S]: the best bound over partitions of S
+    f[0] = 0.0
+    pc = _masks(D)[2]
+    cut = np.searchsorted(pc[s], np.arange(1, D + 2))
+    for L in range(1, D + 1):                            # by size, so S \ G is done before S
+        a, b = cut[L - 1], cut[L]
+        np.maximum.at(f, s[a:b], gain[a:b] + f[rest[a:b]])
+
+    def best_g(Sm: int, multi: bool) -> tuple[float, int]:
+        sel = np.nonzero((s == Sm) & ((g != Sm) if multi else True))[0]
+        vals = gain[sel] + f[rest[sel]]
+        i = int(np.argmax(vals))
+        return float(vals[i]), int(g[sel[i]])
+
+    top, G = best_g(n - 1, True)
+    part, left = [G], (n - 1) ^ G
+    while left:
+        _, G = best_g(left, False)
+        part.append(G)
+        left ^= G
+    return top, part
+
+
+def _compose(p: Problem, part: list[int], plans: dict[int, tuple | None]):
+    """The plan made of one resident set per group of a split, each group's one-set optimum, if the groups use
+    no model twice; its objective is their values less the swaps of the session pairs the split cuts."""
+    if any(plans.get(G) is None for G in part):
+        return None
+    mode_pair, sets = [-1] * len(p.modes), []
+    obj, seen_m = 0.0, set()
+    for G in part:
+        val, mp, servers, _ = plans[G]
+        ms = {int(p.pair_model[p.srv_pair[k]]) for k in servers}
+        if ms & seen_m:
+            return None
+        seen_m |= ms
+        obj += val
+        sets.append(servers)
+        for d in range(len(p.modes)):
+            if (G >> d) & 1:
+                mode_pair[d] = mp[d]
+    group = {d: i for i, G in enumerate(part) for d in range(len(p.modes)) if (G >> d) & 1}
+    for d1, d2, rate in p.pairs:
+        if group[d1] != group[d2]:
+            obj -= p.swap_weight * rate / 3600.0 * 0.5 * (p.swap_s[d1, mode_pair[d1]] + p.swap_s[d2, mode_pair[d2]])
+    return obj, mode_pair, sorted(k for s in sets for k in s), sets
+
+
 def _plan(p: Problem, res, x, z) -> tuple[float, list[int], list[int], list[list[int]]]:
     sol = res.x
     D = len(p.modes)
-    mode_pair = [next(j for (dd, j), col in x.items() if dd == d and sol[col] > 0.5) for d in range(D)]
+    mode_pair = [next((j for (dd, j), col in x.items() if dd == d and sol[col] > 0.5), -1) for d in range(D)]
     where = {k: s for (k, s), col in z.items() if sol[col] > 0.5}
     servers = sorted(where)
     sets = [members for s in range(D) if (members := [k for k in servers if where[k] == s])]
     return -float(res.fun), mode_pair, servers, sets
+
+
+def _split_rung(p: Problem, S, one, V1, R1, x1, z1, time_limit_s):
+    """Prove a plan optimal against every plan with two sets or more, by the split bound (module docstring).
+    Returns (plan, proof), or None when the bound stays above the best plan found."""
+    D = len(p.modes)
+    Vc, Rc, xc, _, _ = _build(p, S, 1, cuts=True)
+    gb, best = _GroupBound(p, S, (Vc, Rc, xc), (V1, R1, x1)), one
+    plans: dict[int, tuple | None] = {}
+    while True:
+        top, part = _split_bound(p, S, gb.table())
+        if top < best[0] + 1e-7:
+            sets = "one set" if best is one else f"{len(best[3])} sets"
+            return best, (f"{sets}; split bound ({len(gb.seen)} group LPs, {len(gb.exact_value)} group MILPs): "
+                          "no plan with other sets is better")
+        bits = {G: np.array([(G >> d) & 1 for d in range(D)], dtype=bool) for G in part}
+        if new := [G for G in part if G not in gb.seen]:
+            for G in new:       # bound the best split's groups by their LPs
+                gb.seen.add(G)
+                gb.add(bits[G])
+        elif new := [G for G in part if G not in plans]:
+            for G in new:       # then by their exact one-set optima, and try the split itself as a plan
+                res = gb.exact(bits[G], time_limit_s)
+                plans[G] = None if res is None else _plan(p, res, x1, z1)
+            if (cand := _compose(p, part, plans)) is not None and cand[0] > best[0]:
+                best = cand
+        else:
+            return None         # every group of the best split is at its exact value: the bound cannot fall
 
 
 def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
@@ -268,6 +534,15 @@ def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
     V1, R1, x1, z1, _ = _build(p, S, 1)
     r1 = _run(V1, R1, time_limit_s=time_limit_s)
     one = _plan(p, r1, x1, z1) if r1.status == 0 else None
+    if one is not None and D == 1:
+        return _solution("optimal", one, "one mode, one set", t0, V1, R1)
+    if one is not None and D <= 12:
+        try:
+            done = _split_rung(p, S, one, V1, R1, x1, z1, time_limit_s)
+        except RuntimeError:    # an LP or group MILP the solver could not finish: the full model decides
+            done = None
+        if done is not None:
+            return _solution("optimal", done[0], done[1], t0, V1, R1)
     V, R, x, z, v = _build(p, S, D)
     extra = []
     if one is not None:         # only plans with two sets or more that beat the one-set plan are left
@@ -283,9 +558,14 @@ def solve(p: Problem, time_limit_s: float = 60.0) -> Solution:
             status, proof = "time_limit", f"solver: {r.message}"
         else:
             proof = "one set; MILP: no plan with more sets is better"
-    dt = time.perf_counter() - t0
     if best is None:
         why = "no assignment keeps every policy within the budget" if status == "optimal" else proof
-        return Solution("infeasible", None, [], [], [], reason=why, solve_s=dt, n_vars=V.n, n_cons=len(R.lb))
+        return Solution("infeasible", None, [], [], [], reason=why, solve_s=time.perf_counter() - t0, n_vars=V.n,
+                        n_cons=len(R.lb))
+    return _solution(status, best, proof, t0, V, R)
+
+
+def _solution(status, best, proof, t0, V, R) -> Solution:
     obj, mode_pair, servers, sets = best
-    return Solution(status, obj, mode_pair, servers, sets, solve_s=dt, n_vars=V.n, n_cons=len(R.lb), proof=proof)
+    return Solution(status, obj, mode_pair, servers, sets, solve_s=time.perf_counter() - t0, n_vars=V.n,
+                    n_cons=len(R.lb), proof=proof)
