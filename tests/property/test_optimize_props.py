@@ -129,6 +129,7 @@ def test_milp_equals_brute_force_and_keeps_every_rule(p):
         return
     assert bf is not None
     assert abs(sol.objective - bf) < 1e-6
+    assert sol.proof                                 # says how optimality was proven
     _check_plan(p, sol)
 
 

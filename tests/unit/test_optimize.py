@@ -42,6 +42,37 @@ def test_milp_splits_resident_sets_when_the_budget_is_tight():
     assert len(sol.sets) == 2
 
 
+def test_split_bound_proves_one_and_two_set_plans():
+    one = solve(_problem())
+    assert one.proof.startswith("one set; split bound")
+    two = solve(_problem(budget=70.0))
+    assert two.proof.startswith("2 sets; split bound") and len(two.sets) == 2
+    # the value of the two-set plan: both best pairs, two set penalties... (0 here), one swap each way
+    assert abs(two.objective - (1.0 + 0.9 - 10.0 / 3600 * 100.0 - 1e-4 * 90.0)) < 1e-9
+
+
+def test_group_lp_bound_holds_for_every_group():
+    # the affine bounds from one group's LP duals must bound every group's exact one-set optimum
+    from itertools import product
+
+    from vtt.optimize.milp import _build, _GroupBound, serving_matrix
+
+    p = _problem(budget=70.0)
+    p.modes.append(_mode(2))
+    p.value = np.array([[1.0, 0.2], [0.3, 0.9], [0.5, 0.6]])
+    p.allowed = np.ones((3, 2), dtype=bool)
+    p.swap_s = np.full((3, 2), 100.0)
+    S = serving_matrix(p)
+    lp, mip = _build(p, S, 1, cuts=True), _build(p, S, 1)
+    gb = _GroupBound(p, S, lp[:3], (mip[0], mip[1], mip[2]))
+    gb.add(np.array([True, False, True]))
+    for bits in product([False, True], repeat=3):
+        H = np.array(bits)
+        if H.any():
+            res = gb.exact(H, 10.0)
+            assert res is not None and -res.fun <= gb.r0[1] + gb.pi[1][H].sum() + 1e-9
+
+
 def test_milp_obeys_never_together():
     sol = solve(_problem(never=[(0, 1)]))
     assert len(sol.sets) == 2
