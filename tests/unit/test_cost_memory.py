@@ -90,3 +90,13 @@ def test_mla_v_less_caches_only_the_latent_k():
     assert kv_cache_bytes(kv_layout(a, mla_v_less=True), 65536, "f16", "f16") == 47 * 576 * 2 * 65536
     dense = default_world().model("llama-3.1-8b")
     assert kv_layout(dense, mla_v_less=True) == kv_layout(dense)
+
+
+def test_a_file_larger_than_its_recipe_keeps_the_recipe_and_carries_the_rest_unplaced():
+    w = default_world()
+    prof = profile_from_mix(w.model("qwen3-30b-a3b"), w.quant("Q4_K_M"))
+    bigger = prof.scaled_to(prof.total_bytes * 1.07, "catalog-file")
+    assert bigger.decode_bytes == prof.decode_bytes
+    assert bigger.unplaced_bytes == pytest.approx(0.07 * prof.total_bytes)
+    smaller = prof.scaled_to(prof.total_bytes * 0.9, "catalog-file")
+    assert smaller.unplaced_bytes == 0 and smaller.decode_bytes == pytest.approx(0.9 * prof.decode_bytes)

@@ -51,6 +51,8 @@ def free_params(ds: Dataset) -> list[str]:
     tg = ds.is_tg
     if np.any(f.is_moe[tg]) and np.any(~f.is_moe[tg]):
         names.append("t_moe_layer_us")
+    if f.w_unplaced_bytes is not None and np.any(f.is_moe[tg] & (f.w_unplaced_bytes[tg] > 0)):
+        names.append("unplaced_read")
     if np.any(f.n_rec_layers[tg] > 0) and np.any(f.n_rec_layers[tg] == 0):
         names += ["t_rec_layer_us", "state_rw"]
     # dq_<family> is a mat-vec bandwidth relative to a reference family: with K-quant decode rows

@@ -85,6 +85,8 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
         n_shexp_layers=(float(a.ffns.count(FFN_MOE)) if a.n_expert_shared else 0.0) * ones,
         head_width=float(max(a.head_dim_k, a.head_dim_v, hq)) * ones,
         w_expert_decode_bytes=(w.expert_bytes * a.n_expert_used / a.n_expert if a.n_expert else 0.0) * ones,
+        w_unplaced_bytes=w.unplaced_bytes * ones,
+        w_active_frac=(w.decode_bytes / w.total_bytes if w.total_bytes else 1.0) * ones,
     )
 
 

@@ -43,6 +43,10 @@ PARAM_DEFAULTS: dict[str, float] = {
     "dq_iq": 1.0,
     "dq_mxfp4": 1.0,
     "t_token_us": 300.0,  # fixed cost per decoded token
+    # Of a file's bytes beyond its quant recipe (UD-* files), the share on always-read tensors
+    # beyond what a proportional spread puts there: 0 = spread like the recipe, 1 = all read per
+    # token. Dynamic quants upcast attention, shared experts and output first.
+    "unplaced_read": 0.3,
     # Routed-expert mat-vec (MUL_MAT_ID at batch 1) bandwidth relative to the dense mat-vec of the
     # same family. 1 where both use the same dequantising kernel; BF16 on a driver without bf16
     # math (RADV/AMDVLK report bf16: 0) has no fast id-mat-vec path, so BF16 MoE decode reads far
@@ -111,6 +115,8 @@ class SpeedFeatures:
     bw_bytes_s: np.ndarray  # peak bandwidth, bytes/s
     peak_flops: np.ndarray  # FP16 peak, FLOP/s
     w_expert_decode_bytes: np.ndarray | None = None  # routed-expert part of w_decode_bytes (None: 0)
+    w_unplaced_bytes: np.ndarray | None = None  # file bytes beyond the quant recipe (WeightProfile)
+    w_active_frac: np.ndarray | None = None  # share of the recipe's bytes a token reads
     gqa: np.ndarray | None = None  # query heads per KV head of the attention layers (None: 8)
     rec_flops: np.ndarray | None = None  # recurrent-layer scan FLOPs per prompt token, all layers (None: 0)
     # attention score elements per (query token x attended cell), summed over layers: n_head x layers
@@ -153,6 +159,9 @@ def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
     w_exp = f.w_expert_decode_bytes if f.w_expert_decode_bytes is not None else 0.0
     dqx = np.array([_p(params, f"dqx_{fam}") if f"dqx_{fam}" in PARAM_DEFAULTS else 1.0 for fam in FAMILIES])[f.family_idx]
     w_bytes = (f.w_decode_bytes - w_exp) / dq + w_exp / (dq * dqx)
+    if f.w_unplaced_bytes is not None:  # read like the rest, plus a share kept for always-read tensors
+        u = _p(params, "unplaced_read")
+        w_bytes = w_bytes + f.w_unplaced_bytes * (f.w_active_frac + u * (1 - f.w_active_frac)) / dq
     bytes_ = w_bytes + kv_w * kv_bytes + _p(params, "state_rw") * f.state_bytes
     t_mem = bytes_ / (_p(params, "bw_eff") * f.bw_bytes_s)
     attn = f.attn_flops_full * pos + f.attn_flops_swa * swa
@@ -180,7 +189,8 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
     ce = np.array([_p(params, f"ce_{fam}") for fam in FAMILIES])[f.family_idx]
     ce = ce * np.where(f.is_moe, _p(params, "moe_pp"), 1.0)
     t_mm = 2.0 * f.p_active * n / (ce * f.peak_flops)
-    t_stream = chunks * f.w_stream_bytes / (_p(params, "bw_eff") * f.bw_bytes_s)
+    stream = f.w_stream_bytes + (f.w_unplaced_bytes if f.w_unplaced_bytes is not None else 0.0)
+    t_stream = chunks * stream / (_p(params, "bw_eff") * f.bw_bytes_s)
     # causal attention: token i of the prompt attends depth + i cells (SWA: at most the window)
     d = f.depth.astype(float)
     ctx_sum_full = n * d + n * (n - 1) / 2

@@ -95,9 +95,18 @@ class WeightProfile:
     params_total: float
     params_matmul_active: float  # matmul weights touched per token (FLOPs = 2 x this)
     source: str  # "gguf", "catalog-file", "mix", "file-size"
+    # Bytes a published file holds beyond its quant recipe, placed on tensors nobody told us:
+    # Unsloth dynamic (UD-*) files upcast "important" tensors, mostly ones read on every token.
+    # How many of them a token reads is a calibrated speed parameter (unplaced_read).
+    unplaced_bytes: float = 0.0
 
     def scaled_to(self, total_bytes: float, source: str) -> WeightProfile:
-        """The same proportions, rescaled to a known total (a published file size)."""
+        """Rescaled to a known total (a published file size). A smaller file is the recipe with
+        every tensor smaller in proportion; a larger one keeps the recipe and carries the rest as
+        `unplaced_bytes`."""
+        if total_bytes > self.total_bytes:
+            return WeightProfile(total_bytes, self.decode_bytes, self.expert_bytes, self.params_total,
+                                 self.params_matmul_active, source, total_bytes - self.total_bytes)
         k = total_bytes / self.total_bytes
         return WeightProfile(
             total_bytes, self.decode_bytes * k, self.expert_bytes * k, self.params_total,
