@@ -163,3 +163,13 @@ def test_fixed_cost_priors_are_wider_and_do_not_compound_with_prior_scale():
     for k in ("t_layer_us", "t_moe_layer_us", "t_rec_layer_us", "t_token_us"):
         assert prior_sd(k) > PRIOR_SD
     assert prior_sd("bw_eff") == PRIOR_SD and prior_sd("t_ubatch_ms") == PRIOR_SD
+
+
+def test_an_unfitted_mxfp4_family_follows_the_fitted_legacy_block_formats():
+    from vtt.calibrate.fit import tied_params
+
+    base = {"ce_legacy": 0.08, "ce_mxfp4": 0.07, "dq_legacy": 1.0, "dq_mxfp4": 1.0}
+    out = tied_params({"ce_legacy": 0.16, "dq_legacy": 1.2}, ["ce_legacy", "dq_legacy"], base)
+    assert out == pytest.approx({"ce_mxfp4": 0.14, "dq_mxfp4": 1.2})
+    # a family fitted from its own rows keeps its own value
+    assert "ce_mxfp4" not in tied_params({"ce_legacy": 0.16, "ce_mxfp4": 0.3}, ["ce_legacy", "ce_mxfp4"], base)

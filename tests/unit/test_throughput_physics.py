@@ -109,3 +109,24 @@ def test_shared_expert_adds_dispatch_time_per_token():
     shexp = _features(is_moe=one > 0, n_moe_layers=40 * one, n_shexp_layers=40 * one)
     dt = decode_time_s(shexp, PARAM_DEFAULTS, 0)[0] - decode_time_s(base, PARAM_DEFAULTS, 0)[0]
     assert abs(dt - 40 * PARAM_DEFAULTS["shexp_layer_share"] * PARAM_DEFAULTS["t_layer_us"] * 1e-6) < 1e-9
+
+
+def test_few_rows_per_expert_slow_only_the_routed_expert_share_of_prefill():
+    import numpy as np
+
+    from vtt.cost import throughput
+
+    def pp(n_ubatch, p_exp, frac=8 / 256):
+        f = _features(is_moe=np.array([True]), n_prompt=np.array([2048.0]), n_ubatch=np.array([n_ubatch]),
+                      p_active=np.array([3e9]))
+        f.n_expert_frac = np.array([frac])
+        f.p_expert_active = np.array([p_exp])
+        return throughput.pp_tps(f, dict(throughput.PARAM_DEFAULTS))[0]
+
+    # 16 rows per expert at -ub 512 vs 64 at -ub 2048: the bigger ubatch fills the expert GEMM tiles
+    assert pp(2048, 1e9) > pp(512, 1e9)
+    # without routed-expert params there is nothing to slow down
+    assert abs(pp(2048, 0.0) - pp(512, 0.0)) / pp(512, 0.0) < 0.05
+    # at the reference 32 rows per expert the factor is 1: moe_pp keeps its meaning
+    f32 = pp(512, 1e9, frac=32 / 512)
+    assert abs(f32 - pp(512, 0.0, frac=32 / 512)) / f32 < 1e-9

@@ -28,6 +28,19 @@ PRIOR_SD_BY_PREFIX: dict[str, float] = {"t_layer_us": 2.0, "t_moe_layer_us": 2.0
                                         "t_token_us": 2.0}
 
 
+# A weight family whose rows a data set lacks takes the fitted value of the family whose kernels
+# it shares, times their ratio in the physics defaults. MXFP4 (4-bit e2m1 + one e8m0 scale per 32)
+# runs llama.cpp's legacy block-format paths: the Q4_0-style mat-vec (dequant table, no K-quant
+# super-blocks) and the same MMQ / dequant-to-tile GEMM, so a backend faster than its defaults on
+# Q4_0 is faster on MXFP4 too.
+TIED: dict[str, str] = {"ce_mxfp4": "ce_legacy", "dq_mxfp4": "dq_legacy"}
+
+
+def tied_params(fitted: dict, names: list[str], base: dict) -> dict:
+    """Values for TIED parameters that were not fitted but whose anchor was."""
+    return {k: fitted[a] * base[k] / base[a] for k, a in TIED.items() if k not in names and a in names}
+
+
 def prior_sd(name: str) -> float:
     return next((v for k, v in PRIOR_SD_BY_PREFIX.items() if name.startswith(k)), PRIOR_SD)
 
@@ -79,6 +92,11 @@ def free_params(ds: Dataset) -> list[str]:
     names += [f"ce_{x}" for x in throughput.FAMILIES if x in fams]
     if np.any(f.is_moe[~ds.is_tg]) and np.any(~f.is_moe[~ds.is_tg]):
         names.append("moe_pp")
+        # rows per expert GEMM: needs MoE prefill rows at more than one tokens-per-expert
+        if f.n_expert_frac is not None:
+            tpe = (np.minimum(f.n_prompt, np.maximum(f.n_ubatch, 1)) * f.n_expert_frac)[~ds.is_tg & f.is_moe]
+            if len(np.unique(np.round(tpe, 3))) > 1:
+                names.append("moe_tpe_half")
     names.append("t_ubatch_ms")
     rec_pp = f.rec_flops[~ds.is_tg] if f.rec_flops is not None else np.zeros(0)
     if np.any(rec_pp > 0) and np.any(rec_pp == 0):
@@ -151,7 +169,8 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
         # them e.g. AMDVLK (ce_* ~0.08: 32 KB shared memory) would predict a weight family it has no
         # prefill rows for at the generic ce ~0.28, 3x too fast.
         params={**{k: float(params[k]) for k in names},
-                **{k: float(v) for k, v in (base_in or {}).items() if k in PARAM_DEFAULTS and k not in names}},
+                **{k: float(v) for k, v in (base_in or {}).items() if k in PARAM_DEFAULTS and k not in names},
+                **{k: float(v) for k, v in tied_params(params, names, base).items()}},
         sigma_log=sig, param_names=names, covariance=cov.tolist(), n_points=n,
         builds=(f"{builds[0]} .. {builds[-1]}" if builds else None), created_at=now.isoformat(timespec="seconds"),
         notes=notes,

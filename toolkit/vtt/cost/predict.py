@@ -86,6 +86,8 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
         head_width=float(max(a.head_dim_k, a.head_dim_v, hq)) * ones,
         w_expert_decode_bytes=(w.expert_bytes * a.n_expert_used / a.n_expert if a.n_expert else 0.0) * ones,
         w_unplaced_bytes=w.unplaced_bytes * ones,
+        p_expert_active=(3.0 * a.n_embd * a.n_ff_exp * a.n_expert_used * a.ffns.count(FFN_MOE) if a.n_expert else 0.0) * ones,
+        n_expert_frac=(a.n_expert_used / a.n_expert if a.n_expert else 0.0) * ones,
         w_active_frac=(w.decode_bytes / w.total_bytes if w.total_bytes else 1.0) * ones,
     )
 

@@ -9,6 +9,8 @@ decode (one token at KV position p):
     Vulkan driver without bf16 support is converted on the fly and reads far slower.
 prefill (n_prompt tokens at depth d, in ubatches of u):
     t = 2 * P_active * n_prompt / (compute_eff[family] * moe_factor * peak)
+        + 2 * P_expert * n_prompt * (s(32) / s(tpe) - 1) / (compute_eff * moe_factor * peak)
+          [routed-expert GEMMs of tpe = min(n_prompt, u) * used / n_expert rows, s(t) = t / (t + h)]
         + chunks * W_stream / (bw_eff * BW)
         + attention FLOPs over causal contexts / (attn_pp_eff(fa) * peak)
         + (n_prompt / pp_q_tile) * KV_bytes(depth + n_prompt / 2) / (bw_eff * BW)   [FA KV re-reads]
@@ -67,6 +69,13 @@ PARAM_DEFAULTS: dict[str, float] = {
     "ce_iq": 0.2,
     "ce_mxfp4": 0.25,
     "moe_pp": 0.5,  # MoE prefill efficiency relative to dense (small per-expert GEMMs)
+    # A routed expert's GEMM in a prefill ubatch has only tokens_per_expert = min(prompt, ubatch)
+    # x n_used / n_expert rows (Qwen3.5 at -ub 512: 16; Qwen3-30B: 32; gpt-oss: 64). Below a
+    # GEMM tile's height (32-128 token rows) the tile is partly empty and each weight load feeds
+    # fewer rows: the routed experts' share of the matmul FLOPs runs at s(tpe) / s(32) of the rate
+    # moe_pp gives, s(t) = t / (t + moe_tpe_half); attention and shared experts see the whole
+    # ubatch. h ~ half a tile; tile shapes differ by backend (AMDVLK: 32 KB shared memory).
+    "moe_tpe_half": 16.0,
     "attn_pp_eff": 0.15,  # share of FP16 peak for prefill attention (flash attention)
     "attn_nofa": 0.6,  # ... relative efficiency without flash attention
     # Flash-attention prefill streams K and V once per query tile, not once per prompt: at depth
@@ -86,6 +95,7 @@ PARAM_DEFAULTS: dict[str, float] = {
     # plus the intra-chunk C x C products per token): many small ops, far below matmul peak.
     "rec_pp_eff": 0.02,
 }
+MOE_TPE_REF = 32.0  # rows per expert GEMM at which moe_pp is the MoE prefill efficiency
 FAMILIES = ("f16", "bf16", "q8", "k", "legacy", "iq", "mxfp4")
 
 
@@ -124,6 +134,8 @@ class SpeedFeatures:
     kq_heads_swa: np.ndarray | None = None
     n_shexp_layers: np.ndarray | None = None  # MoE layers with a shared expert (None: 0)
     head_width: np.ndarray | None = None  # widest K or V head the attention kernel holds (MLA: 576)
+    n_expert_frac: np.ndarray | None = None  # n_expert_used / n_expert of MoE models (None or 0: dense)
+    p_expert_active: np.ndarray | None = None  # routed-expert matmul params per token (part of p_active)
 
     def __len__(self):
         return len(self.n_prompt)
@@ -189,6 +201,13 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
     ce = np.array([_p(params, f"ce_{fam}") for fam in FAMILIES])[f.family_idx]
     ce = ce * np.where(f.is_moe, _p(params, "moe_pp"), 1.0)
     t_mm = 2.0 * f.p_active * n / (ce * f.peak_flops)
+    if f.n_expert_frac is not None and f.p_expert_active is not None:
+        # rows per routed-expert GEMM: min(prompt, ubatch) tokens x used / total. Only the routed
+        # experts' share of the matmul params runs at it; attention and shared experts see the ubatch.
+        tpe = np.minimum(n, np.maximum(f.n_ubatch, 1)) * f.n_expert_frac
+        h = _p(params, "moe_tpe_half")
+        rel = np.where(f.is_moe & (tpe > 0), (tpe / np.maximum(tpe + h, 1e-9)) / (MOE_TPE_REF / (MOE_TPE_REF + h)), 1.0)
+        t_mm = t_mm + 2.0 * f.p_expert_active * n * (1.0 / rel - 1.0) / (ce * f.peak_flops)
     stream = f.w_stream_bytes + (f.w_unplaced_bytes if f.w_unplaced_bytes is not None else 0.0)
     t_stream = chunks * stream / (_p(params, "bw_eff") * f.bw_bytes_s)
     # causal attention: token i of the prompt attends depth + i cells (SWA: at most the window)
