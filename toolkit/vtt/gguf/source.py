@@ -9,6 +9,7 @@ Every failure is a `RemoteError` (network) or `GgufError` (local file) naming th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -127,6 +128,20 @@ class HttpSource(ByteSource):
         self._drop_stream()
 
     # ---- internals ----
+    @contextlib.contextmanager
+    def _network_errors(self, conn):
+        """Socket and HTTP failures become one RemoteError line naming the URL; the connection closes."""
+        import http.client
+
+        try:
+            yield
+        except (TimeoutError, socket.timeout):
+            conn.close()
+            raise RemoteError(f"timed out after {self.read_timeout_s:g} s reading URL {self.url}") from None
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            raise RemoteError(f"connection failed ({e.__class__.__name__}) reading URL {self.url}") from None
+
     def _fail(self, what: str, why: str) -> RemoteError:
         return RemoteError(f"{what} URL {self.url}: {why}", hint="check the URL, or download the file and pass its path")
 
@@ -160,8 +175,6 @@ class HttpSource(ByteSource):
         return conn
 
     def _request(self, offset: int, n: int) -> bytes:
-        import http.client
-
         url = self._final_url
         for _ in range(self.max_redirects + 1):
             conn = self._connect(url)
@@ -169,15 +182,9 @@ class HttpSource(ByteSource):
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             headers = {"Range": f"bytes={offset}-{offset + n - 1}", "User-Agent": USER_AGENT,
                        "Accept-Encoding": "identity"}
-            try:
+            with self._network_errors(conn):
                 conn.request("GET", path, headers=headers)
                 resp = conn.getresponse()
-            except (TimeoutError, socket.timeout):
-                conn.close()
-                raise RemoteError(f"timed out after {self.read_timeout_s:g} s reading URL {self.url}") from None
-            except (OSError, http.client.HTTPException) as e:
-                conn.close()
-                raise RemoteError(f"connection failed ({e.__class__.__name__}) reading URL {self.url}") from None
             status = resp.status
             if status in (301, 302, 303, 307, 308):
                 loc = resp.getheader("Location")
@@ -217,16 +224,8 @@ class HttpSource(ByteSource):
             self.size = int(m.group(1))
 
     def _read_body(self, conn, resp, n: int) -> bytes:
-        import http.client
-
-        try:
+        with self._network_errors(conn):
             data = resp.read(n)
-        except (TimeoutError, socket.timeout):
-            conn.close()
-            raise RemoteError(f"timed out after {self.read_timeout_s:g} s reading URL {self.url}") from None
-        except (OSError, http.client.HTTPException) as e:
-            conn.close()
-            raise RemoteError(f"connection failed ({e.__class__.__name__}) reading URL {self.url}") from None
         self.bytes_fetched += len(data)
         return data
 
