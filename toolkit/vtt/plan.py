@@ -7,7 +7,7 @@ grouped by what they resolve to, so a batch of 10,000 is a few vectorised evalua
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

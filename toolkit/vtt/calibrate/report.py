@@ -11,11 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vtt.calibrate.dataset import build_dataset
 from vtt.calibrate.pipeline import calibrate_rows
 from vtt.calibrate.rows import csv_rows, select_rows
 from vtt.calibrate.validate import DEPTH_BANDS, abs_pct, depth_band, summarize
-from vtt.cost.predict import Z90
 from vtt.errors import EnvironmentProblem
 
 ROOT = Path(__file__).resolve().parents[3]
