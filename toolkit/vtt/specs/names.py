@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vtt.specs.catalog import World, norm
+from vtt.specs.catalog import World
 
 _SHARD = re.compile(r"[-.]\d{5}-of-\d{5}$", re.I)
 # Words that name a release flavour, not a different architecture.
@@ -64,6 +64,3 @@ def _find_model_tokens(tokens: list[str], world: World) -> str | None:
 def looks_like_gguf(name: str) -> bool:
     return name.lower().endswith(".gguf") or name.startswith(("http://", "https://", "/", "./", "../", "~"))
 
-
-def norm_key(name: str) -> str:
-    return norm(name)
