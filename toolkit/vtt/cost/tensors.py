@@ -7,6 +7,7 @@ Names follow llama.cpp's `LLM_TENSOR_NAMES` (src/llama-arch.cpp).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from vtt.specs.model_arch import (
@@ -28,10 +29,7 @@ class TensorShape:
 
     @property
     def n_elements(self) -> int:
-        n = 1
-        for d in self.ne:
-            n *= d
-        return n
+        return math.prod(self.ne)
 
     @property
     def is_expert(self) -> bool:

@@ -6,6 +6,7 @@ The mix follows llama.cpp's `llama_tensor_get_type` (src/llama-quant.cpp; summar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from vtt import ggml_types
@@ -122,9 +123,7 @@ def profile_from_tensors(
     total = decode = expert = params = active = 0.0
     n_run = a.n_layer_run
     for name, ne, nbytes in tensors:
-        n = 1
-        for d in ne:
-            n *= d
+        n = math.prod(ne)
         total += nbytes
         params += n
         if name.startswith("blk."):

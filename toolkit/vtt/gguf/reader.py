@@ -17,6 +17,7 @@ Strings are u64 length + UTF-8 bytes; arrays are u32 element type + u64 count + 
 from __future__ import annotations
 
 import array
+import math
 import os
 import struct
 import sys
@@ -78,10 +79,7 @@ class TensorInfo:
 
     @property
     def n_elements(self) -> int:
-        n = 1
-        for d in self.ne:
-            n *= d
-        return n
+        return math.prod(self.ne)
 
 
 @dataclass
