@@ -24,10 +24,13 @@ LLAMA_CPP_COMMIT = "0c1e57098bba43ac29e6e3b677cdceebdd22334f"
 # The sdist's clone is shallow, so the binaries report build 1 rather than the real bNNNN.
 REPORTED_BUILD_NUMBER = 1
 BACKENDS = ("cpu", "vulkan")
-TARGETS = ("llama-bench", "llama-fit-params")
+# Everything vtt drives, built in one go so each cache holds a matching set: llama-server for
+# `bench serve`, rpc-server for split runs, test-backend-ops for operator rows.
+TARGETS = ("llama-bench", "llama-fit-params", "llama-server", "ggml-rpc-server", "test-backend-ops")
 VULKAN_APT_PACKAGES = ("libvulkan-dev", "glslc", "spirv-headers", "mesa-vulkan-drivers")
 CMAKE_FLAGS = ("-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=OFF", "-DLLAMA_OPENSSL=OFF",
-               "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF")
+               "-DLLAMA_BUILD_TESTS=ON", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=ON",
+               "-DGGML_RPC=ON")
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -175,7 +178,8 @@ def install_llama_bench(backend: str = "cpu", *, jobs: int | None = None,
     version = read_version(bench) if bench.is_file() else None
     reused = version is not None
     log_path = root / f"build-{backend}.log"
-    if not reused or not fit.is_file():
+    missing = [t for t in TARGETS if not (bdir / "bin" / t).is_file()]
+    if not reused or missing:
         _require_tools(backend)
         root.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a") as log:
@@ -195,7 +199,13 @@ def install_llama_bench(backend: str = "cpu", *, jobs: int | None = None,
                 if _stream(cmd, log, "configure", progress) != 0:
                     raise EnvironmentProblem(f"cmake configure failed for the {backend} build",
                                              code="build_failed", hint=f"see {log_path}")
-            targets = ["llama-bench", "llama-fit-params"] if not reused else ["llama-fit-params"]
+            if reused and not (bdir / "bin" / "ggml-rpc-server").is_file():
+                # a cache from before the extra tools: reconfigure it with the flags they need
+                cmd = ["cmake", "-S", str(src), "-B", str(bdir), "-G", "Ninja", *CMAKE_FLAGS]
+                if backend == "vulkan":
+                    cmd.append("-DGGML_VULKAN=ON")
+                _stream(cmd, log, "configure", progress)
+            targets = list(TARGETS) if not reused else missing
             cmd = ["cmake", "--build", str(bdir), "--target", *targets, "-j", str(jobs or os.cpu_count() or 2)]
             rc = _stream(cmd, log, "build", progress)
             if rc != 0 and not reused:
