@@ -119,3 +119,15 @@ def test_plan_path_imports_no_heavy_modules():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_mla_caches_k_only_by_default_and_kv_full_is_a_flag():
+    """The pinned llama.cpp (since PR #19067) caches only the 576-wide latent K for GLM-4.7-Flash:
+    47 layers x 576 x 2 bytes per token; --mla-kv-full is the older K+V layout, with a warning."""
+    new = json.loads(_run("plan", "glm-4.7-flash", "-q", "Q8_0", "-c", "65536", "--json").stdout)
+    old = json.loads(_run("plan", "glm-4.7-flash", "-q", "Q8_0", "-c", "65536", "--mla-kv-full", "--json").stdout)
+    assert new["kv_cache_bytes"] == 47 * 576 * 2 * 65536
+    assert new["mla_v_less"] is True and new["mla_kv_full"] is False
+    assert not any("19067" in w for w in new["warnings"])
+    assert old["kv_cache_bytes"] > 1.8 * new["kv_cache_bytes"] and old["mla_kv_full"] is True
+    assert any("before PR #19067" in w for w in old["warnings"])

@@ -42,7 +42,10 @@ class PlanQuery(BaseModel):
     type_k: str | None = None
     type_v: str | None = None
     parallel: int = Field(default=1, gt=0)
-    mla_v_less: bool = False  # llama.cpp >= PR #19067 (2026-01-24): MLA caches K only
+    # llama.cpp since PR #19067 (2026-01-24; the pinned build has it) caches only K for MLA models:
+    # V is a view of the 576-wide latent. `mla_kv_full` answers for older builds (K and V stored).
+    mla_v_less: bool = True
+    mla_kv_full: bool = False
     kv_unified: bool = False  # --kv-unified: slots share one KV stream
     swa_full: bool = False  # --swa-full: sliding-window layers get the whole context
     runtime: str | None = None  # a runtime profile (specs/runtimes) whose keys fill the unset ones
@@ -67,6 +70,9 @@ class PlanQuery(BaseModel):
         if tv not in ("f16", "f32", "bf16") and not self.flash_attn:
             raise ValueError(f"a quantized V cache ({tv}) needs flash attention in llama.cpp")
         self.type_k, self.type_v = tk, tv
+        if self.mla_kv_full:
+            self.mla_v_less = False
+        self.mla_kv_full = not self.mla_v_less
         return self
 
 
@@ -228,8 +234,8 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
     for j, q in enumerate(qs):
         warn = []
         if rm.arch.mla and not q.mla_v_less:
-            warn.append("MLA: llama.cpp builds since 2026-01-24 (PR #19067) cache K only, about half this KV; "
-                        "pass mla_v_less (--mla-v-less) for them")
+            warn.append("MLA: this KV is the K+V layout of llama.cpp builds before PR #19067 (2026-01-24); "
+                        "newer builds, the pinned one included, cache K only (about half); drop --mla-kv-full for them")
         if q.context > rm.arch.n_ctx_train:
             warn.append(f"context {q.context} exceeds the model's trained context {rm.arch.n_ctx_train}")
         out.append({
@@ -237,6 +243,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "context": q.context, "depth": q.depth, "n_prompt": q.n_prompt, "n_gen": q.n_gen,
             "flash_attn": q.flash_attn, "n_ubatch": q.n_ubatch, "type_k": q.type_k, "type_v": q.type_v,
             "parallel": q.parallel, "kv_unified": q.kv_unified, "swa_full": q.swa_full, "mla_v_less": q.mla_v_less,
+            "mla_kv_full": q.mla_kv_full,
             "runtime": q.runtime,
             "weights_gib": _round(mem.weights_bytes[j] / GIB, 6),
             "kv_cache_gib": _round(mem.kv_cache_bytes[j] / GIB, 6),

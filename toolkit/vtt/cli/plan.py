@@ -28,7 +28,8 @@ def plan(
     parallel: Annotated[Optional[int], typer.Option("--parallel", "-np", help="parallel sequences (slots, default 1)")] = None,
     kv_unified: Annotated[bool, typer.Option("--kv-unified", help="slots share one KV stream (llama-server -kvu)")] = False,
     swa_full: Annotated[bool, typer.Option("--swa-full", help="full-size cache for sliding-window layers")] = False,
-    mla_v_less: Annotated[bool, typer.Option("--mla-v-less", help="MLA models (DeepSeek, GLM-4.7-Flash): llama.cpp builds since 2026-01-24 (PR #19067) cache K only; default is the older K+V layout")] = False,
+    mla_kv_full: Annotated[bool, typer.Option("--mla-kv-full", help="MLA models (DeepSeek, GLM-4.7-Flash): answer for llama.cpp builds before PR #19067 (2026-01-24), which cache K and V; by default K only, as newer builds (the pinned one included) do")] = False,
+    mla_v_less: Annotated[bool, typer.Option("--mla-v-less", hidden=True, help="the default now (K-only MLA cache); kept for old scripts")] = False,
     file_size_gib: Annotated[Optional[float], typer.Option("--file-size-gib", help="the file size a download page lists, when the catalog lacks this quant")] = None,
     calibration: Annotated[Optional[str], typer.Option("--calibration", help="calibration id (default: newest for hardware x backend)")] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL file, one query per line (keys as the flags: model, quant, context, depth, n_prompt, n_gen, hardware, backend ...); '-' reads stdin")] = None,
@@ -63,7 +64,7 @@ def plan(
         raise BadQuery("give a MODEL, or --batch FILE", hint="example: vtt plan glm-4.7-flash --quant Q8_0 --context 65536")
     base = dict(model=model, quant=quant, context=context, depth=depth, n_prompt=n_prompt, n_gen=n_gen,
                 hardware=hardware, backend=backend, flash_attn=flash_attn, n_ubatch=n_ubatch, kv_type=kv_type,
-                parallel=parallel, mla_v_less=mla_v_less or None, kv_unified=kv_unified or None,
+                parallel=parallel, mla_v_less=mla_v_less or None, mla_kv_full=mla_kv_full or None, kv_unified=kv_unified or None,
                 swa_full=swa_full or None, runtime=runtime, file_size_gib=file_size_gib, calibration=calibration)
     queries = _sweep(base, sweep) if sweep else [base]
     answers = plan_many(queries)
