@@ -131,3 +131,16 @@ def test_mla_caches_k_only_by_default_and_kv_full_is_a_flag():
     assert not any("19067" in w for w in new["warnings"])
     assert old["kv_cache_bytes"] > 1.8 * new["kv_cache_bytes"] and old["mla_kv_full"] is True
     assert any("before PR #19067" in w for w in old["warnings"])
+
+
+@pytest.mark.parametrize("args, null, kept", [
+    (["-p", "0"], ("pp_tps", "pp_tps_interval", "ttft_s", "ttft_s_interval"), ("tg_tps", "tg_tps_interval")),
+    (["-n", "0"], ("tg_tps", "tg_tps_interval"), ("pp_tps", "pp_tps_interval", "ttft_s")),
+])
+def test_zero_prompt_or_gen_is_a_test_not_run_as_in_llama_bench(args, null, kept):
+    r = _run("plan", "gpt-oss-20b", "-c", "8192", *args, "--json")
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)
+    assert all(a[k] is None for k in null), {k: a[k] for k in null}
+    assert all(a[k] is not None for k in kept)
+    assert a["kv_cache_gib"] > 0

@@ -32,8 +32,9 @@ class PlanQuery(BaseModel):
     quant: str | None = None
     context: int = Field(default=4096, gt=0)
     depth: int = Field(default=0, ge=0)
-    n_prompt: int = Field(default=512, ge=1)
-    n_gen: int = Field(default=128, ge=1)
+    # 0 as in llama-bench's -p 0 / -n 0: that test is not run and its keys are null
+    n_prompt: int = Field(default=512, ge=0)
+    n_gen: int = Field(default=128, ge=0)
     hardware: str | None = None
     backend: str | None = None
     flash_attn: bool = True
@@ -255,12 +256,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "budget_gib": _round(budget),
             "headroom_gib": _round(budget - total[j]),
             "fits": bool(total[j] <= budget),
-            "pp_tps": _round(sp["pp_tps"][j], 2),
-            "tg_tps": _round(sp["tg_tps"][j], 2),
-            "ttft_s": _round(sp["ttft_s"][j], 4),
-            "pp_tps_interval": [_round(sp["pp_lo"][j], 2), _round(sp["pp_hi"][j], 2)],
-            "tg_tps_interval": [_round(sp["tg_lo"][j], 2), _round(sp["tg_hi"][j], 2)],
-            "ttft_s_interval": [_round(sp["ttft_lo"][j], 4), _round(sp["ttft_hi"][j], 4)],
+            **_speed_keys(sp, j, q),
             "calibration": cal.id,
             "weights_source": rm.weights.source,
             "arch": rm.arch.arch,
@@ -268,3 +264,17 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "warnings": warn,
         })
     return out
+
+
+def _speed_keys(sp: dict, j: int, q: PlanQuery) -> dict:
+    """pp/tg/TTFT keys; a test llama-bench would not run (-p 0, -n 0) is null, as its interval."""
+    pp = q.n_prompt > 0
+    tg = q.n_gen > 0
+    return {
+        "pp_tps": _round(sp["pp_tps"][j], 2) if pp else None,
+        "tg_tps": _round(sp["tg_tps"][j], 2) if tg else None,
+        "ttft_s": _round(sp["ttft_s"][j], 4) if pp else None,
+        "pp_tps_interval": [_round(sp["pp_lo"][j], 2), _round(sp["pp_hi"][j], 2)] if pp else None,
+        "tg_tps_interval": [_round(sp["tg_lo"][j], 2), _round(sp["tg_hi"][j], 2)] if tg else None,
+        "ttft_s_interval": [_round(sp["ttft_lo"][j], 4), _round(sp["ttft_hi"][j], 4)] if pp else None,
+    }
