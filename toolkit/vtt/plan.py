@@ -19,7 +19,7 @@ from vtt.cost.predict import ResolvedModel, memory_breakdown, predict_speed, spe
 from vtt.cost.weights import profile_from_mix
 from vtt.errors import BadQuery, GgufError, VttError
 from vtt.specs.catalog import World, default_world, norm
-from vtt.specs.names import looks_like_gguf, split_name
+from vtt.specs.names import NameParts, looks_like_gguf, split_name
 from vtt.specs.runtime import KV_TYPE_BYTES
 from vtt.units import GIB
 
@@ -28,6 +28,7 @@ class PlanQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    id: Any = None  # any JSON value; passed through to the answer
     model: str = Field(min_length=1)
     quant: str | None = None
     context: int = Field(default=4096, gt=0)
@@ -131,7 +132,7 @@ def resolve_model(world: World, name: str, quant: str | None, file_size_gib: flo
     if parts is None:
         if looks_like_gguf(name) and ("/" in name or not name.lower().endswith(".gguf")):
             raise GgufError(f"no such file: {name}")
-        world.model(name)  # raises "unknown model ... did you mean"
+        parts = NameParts(world.model(name).id, None)  # raises "unknown model ... did you mean"
     arch = world.models[parts.model_id]
     qname = quant or parts.quant_id
     if qname is None:
@@ -171,7 +172,9 @@ def _round(x: float, nd: int = 3) -> float:
 
 
 def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]:
-    """Answer many queries; a bad one gets {'error': ...} and the rest are still answered."""
+    """Answer many queries, in order. Any failure of one query (bad input, an unreadable file or
+    an unexpected exception) becomes that query's {'error': ...} answer; the rest are still
+    answered. A query's `id` is passed through to its answer."""
     world = world or default_world()
     answers: list[dict | None] = [None] * len(raw_queries)
     groups: dict[tuple, list[tuple[int, PlanQuery]]] = {}
@@ -188,22 +191,55 @@ def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]
                     rm = resolve_model(world, q.model, q.quant, q.file_size_gib)
                     cal = find_calibration(world.roots, hw.id, be.id, q.calibration, be.defaults)
                     resolved[key] = (rm, hw, be, cal)
-                except VttError as e:
+                except Exception as e:  # noqa: BLE001 - one query's failure is its own answer
                     resolved[key] = e
-            if isinstance(resolved[key], VttError):
+            if isinstance(resolved[key], Exception):
                 raise resolved[key]
             groups.setdefault(key, []).append((i, q))
-        except VttError as e:
-            answers[i] = {**_echo(raw), "error": e.to_dict()}
+        except Exception as e:  # noqa: BLE001
+            answers[i] = _error_answer(raw, e)
     for key, items in groups.items():
         rm, hw, be, cal = resolved[key]
-        for i, ans in zip((i for i, _ in items), _answer_group(rm, hw, be, cal, [q for _, q in items])):
-            answers[i] = ans
+        try:
+            done = list(zip((i for i, _ in items), _answer_group(rm, hw, be, cal, [q for _, q in items])))
+        except Exception:  # noqa: BLE001 - find the query that fails; answer the others
+            done = []
+            for i, q in items:
+                try:
+                    done.append((i, _answer_group(rm, hw, be, cal, [q])[0]))
+                except Exception as e:  # noqa: BLE001
+                    answers[i] = _error_answer(raw_queries[i], e)
+        for i, ans in done:
+            answers[i] = _with_id(raw_queries[i], ans)
     return answers
 
 
+def _with_id(raw, ans: dict) -> dict:
+    return {"id": raw["id"], **ans} if isinstance(raw, dict) and "id" in raw else ans
+
+
+def _error_answer(raw, e: Exception) -> dict:
+    if isinstance(e, VttError):
+        err = e.to_dict()
+        err["message"] = printable(err["message"])
+    else:  # a bug: still this query's answer only, named so it can be reported
+        err = {"code": "internal_error",
+               "message": printable(f"internal error answering this query: {type(e).__name__}: {e}"),
+               "hint": "please report it with the query line"}
+    return {**_echo(raw), "error": err}
+
+
+def printable(text: object, limit: int = 2000) -> str:
+    """Text from files and servers with control characters (newlines, terminal escapes) escaped
+    as repr writes them, cut to `limit`, so it cannot rewrite the user's screen."""
+    s = str(text)
+    if not s.isprintable():
+        s = "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+    return s if len(s) <= limit else s[:limit] + "..."
+
+
 def _echo(raw) -> dict:
-    return {k: raw.get(k) for k in ("model", "quant", "context") if isinstance(raw, dict) and k in raw}
+    return {k: raw.get(k) for k in ("id", "model", "quant", "context") if isinstance(raw, dict) and k in raw}
 
 
 def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuery]) -> list[dict]:

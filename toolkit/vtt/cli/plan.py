@@ -53,12 +53,18 @@ def plan(
       vtt plan gpt-oss-120b -c 131072 --runtime server-4-slots
 
       vtt plan --batch queries.jsonl --json
+
+    Exit status: 0 when every query is answered; 2 for bad input, and in --batch (or --sweep) when
+    any line failed (that line's answer has an "error" object, the others are still answered);
+    3 when a file or URL cannot be reached.
     """
     from vtt.plan import plan_many
 
     if batch is not None:
         answers = plan_many(_read_batch(batch))
         _emit(answers, json_out or True)  # a batch always answers in JSON lines
+        if any("error" in a for a in answers):
+            raise typer.Exit(2)
         return
     if model is None:
         raise BadQuery("give a MODEL, or --batch FILE", hint="example: vtt plan glm-4.7-flash --quant Q8_0 --context 65536")
@@ -77,6 +83,8 @@ def plan(
         err.exit_code = 3 if e["code"] == "remote_unreachable" else 2
         raise err
     _emit(answers, json_out)
+    if errors:
+        raise typer.Exit(2)
 
 
 def _read_batch(path: Path) -> list:
@@ -126,5 +134,17 @@ def _emit(answers: list[dict], json_out: bool) -> None:
         sys.stdout.write("".join(json.dumps(a) + "\n" for a in answers))
         return
     from vtt.cli.render import render_plan
+    from vtt.plan import printable
 
-    render_plan(answers)
+    # text from headers and servers (model labels, warnings, messages) must not reach a terminal raw
+    render_plan([_printable_strings(a, printable) for a in answers])
+
+
+def _printable_strings(v, printable):
+    if isinstance(v, str):
+        return printable(v)
+    if isinstance(v, dict):
+        return {k: _printable_strings(x, printable) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_printable_strings(x, printable) for x in v]
+    return v

@@ -21,6 +21,9 @@ class NameParts:
 
 def split_name(name: str, world: World) -> NameParts | None:
     """Find the catalog model (and quant, if the name carries one) that `name` means."""
+    m = world.find_model(name)  # an id or alias as typed, '/' included (gpt-oss/20b)
+    if m:
+        return NameParts(m.id, None)
     base = name.rsplit("/", 1)[-1]
     if base.lower().endswith(".gguf"):
         base = base[:-5]
