@@ -144,3 +144,26 @@ def test_zero_prompt_or_gen_is_a_test_not_run_as_in_llama_bench(args, null, kept
     assert all(a[k] is None for k in null), {k: a[k] for k in null}
     assert all(a[k] is not None for k in kept)
     assert a["kv_cache_gib"] > 0
+
+
+def test_request_flags_answer_ttft_gen_and_end_to_end():
+    r = _run("plan", "glm-4.7-flash", "--request", "--cached-tokens", "24576", "--prompt-tokens", "1024",
+             "--output-tokens", "512", "--json")
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)
+    assert (a["cached_tokens"], a["prompt_tokens"], a["output_tokens"]) == (24576, 1024, 512)
+    assert a["context"] >= 24576 + 1024 + 512 and a["depth"] == 24576
+    assert a["e2e_s"] == pytest.approx(a["ttft_s"] + a["gen_s"], abs=1e-3)
+    for k in ("ttft_s", "gen_s", "e2e_s"):
+        lo, hi = a[f"{k}_interval"]
+        assert lo < a[k] < hi
+
+
+def test_mode_preset_and_catalog_modes_agree():
+    shapes = {json.loads(x)["mode"]: json.loads(x) for x in _run("catalog", "modes", "--json").stdout.splitlines()}
+    assert "roo/ask" in shapes and "claude-code/edit" in shapes
+    a = json.loads(_run("plan", "gpt-oss-20b", "--mode", "claude-code/edit", "--json").stdout)
+    s = shapes["claude-code/edit"]
+    assert (a["cached_tokens"], a["prompt_tokens"], a["output_tokens"]) == (s["cached_tokens"], s["prompt_tokens"], s["output_tokens"])
+    r = _vtt("plan", "gpt-oss-20b", "--mode", "roo/nope")
+    assert r.returncode == 2 and "unknown mode 'roo/nope'" in r.stderr

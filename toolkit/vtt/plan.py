@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from vtt.calibrate.calibration import Calibration, find_calibration
 from vtt.cost.predict import ResolvedModel, memory_breakdown, predict_speed, speed_features
@@ -23,6 +23,11 @@ from vtt.specs.names import NameParts, looks_like_gguf, split_name
 from vtt.specs.runtime import KV_TYPE_BYTES
 from vtt.units import GIB
 
+# llama.cpp pads n_ctx to a multiple of 256 (llama_context: n_ctx = GGML_PAD(n_ctx, 256)); a
+# request's default context is what it needs, rounded up the same way.
+CTX_PAD = 256
+
+
 class PlanQuery(BaseModel):
     """One what-if question: a model at a quant and context, on a hardware x backend."""
 
@@ -31,7 +36,7 @@ class PlanQuery(BaseModel):
     id: Any = None  # any JSON value; passed through to the answer
     model: str = Field(min_length=1)
     quant: str | None = None
-    context: int = Field(default=4096, gt=0)
+    context: int | None = Field(default=None, gt=0)  # default 4096; a request's: what it needs
     depth: int = Field(default=0, ge=0)
     # 0 as in llama-bench's -p 0 / -n 0: that test is not run and its keys are null
     n_prompt: int = Field(default=512, ge=0)
@@ -53,6 +58,15 @@ class PlanQuery(BaseModel):
     runtime: str | None = None  # a runtime profile (specs/runtimes) whose keys fill the unset ones
     file_size_gib: float | None = Field(default=None, gt=0)
     calibration: str | None = None
+    build: int | None = Field(default=None, ge=0)  # llama.cpp build number the answer is for (echoed)
+    # A request (design.md "Requests"): C cached tokens, P new prompt tokens, O output tokens.
+    # Any of these, `request` or a `mode` preset (EDITOR/MODE from specs/modes) makes one.
+    request: bool = False
+    cached_tokens: int | None = Field(default=None, ge=0)
+    prompt_tokens: int | None = Field(default=None, ge=1)
+    output_tokens: int | None = Field(default=None, ge=0)
+    mode: str | None = None
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("kv_type", "type_k", "type_v")
     @classmethod
@@ -63,6 +77,7 @@ class PlanQuery(BaseModel):
 
     @model_validator(mode="after")
     def _fits_context(self):
+        self._request_shape()
         if self.depth + self.n_prompt > self.context:
             raise ValueError(
                 f"depth + n_prompt ({self.depth} + {self.n_prompt}) exceeds context {self.context}"
@@ -77,6 +92,32 @@ class PlanQuery(BaseModel):
         self.mla_kv_full = not self.mla_v_less
         return self
 
+    def _request_shape(self) -> None:
+        """A request becomes llama-bench terms: depth C, n_prompt P, n_gen O; context >= C + P + O."""
+        if not (self.request or self.mode or any(
+                x is not None for x in (self.cached_tokens, self.prompt_tokens, self.output_tokens))):
+            self.context = 4096 if self.context is None else self.context
+            return
+        self.request = True
+        given = sorted({"depth", "n_prompt", "n_gen"} & self.model_fields_set)
+        if given:
+            raise ValueError(f"a request takes cached_tokens, prompt_tokens and output_tokens, not {', '.join(given)}")
+        if self.prompt_tokens is None or self.output_tokens is None:
+            raise ValueError("a request needs prompt_tokens and output_tokens (or a mode preset, e.g. roo/ask)")
+        self.cached_tokens = self.cached_tokens or 0
+        self.depth, self.n_prompt, self.n_gen = self.cached_tokens, self.prompt_tokens, self.output_tokens
+        need = self.cached_tokens + self.prompt_tokens + self.output_tokens
+        fit = -(-need // CTX_PAD) * CTX_PAD
+        if self.context is None:
+            self.context = fit
+        elif self.context < need:
+            if not self.mode:
+                raise ValueError(f"context {self.context} cannot hold the request's cached + prompt + output "
+                                 f"tokens ({self.cached_tokens} + {self.prompt_tokens} + {self.output_tokens} = {need})")
+            self._warnings.append(f"context {self.context} cannot hold mode {self.mode}'s request ({need} tokens): "
+                                  f"answered at context {fit}")
+            self.context = fit
+
 
 def parse_query(raw: dict[str, Any], world: World | None = None) -> PlanQuery:
     """A query from flags or a JSON line; errors name the field. A `runtime` profile fills the
@@ -86,6 +127,8 @@ def parse_query(raw: dict[str, Any], world: World | None = None) -> PlanQuery:
     if "__bad_line__" in raw:  # a batch line that was not JSON (see cli.plan._read_batch)
         raise BadQuery(raw["__bad_line__"])
     raw = {k: v for k, v in raw.items() if v is not None}
+    if raw.get("mode") is not None:
+        _fill_from_mode(raw, world or default_world())
     if raw.get("runtime") and world is not None:
         rt = world.get_runtime(str(raw["runtime"]))
         explicit_kv = raw.get("kv_type")
@@ -100,6 +143,36 @@ def parse_query(raw: dict[str, Any], world: World | None = None) -> PlanQuery:
         field = ".".join(str(x) for x in err["loc"]) or "query"
         msg = err["msg"].removeprefix("Value error, ")
         raise BadQuery(f"bad {field}: {msg}" + (f" (got {err['input']!r})" if field != "query" and "input" in err and not isinstance(err["input"], dict) else "")) from None
+
+
+def _fill_from_mode(raw: dict, world: World) -> None:
+    """A mode preset (EDITOR/MODE) fills the request keys the query leaves unset: its typical
+    request's depth is the cached prefix, n_prompt the new tokens, n_gen the output."""
+    shape = find_mode(world, str(raw["mode"])).request
+    raw.setdefault("cached_tokens", shape.depth)
+    raw.setdefault("prompt_tokens", shape.n_prompt)
+    raw.setdefault("output_tokens", shape.n_gen)
+
+
+_MODES: dict[tuple, dict] = {}
+
+
+def find_mode(world: World, ref: str):
+    """The mode 'EDITOR/MODE' (roo/ask) from specs/modes; loaded once per set of spec roots."""
+    from vtt.errors import UnknownName
+    from vtt.specs.mode import load_modes
+
+    key = tuple(world.roots)
+    if key not in _MODES:
+        _MODES[key] = load_modes(list(world.roots))
+    editors = _MODES[key]
+    editor, _, mid = ref.partition("/")
+    em = editors.get(editor.lower())
+    mode = next((m for m in em.modes if m.id == mid.lower()), None) if em else None
+    if mode is None:
+        known = ", ".join(f"{e}/{m.id}" for e, x in editors.items() for m in x.modes)
+        raise UnknownName(f"unknown mode '{ref}': use EDITOR/MODE, one of {known}", hint="try: vtt catalog modes")
+    return mode
 
 
 @dataclass
@@ -265,11 +338,18 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
     mem = memory_breakdown(rm, arr, be.compute_overhead_gib, hw.unified_memory)
     feats = speed_features(rm, hw, arr)
     sp = predict_speed(feats, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
+    rt = None
+    if any(q.request for q in qs):  # generation at the depths it happens: C + P onward
+        from vtt.cost.request import request_features, request_times
+
+        _, f_gen = request_features(feats, arr["depth"], arr["n_prompt"], arr["n_gen"])
+        sp_gen = predict_speed(f_gen, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
+        rt = request_times(f_gen, cal.all_params(), sp, sp_gen)
     budget = hw.budget_gib
     total = mem.total_bytes / GIB
     out = []
     for j, q in enumerate(qs):
-        warn = []
+        warn = list(q._warnings)
         if rm.arch.mla and not q.mla_v_less:
             warn.append("MLA: this KV is the K+V layout of llama.cpp builds before PR #19067 (2026-01-24); "
                         "newer builds, the pinned one included, cache K only (about half); drop --mla-kv-full for them")
@@ -293,6 +373,8 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "headroom_gib": _round(budget - total[j]),
             "fits": bool(total[j] <= budget),
             **_speed_keys(sp, j, q),
+            **(_request_keys(rt, j, q) if q.request else {}),
+            "build": q.build,
             "calibration": cal.id,
             "weights_source": rm.weights.source,
             "arch": rm.arch.arch,
@@ -313,4 +395,20 @@ def _speed_keys(sp: dict, j: int, q: PlanQuery) -> dict:
         "pp_tps_interval": [_round(sp["pp_lo"][j], 2), _round(sp["pp_hi"][j], 2)] if pp else None,
         "tg_tps_interval": [_round(sp["tg_lo"][j], 2), _round(sp["tg_hi"][j], 2)] if tg else None,
         "ttft_s_interval": [_round(sp["ttft_lo"][j], 4), _round(sp["ttft_hi"][j], 4)] if pp else None,
+    }
+
+
+def _request_keys(rt: dict, j: int, q: PlanQuery) -> dict:
+    """A request's answer: TTFT at depth C, generation from C + P on, end to end; tg_tps is the
+    request's mean generation rate (llama-bench -n O -d C+P), not the rate at depth C."""
+    tg = q.n_gen > 0
+    return {
+        "request": True, "mode": q.mode, "cached_tokens": q.cached_tokens, "prompt_tokens": q.prompt_tokens,
+        "output_tokens": q.output_tokens,
+        "tg_tps": _round(rt["tg_tps"][j], 2) if tg else None,
+        "tg_tps_interval": [_round(rt["tg_lo"][j], 2), _round(rt["tg_hi"][j], 2)] if tg else None,
+        "gen_s": _round(rt["gen_s"][j], 4),
+        "gen_s_interval": [_round(rt["gen_lo"][j], 4), _round(rt["gen_hi"][j], 4)],
+        "e2e_s": _round(rt["e2e_s"][j], 4),
+        "e2e_s_interval": [_round(rt["e2e_lo"][j], 4), _round(rt["e2e_hi"][j], 4)],
     }

@@ -15,10 +15,16 @@ from vtt.errors import BadQuery
 def plan(
     model: Annotated[Optional[str], typer.Argument(help="catalog id or alias (glm-4.7-flash), a seed name (GLM-4.7-Flash-Q8), a GGUF file name, a local .gguf path, or an http(s) URL of a .gguf (header read with Range requests)")] = None,
     quant: Annotated[Optional[str], typer.Option("--quant", "-q", help="file type: Q8_0, Q4_K_M, UD-Q4_K_XL, MXFP4, BF16 ... (default: from the name, else the model's first known file)")] = None,
-    context: Annotated[int, typer.Option("--context", "-c", help="context size (llama-server -c)")] = 4096,
-    depth: Annotated[int, typer.Option("--depth", "-d", help="tokens already in the KV cache (llama-bench -d)")] = 0,
-    n_prompt: Annotated[int, typer.Option("--n-prompt", "-p", help="prompt tokens to process (llama-bench -p)")] = 512,
-    n_gen: Annotated[int, typer.Option("--n-gen", "-n", help="tokens to generate (llama-bench -n)")] = 128,
+    context: Annotated[Optional[int], typer.Option("--context", "-c", help="context size (llama-server -c; default 4096, for a request what it needs)")] = None,
+    depth: Annotated[Optional[int], typer.Option("--depth", "-d", help="tokens already in the KV cache (llama-bench -d, default 0)")] = None,
+    n_prompt: Annotated[Optional[int], typer.Option("--n-prompt", "-p", help="prompt tokens to process (llama-bench -p, default 512; 0: no prompt test)")] = None,
+    n_gen: Annotated[Optional[int], typer.Option("--n-gen", "-n", help="tokens to generate (llama-bench -n, default 128; 0: no generation test)")] = None,
+    request: Annotated[bool, typer.Option("--request", help="answer one request: TTFT (prefill of the prompt tokens after the cached ones), generation from there on, end to end")] = False,
+    cached_tokens: Annotated[Optional[int], typer.Option("--cached-tokens", help="request: tokens already in the KV cache (prompt-cache prefix; default 0)")] = None,
+    prompt_tokens: Annotated[Optional[int], typer.Option("--prompt-tokens", help="request: new prompt tokens to prefill")] = None,
+    output_tokens: Annotated[Optional[int], typer.Option("--output-tokens", help="request: tokens to generate")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="request preset EDITOR/MODE from specs/modes (roo/ask, claude-code/edit ...; vtt catalog modes)")] = None,
+    build: Annotated[Optional[int], typer.Option("--build", help="llama.cpp build number the answer is for (echoed as 'build')")] = None,
     hardware: Annotated[Optional[str], typer.Option("--hardware", help="hardware spec id")] = None,
     backend: Annotated[Optional[str], typer.Option("--backend", help="vulkan-radv, vulkan-amdvlk, rocm, cpu ... (default: the hardware's)")] = None,
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="a runtime profile (vtt catalog runtimes): llama-cpp-defaults, strix-halo-toolbox, kv-q8, server-4-slots ...; flags below override it")] = None,
@@ -52,6 +58,10 @@ def plan(
 
       vtt plan gpt-oss-120b -c 131072 --runtime server-4-slots
 
+      vtt plan glm-4.7-flash --request --cached-tokens 24576 --prompt-tokens 1024 --output-tokens 512
+
+      vtt plan qwen3-coder-30b-a3b --mode roo/code
+
       vtt plan --batch queries.jsonl --json
 
     Exit status: 0 when every query is answered; 2 for bad input, and in --batch (or --sweep) when
@@ -71,7 +81,11 @@ def plan(
     base = dict(model=model, quant=quant, context=context, depth=depth, n_prompt=n_prompt, n_gen=n_gen,
                 hardware=hardware, backend=backend, flash_attn=flash_attn, n_ubatch=n_ubatch, kv_type=kv_type,
                 parallel=parallel, mla_v_less=mla_v_less or None, mla_kv_full=mla_kv_full or None, kv_unified=kv_unified or None,
-                swa_full=swa_full or None, runtime=runtime, file_size_gib=file_size_gib, calibration=calibration)
+                swa_full=swa_full or None, runtime=runtime, file_size_gib=file_size_gib, calibration=calibration,
+                request=request or None, cached_tokens=cached_tokens, prompt_tokens=prompt_tokens,
+                output_tokens=output_tokens, mode=mode, build=build)
+    if sweep and (request or mode or prompt_tokens is not None):
+        raise BadQuery("--sweep answers llama-bench curves: use it without --request/--mode")
     queries = _sweep(base, sweep) if sweep else [base]
     answers = plan_many(queries)
     errors = [a for a in answers if "error" in a]
@@ -118,11 +132,13 @@ def _sweep(base: dict, axis: str) -> list[dict]:
             ctxs.append(c)
             c *= 2
         ctxs.append(top)
-        return [{**base, "context": c, "depth": min(base["depth"], c - base["n_prompt"])} for c in ctxs]
+        n_p = 512 if base["n_prompt"] is None else base["n_prompt"]
+        return [{**base, "context": c, "depth": min(base["depth"] or 0, c - n_p)} for c in ctxs]
     if axis == "depth":
-        ctx = base["context"]
+        ctx = base["context"] or 4096
+        n_p = 512 if base["n_prompt"] is None else base["n_prompt"]
         depths, d = [0], 4096
-        while d + base["n_prompt"] <= ctx:
+        while d + n_p <= ctx:
             depths.append(d)
             d *= 2
         return [{**base, "depth": d} for d in depths]
