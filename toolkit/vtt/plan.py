@@ -197,7 +197,11 @@ def _quant_for_gguf(world: World, header_ftype: int | None, tensors) -> tuple[st
     return top.upper(), fam
 
 
-def resolve_model(world: World, name: str, quant: str | None, file_size_gib: float | None) -> ResolvedModel:
+def resolve_model(world: World, name: str, quant: str | None, file_size_gib: float | None,
+                  notes: list[str] | None = None) -> ResolvedModel:
+    """What `name` means: a catalog model (by id, alias, seed name or file name), a local .gguf,
+    an http(s) URL of one, or a Hugging Face repository (-hf user/repo[:quant], hf.co/user/repo).
+    Warnings about how the name was read are appended to `notes`."""
     is_url = name.startswith(("http://", "https://"))
     if is_url or (looks_like_gguf(name) and Path(name).expanduser().exists()):
         return _resolve_gguf(world, name, quant)
@@ -206,6 +210,8 @@ def resolve_model(world: World, name: str, quant: str | None, file_size_gib: flo
         if looks_like_gguf(name) and ("/" in name or not name.lower().endswith(".gguf")):
             raise GgufError(f"no such file: {name}")
         parts = NameParts(world.model(name).id, None)  # raises "unknown model ... did you mean"
+    if parts.note and notes is not None:
+        notes.append(parts.note)
     arch = world.models[parts.model_id]
     qname = quant or parts.quant_id
     if qname is None:
@@ -261,9 +267,10 @@ def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]
                    q.swa_full)
             if key not in resolved:
                 try:
-                    rm = resolve_model(world, q.model, q.quant, q.file_size_gib)
+                    notes: list[str] = []
+                    rm = resolve_model(world, q.model, q.quant, q.file_size_gib, notes)
                     cal = find_calibration(world.roots, hw.id, be.id, q.calibration, be.defaults)
-                    resolved[key] = (rm, hw, be, cal)
+                    resolved[key] = (rm, hw, be, cal, notes)
                 except Exception as e:  # noqa: BLE001 - one query's failure is its own answer
                     resolved[key] = e
             if isinstance(resolved[key], Exception):
@@ -272,7 +279,7 @@ def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]
         except Exception as e:  # noqa: BLE001
             answers[i] = _error_answer(raw, e)
     for key, items in groups.items():
-        rm, hw, be, cal = resolved[key]
+        rm, hw, be, cal, notes = resolved[key]
         try:
             done = list(zip((i for i, _ in items), _answer_group(rm, hw, be, cal, [q for _, q in items])))
         except Exception:  # noqa: BLE001 - find the query that fails; answer the others
@@ -283,6 +290,8 @@ def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]
                 except Exception as e:  # noqa: BLE001
                     answers[i] = _error_answer(raw_queries[i], e)
         for i, ans in done:
+            if notes:
+                ans["warnings"] = [*notes, *ans.get("warnings", [])]
             answers[i] = _with_id(raw_queries[i], ans)
     return answers
 
