@@ -202,6 +202,15 @@ def resolve_model(world: World, name: str, quant: str | None, file_size_gib: flo
     """What `name` means: a catalog model (by id, alias, seed name or file name), a local .gguf,
     an http(s) URL of one, or a Hugging Face repository (-hf user/repo[:quant], hf.co/user/repo).
     Warnings about how the name was read are appended to `notes`."""
+    if "/" in name:
+        from vtt.gguf.hf import parse_hf_ref, resolve_hf
+
+        ref = parse_hf_ref(name)
+        if ref is not None:
+            url, path = resolve_hf(ref)
+            if notes is not None:
+                notes.append(f"{name} resolved to {ref.repo} file {path}")
+            return _resolve_gguf(world, url, quant)
     is_url = name.startswith(("http://", "https://"))
     if is_url or (looks_like_gguf(name) and Path(name).expanduser().exists()):
         return _resolve_gguf(world, name, quant)

@@ -13,7 +13,8 @@ from vtt.errors import BadQuery
 
 
 def plan(
-    model: Annotated[Optional[str], typer.Argument(help="catalog id or alias (glm-4.7-flash), a seed name (GLM-4.7-Flash-Q8), a GGUF file name, a local .gguf path, or an http(s) URL of a .gguf (header read with Range requests)")] = None,
+    model: Annotated[Optional[str], typer.Argument(help="catalog id or alias (glm-4.7-flash), a seed name (GLM-4.7-Flash-Q8), a GGUF file name, a local .gguf path, an http(s) URL of a .gguf (header read with Range requests), or hf.co/user/repo[:quant]")] = None,
+    hf_repo: Annotated[Optional[str], typer.Option("-hf", "--hf-repo", help="a Hugging Face repository, as llama.cpp's -hf: user/repo[:quant] (default quant Q4_K_M, else the first .gguf); the header is read by Range requests; HF_TOKEN is sent for gated repositories; HF_ENDPOINT sets the Hub")] = None,
     quant: Annotated[Optional[str], typer.Option("--quant", "-q", help="file type: Q8_0, Q4_K_M, UD-Q4_K_XL, MXFP4, BF16 ... (default: from the name, else the model's first known file)")] = None,
     context: Annotated[Optional[int], typer.Option("--context", "-c", help="context size (llama-server -c; default 4096, for a request what it needs)")] = None,
     depth: Annotated[Optional[int], typer.Option("--depth", "-d", help="tokens already in the KV cache (llama-bench -d, default 0)")] = None,
@@ -56,6 +57,8 @@ def plan(
 
       vtt plan https://host/model.gguf -c 32768
 
+      vtt plan -hf unsloth/GLM-4.7-Flash-GGUF:Q8_0 -c 65536     (also: hf.co/unsloth/GLM-4.7-Flash-GGUF:Q8_0)
+
       vtt plan gpt-oss-120b -c 131072 --runtime server-4-slots
 
       vtt plan glm-4.7-flash --request --cached-tokens 24576 --prompt-tokens 1024 --output-tokens 512
@@ -76,8 +79,12 @@ def plan(
         if any("error" in a for a in answers):
             raise typer.Exit(2)
         return
+    if hf_repo is not None:
+        if model is not None:
+            raise BadQuery(f"give a MODEL or -hf {hf_repo}, not both")
+        model = "hf://" + hf_repo.strip()
     if model is None:
-        raise BadQuery("give a MODEL, or --batch FILE", hint="example: vtt plan glm-4.7-flash --quant Q8_0 --context 65536")
+        raise BadQuery("give a MODEL, -hf user/repo[:quant], or --batch FILE", hint="example: vtt plan glm-4.7-flash --quant Q8_0 --context 65536")
     base = dict(model=model, quant=quant, context=context, depth=depth, n_prompt=n_prompt, n_gen=n_gen,
                 hardware=hardware, backend=backend, flash_attn=flash_attn, n_ubatch=n_ubatch, kv_type=kv_type,
                 parallel=parallel, mla_v_less=mla_v_less or None, mla_kv_full=mla_kv_full or None, kv_unified=kv_unified or None,
