@@ -167,3 +167,21 @@ def test_mode_preset_and_catalog_modes_agree():
     assert (a["cached_tokens"], a["prompt_tokens"], a["output_tokens"]) == (s["cached_tokens"], s["prompt_tokens"], s["output_tokens"])
     r = _vtt("plan", "gpt-oss-20b", "--mode", "roo/nope")
     assert r.returncode == 2 and "unknown mode 'roo/nope'" in r.stderr
+
+
+def test_units_gb_adds_gb_keys_and_keeps_the_gib_contract():
+    gib = json.loads(_run("plan", "gpt-oss-20b", "-c", "32768", "--json").stdout)
+    gb = json.loads(_run("plan", "gpt-oss-20b", "-c", "32768", "--units", "GB", "--json").stdout)
+    assert not any(k.endswith("_gb") for k in gib)
+    for k in ("weights", "kv_cache", "compute_buffer", "total", "budget"):
+        assert gb[f"{k}_gib"] == gib[f"{k}_gib"]
+        assert gb[f"{k}_gb"] == pytest.approx(gib[f"{k}_gib"] * 2**30 / 1e9, rel=1e-3)
+    table = _run("plan", "gpt-oss-20b", "--units", "GB").stdout
+    assert "total GB" in table and "GiB" not in table.splitlines()[0]
+    assert _vtt("plan", "gpt-oss-20b", "--units", "MB").returncode == 2
+
+
+def test_build_is_echoed():
+    a = json.loads(_run("plan", "gpt-oss-20b", "--build", "7938", "--json").stdout)
+    b = json.loads(_run("plan", "gpt-oss-20b", "--json").stdout)
+    assert a["build"] == 7938 and b["build"] is None

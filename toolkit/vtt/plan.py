@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -66,7 +66,16 @@ class PlanQuery(BaseModel):
     prompt_tokens: int | None = Field(default=None, ge=1)
     output_tokens: int | None = Field(default=None, ge=0)
     mode: str | None = None
+    # memory units of the human table and the extra `*_gb` keys; the `*_gib` keys are always there
+    units: Literal["GiB", "GB"] = "GiB"
     _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _units(cls, v):
+        if isinstance(v, str) and v.lower() in ("gib", "gb"):
+            return "GiB" if v.lower() == "gib" else "GB"
+        raise ValueError(f"unknown units {v!r}: use GiB or GB")
 
     @field_validator("kv_type", "type_k", "type_v")
     @classmethod
@@ -299,6 +308,8 @@ def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]
                 except Exception as e:  # noqa: BLE001
                     answers[i] = _error_answer(raw_queries[i], e)
         for i, ans in done:
+            if ans.get("units") == "GB":
+                ans.update(_gb_keys(ans))
             if notes:
                 ans["warnings"] = [*notes, *ans.get("warnings", [])]
             answers[i] = _with_id(raw_queries[i], ans)
@@ -393,6 +404,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             **_speed_keys(sp, j, q),
             **(_request_keys(rt, j, q) if q.request else {}),
             "build": q.build,
+            "units": q.units,
             "calibration": cal.id,
             "weights_source": rm.weights.source,
             "arch": rm.arch.arch,
@@ -430,3 +442,9 @@ def _request_keys(rt: dict, j: int, q: PlanQuery) -> dict:
         "e2e_s": _round(rt["e2e_s"][j], 4),
         "e2e_s_interval": [_round(rt["e2e_lo"][j], 4), _round(rt["e2e_hi"][j], 4)],
     }
+
+
+def _gb_keys(ans: dict) -> dict:
+    """`*_gb` (10^9 bytes) beside every `*_gib` (2^30 bytes) key, as download pages count."""
+    return {k[:-4] + "_gb": (None if v is None else round(v * GIB / 1e9, 4))
+            for k, v in ans.items() if k.endswith("_gib") and isinstance(v, (int, float, type(None)))}

@@ -41,6 +41,7 @@ def plan(
     calibration: Annotated[Optional[str], typer.Option("--calibration", help="calibration id (default: newest for hardware x backend)")] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL file, one query per line (keys as the flags: model, quant, context, depth, n_prompt, n_gen, hardware, backend ...); '-' reads stdin")] = None,
     sweep: Annotated[Optional[str], typer.Option("--sweep", help="answer a curve: 'context' (4K up to the trained context) or 'depth' (0 up to the context)")] = None,
+    units: Annotated[str, typer.Option("--units", help="memory units: GiB (2^30 bytes, default) or GB (10^9, as download pages); GB adds *_gb keys to --json, the *_gib keys stay")] = "GiB",
     json_out: Annotated[bool, typer.Option("--json", help="one JSON object per answer (JSON lines)")] = False,
 ):
     """Predict weights, KV cache, compute buffer, total memory vs budget, pp/tg tokens/s and TTFT.
@@ -90,7 +91,7 @@ def plan(
                 parallel=parallel, mla_v_less=mla_v_less or None, mla_kv_full=mla_kv_full or None, kv_unified=kv_unified or None,
                 swa_full=swa_full or None, runtime=runtime, file_size_gib=file_size_gib, calibration=calibration,
                 request=request or None, cached_tokens=cached_tokens, prompt_tokens=prompt_tokens,
-                output_tokens=output_tokens, mode=mode, build=build)
+                output_tokens=output_tokens, mode=mode, build=build, units=units)
     if sweep and (request or mode or prompt_tokens is not None):
         raise BadQuery("--sweep answers llama-bench curves: use it without --request/--mode")
     queries = _sweep(base, sweep) if sweep else [base]
@@ -160,7 +161,8 @@ def _emit(answers: list[dict], json_out: bool) -> None:
     from vtt.plan import printable
 
     # text from headers and servers (model labels, warnings, messages) must not reach a terminal raw
-    render_plan([_printable_strings(a, printable) for a in answers])
+    units = next((a.get("units") for a in answers if a.get("units")), "GiB")
+    render_plan([_printable_strings(a, printable) for a in answers], units=units)
 
 
 def _printable_strings(v, printable):
