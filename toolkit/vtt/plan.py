@@ -108,6 +108,11 @@ class PlanQuery(BaseModel):
             self.context = 4096 if self.context is None else self.context
             return
         self.request = True
+        if self.mode and (self.prompt_tokens is None or self.output_tokens is None):
+            shape = find_mode(default_world(), self.mode).request  # built directly, not by parse_query
+            self.cached_tokens = shape.depth if self.cached_tokens is None else self.cached_tokens
+            self.prompt_tokens = self.prompt_tokens or shape.n_prompt
+            self.output_tokens = shape.n_gen if self.output_tokens is None else self.output_tokens
         given = sorted({"depth", "n_prompt", "n_gen"} & self.model_fields_set)
         if given:
             raise ValueError(f"a request takes cached_tokens, prompt_tokens and output_tokens, not {', '.join(given)}")
@@ -268,17 +273,102 @@ def _round(x: float, nd: int = 3) -> float:
     return float(round(float(x), nd)) if math.isfinite(x) else None
 
 
+Interval = list[float | None]
+
+
+class Answer(BaseModel):
+    """One answer, typed: what `vtt plan --json` prints is `Answer.to_json()`. Keys newer parts of
+    the cost model add are kept as extras. Speeds are null for a test not run (-p 0 / -n 0);
+    the request keys (cached_tokens ... e2e_s_interval) are set only for requests, `*_gb` only
+    with units GB."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: Any = None
+    model: str
+    quant: str
+    hardware: str
+    backend: str
+    context: int
+    depth: int
+    n_prompt: int
+    n_gen: int
+    flash_attn: bool
+    n_ubatch: int
+    type_k: str
+    type_v: str
+    parallel: int
+    kv_unified: bool
+    swa_full: bool
+    mla_v_less: bool
+    mla_kv_full: bool
+    runtime: str | None
+    weights_gib: float
+    kv_cache_gib: float
+    compute_buffer_gib: float
+    overhead_gib: float | None
+    total_gib: float
+    weights_bytes: int
+    kv_cache_bytes: int
+    budget_gib: float | None
+    headroom_gib: float | None
+    fits: bool
+    pp_tps: float | None
+    tg_tps: float | None
+    ttft_s: float | None
+    pp_tps_interval: Interval | None
+    tg_tps_interval: Interval | None
+    ttft_s_interval: Interval | None
+    calibration: str
+    weights_source: str
+    arch: str
+    kind: str
+    warnings: list[str]
+    build: int | None = None
+    units: Literal["GiB", "GB"] = "GiB"
+    request: bool | None = None
+    mode: str | None = None
+    cached_tokens: int | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    gen_s: float | None = None
+    gen_s_interval: Interval | None = None
+    e2e_s: float | None = None
+    e2e_s_interval: Interval | None = None
+
+    def to_json(self) -> dict:
+        """The JSON contract: every key that was set (an `id` only when the query had one)."""
+        return self.model_dump(exclude_unset=True)
+
+
+def plan(query: PlanQuery | dict, world: World | None = None) -> Answer:
+    """Answer one query (a PlanQuery, or a dict with the batch keys). Raises VttError on bad
+    input or an unreadable model file; any other exception is a bug and propagates."""
+    (r,) = plan_answers([query], world)
+    if isinstance(r, Exception):
+        raise r
+    return r
+
+
 def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]:
-    """Answer many queries, in order. Any failure of one query (bad input, an unreadable file or
-    an unexpected exception) becomes that query's {'error': ...} answer; the rest are still
-    answered. A query's `id` is passed through to its answer."""
+    """The JSON contract over `plan_answers`: answers as dicts, in order; a query that failed,
+    whatever the failure, becomes {'error': {code, message[, hint]}} with its id, model, quant
+    and context echoed, and the rest are still answered."""
+    return [_error_answer(raw, r) if isinstance(r, Exception) else r.to_json()
+            for raw, r in zip(raw_queries, plan_answers(raw_queries, world))]
+
+
+def plan_answers(queries: list, world: World | None = None) -> list[Answer | Exception]:
+    """Answer many queries (PlanQuery objects or dicts), grouped by what they resolve to so a
+    batch of 10,000 is a few vectorised evaluations. Each failure is returned in its query's
+    place, never raised: one bad query cannot stop the others."""
     world = world or default_world()
-    answers: list[dict | None] = [None] * len(raw_queries)
+    answers: list[Answer | Exception | None] = [None] * len(queries)
     groups: dict[tuple, list[tuple[int, PlanQuery]]] = {}
     resolved: dict[tuple, Any] = {}
-    for i, raw in enumerate(raw_queries):
+    for i, raw in enumerate(queries):
         try:
-            q = parse_query(raw, world)
+            q = raw if isinstance(raw, PlanQuery) else parse_query(raw, world)
             hw = world.get_hardware(q.hardware or "strix-halo-128")
             be = world.get_backend(q.backend or hw.default_backend)
             key = (q.model, q.quant, q.file_size_gib, hw.id, be.id, q.calibration, q.mla_v_less, q.kv_unified,
@@ -295,7 +385,7 @@ def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]
                 raise resolved[key]
             groups.setdefault(key, []).append((i, q))
         except Exception as e:  # noqa: BLE001
-            answers[i] = _error_answer(raw, e)
+            answers[i] = e
     for key, items in groups.items():
         rm, hw, be, cal, notes = resolved[key]
         try:
@@ -306,18 +396,21 @@ def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]
                 try:
                     done.append((i, _answer_group(rm, hw, be, cal, [q])[0]))
                 except Exception as e:  # noqa: BLE001
-                    answers[i] = _error_answer(raw_queries[i], e)
+                    answers[i] = e
+        by_index = dict(items)
         for i, ans in done:
+            q = by_index[i]
             if ans.get("units") == "GB":
                 ans.update(_gb_keys(ans))
             if notes:
                 ans["warnings"] = [*notes, *ans.get("warnings", [])]
-            answers[i] = _with_id(raw_queries[i], ans)
+            if "id" in q.model_fields_set:
+                ans = {"id": q.id, **ans}
+            try:
+                answers[i] = Answer.model_validate(ans)
+            except ValidationError as e:  # a bug in the cost model, not the query's fault
+                answers[i] = e
     return answers
-
-
-def _with_id(raw, ans: dict) -> dict:
-    return {"id": raw["id"], **ans} if isinstance(raw, dict) and "id" in raw else ans
 
 
 def _error_answer(raw, e: Exception) -> dict:
