@@ -56,3 +56,20 @@ def test_batch_exit_status_is_2_when_a_line_failed(tmp_path):
     r = subprocess.run([sys.executable, "-m", "vtt.cli", "plan", "--batch", str(f), "--json"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0
+
+
+def test_hostile_batch_lines_are_their_own_errors(tmp_path):
+    f = tmp_path / "q.jsonl"
+    f.write_text("[" * 100000 + "\n"
+                 + json.dumps({"model": "gpt-oss-20b", "context": 2**63}) + "\n"
+                 + '{"model": "gpt-oss-20b", "file_size_gib": 1e999}\n'
+                 + json.dumps({"model": "gpt-oss-20b", "parallel": 10**6}) + "\n"
+                 + '"just a string"\n'
+                 + json.dumps({"id": "last", "model": "gpt-oss-20b"}) + "\n")
+    r = subprocess.run([sys.executable, "-m", "vtt.cli", "plan", "--batch", str(f), "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    ans = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(ans) == 6 and all("error" in a for a in ans[:5])
+    assert ans[5]["id"] == "last" and "error" not in ans[5]
+    assert "context" in ans[1]["error"]["message"] and "finite" in ans[2]["error"]["message"]

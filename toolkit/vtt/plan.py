@@ -26,6 +26,10 @@ from vtt.units import GIB
 # llama.cpp pads n_ctx to a multiple of 256 (llama_context: n_ctx = GGML_PAD(n_ctx, 256)); a
 # request's default context is what it needs, rounded up the same way.
 CTX_PAD = 256
+# Bounds llama.cpp itself has (include/llama.h: n_ctx, n_ubatch are uint32; src/llama-cparams.h:
+# LLAMA_MAX_SEQ 256 sequences), so absurd input is refused before it reaches numpy.
+MAX_TOKENS = 2**32 - 1
+MAX_SEQ = 256
 
 
 class PlanQuery(BaseModel):
@@ -36,19 +40,19 @@ class PlanQuery(BaseModel):
     id: Any = None  # any JSON value; passed through to the answer
     model: str = Field(min_length=1)
     quant: str | None = None
-    context: int | None = Field(default=None, gt=0)  # default 4096; a request's: what it needs
-    depth: int = Field(default=0, ge=0)
+    context: int | None = Field(default=None, gt=0, le=MAX_TOKENS)  # default 4096; a request's: what it needs
+    depth: int = Field(default=0, ge=0, le=MAX_TOKENS)
     # 0 as in llama-bench's -p 0 / -n 0: that test is not run and its keys are null
-    n_prompt: int = Field(default=512, ge=0)
-    n_gen: int = Field(default=128, ge=0)
+    n_prompt: int = Field(default=512, ge=0, le=MAX_TOKENS)
+    n_gen: int = Field(default=128, ge=0, le=MAX_TOKENS)
     hardware: str | None = None
     backend: str | None = None
     flash_attn: bool = True
-    n_ubatch: int = Field(default=512, gt=0)
+    n_ubatch: int = Field(default=512, gt=0, le=MAX_TOKENS)
     kv_type: str | None = None  # sets both K and V
     type_k: str | None = None
     type_v: str | None = None
-    parallel: int = Field(default=1, gt=0)
+    parallel: int = Field(default=1, gt=0, le=MAX_SEQ)
     # llama.cpp since PR #19067 (2026-01-24; the pinned build has it) caches only K for MLA models:
     # V is a view of the 576-wide latent. `mla_kv_full` answers for older builds (K and V stored).
     mla_v_less: bool = True
@@ -56,15 +60,15 @@ class PlanQuery(BaseModel):
     kv_unified: bool = False  # --kv-unified: slots share one KV stream
     swa_full: bool = False  # --swa-full: sliding-window layers get the whole context
     runtime: str | None = None  # a runtime profile (specs/runtimes) whose keys fill the unset ones
-    file_size_gib: float | None = Field(default=None, gt=0)
+    file_size_gib: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False)
     calibration: str | None = None
-    build: int | None = Field(default=None, ge=0)  # llama.cpp build number the answer is for (echoed)
+    build: int | None = Field(default=None, ge=0, le=10**7)  # llama.cpp build number the answer is for (echoed)
     # A request (design.md "Requests"): C cached tokens, P new prompt tokens, O output tokens.
     # Any of these, `request` or a `mode` preset (EDITOR/MODE from specs/modes) makes one.
     request: bool = False
-    cached_tokens: int | None = Field(default=None, ge=0)
-    prompt_tokens: int | None = Field(default=None, ge=1)
-    output_tokens: int | None = Field(default=None, ge=0)
+    cached_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
+    prompt_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    output_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
     mode: str | None = None
     # memory units of the human table and the extra `*_gb` keys; the `*_gib` keys are always there
     units: Literal["GiB", "GB"] = "GiB"

@@ -119,6 +119,8 @@ def _read_batch(path: Path) -> list:
             out.append(json.loads(line))
         except json.JSONDecodeError as e:
             out.append({"__bad_line__": f"line {n}: not JSON ({e.msg})"})
+        except (ValueError, RecursionError) as e:  # nesting too deep, or a number too long to parse
+            out.append({"__bad_line__": f"line {n}: not a usable JSON object ({type(e).__name__})"})
     return out
 
 
