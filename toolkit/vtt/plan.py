@@ -330,6 +330,7 @@ class Answer(BaseModel):
     warnings: list[str]
     build: int | None = None
     units: Literal["GiB", "GB"] = "GiB"
+    extrapolated: bool | None = None  # set by the coverage check: inputs outside the calibration data
     request: bool | None = None
     mode: str | None = None
     cached_tokens: int | None = None
