@@ -85,3 +85,16 @@ def test_a_request_that_does_not_fit_its_context_is_refused_but_a_mode_raises_it
 def test_request_keys_and_llama_bench_keys_do_not_mix():
     (a,) = plan_many([{"model": "gpt-oss-20b", "prompt_tokens": 10, "output_tokens": 10, "depth": 5}])
     assert "depth" in a["error"]["message"]
+
+
+def test_a_long_prompt_then_generation_runs_at_the_deep_rate_not_at_depth_zero():
+    """The seed's "analyse a 150K codebase": 1000 tokens after a 150K prompt take what tg at depth
+    ~150.5K says, several times the depth-0 figure (issue 10: 44 t/s reported where ~6 is real)."""
+    r, deep, shallow = plan_many([
+        {"model": "glm-4.7-flash", "context": 163840, "cached_tokens": 0, "prompt_tokens": 150000, "output_tokens": 1000},
+        {"model": "glm-4.7-flash", "context": 163840, "depth": 150500, "n_prompt": 512, "n_gen": 1},
+        {"model": "glm-4.7-flash", "context": 163840, "depth": 0, "n_prompt": 512, "n_gen": 1000},
+    ])
+    assert r["gen_s"] == pytest.approx(1000 / deep["tg_tps"], rel=0.02)
+    assert r["gen_s"] > 2 * 1000 / shallow["tg_tps"]
+    assert r["ttft_s"] > 0 and r["e2e_s"] == pytest.approx(r["ttft_s"] + r["gen_s"], abs=1e-3)
