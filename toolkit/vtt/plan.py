@@ -7,7 +7,6 @@ grouped by what they resolve to, so a batch of 10,000 is a few vectorised evalua
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -191,13 +190,6 @@ def find_mode(world: World, ref: str):
         known = ", ".join(f"{e}/{m.id}" for e, x in editors.items() for m in x.modes)
         raise UnknownName(f"unknown mode '{ref}': use EDITOR/MODE, one of {known}", hint="try: vtt catalog modes")
     return mode
-
-
-@dataclass
-class _Ctx:
-    world: World
-    resolved: dict
-    calibrations: dict
 
 
 def _quant_for_gguf(world: World, header_ftype: int | None, tensors) -> tuple[str, str]:
