@@ -52,7 +52,8 @@ class PlanQuery(BaseModel):
     type_k: str | None = None
     type_v: str | None = None
     parallel: int = Field(default=1, gt=0, le=MAX_SEQ)
-    # llama.cpp since PR #19067 (2026-01-24; the pinned build has it) caches only K for MLA models:
+    # llama.cpp since PR #19067 (https://github.com/ggml-org/llama.cpp/pull/19067, merged 2026-01-24;
+    # the pinned build has it) caches only K for MLA models:
     # V is a view of the 576-wide latent. `mla_kv_full` answers for older builds (K and V stored).
     mla_v_less: bool = True
     mla_kv_full: bool = False
