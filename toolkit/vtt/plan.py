@@ -119,9 +119,12 @@ class PlanQuery(BaseModel):
             self.output_tokens = shape.n_gen if self.output_tokens is None else self.output_tokens
         given = sorted({"depth", "n_prompt", "n_gen"} & self.model_fields_set)
         if given:
-            raise ValueError(f"a request takes cached_tokens, prompt_tokens and output_tokens, not {', '.join(given)}")
+            flags = {"depth": "-d", "n_prompt": "-p", "n_gen": "-n"}
+            raise ValueError("a request takes cached_tokens, prompt_tokens and output_tokens, not "
+                             + ", ".join(f"{g} ({flags[g]})" for g in given))
         if self.prompt_tokens is None or self.output_tokens is None:
-            raise ValueError("a request needs prompt_tokens and output_tokens (or a mode preset, e.g. roo/ask)")
+            raise ValueError("a request needs prompt_tokens and output_tokens (--prompt-tokens, --output-tokens), "
+                             "or a mode preset (--mode roo/ask)")
         self.cached_tokens = self.cached_tokens or 0
         self.depth, self.n_prompt, self.n_gen = self.cached_tokens, self.prompt_tokens, self.output_tokens
         need = self.cached_tokens + self.prompt_tokens + self.output_tokens
