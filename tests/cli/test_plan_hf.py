@@ -158,3 +158,46 @@ def test_pick_file_follows_llama_cpps_choice():
     assert pick_file(files, "UD-Q4_K_M") == "M-UD-Q4_K_M.gguf"
     assert pick_file(files, "Q2_K") is None
     assert pick_file(["a-Q8_0.gguf", "b-F16.gguf"], None) == "a-Q8_0.gguf"
+
+
+def _split_copy(src: Path, out: Path, max_tensors: int) -> list[Path]:
+    """`src` rewritten as a llama.cpp split model (gguf-py's split writer, as gguf-split does)."""
+    import gguf
+
+    r = gguf.GGUFReader(src)
+    w = gguf.GGUFWriter(out, r.fields["general.architecture"].contents(), split_max_tensors=max_tensors)
+    for f in r.fields.values():
+        if f.name.startswith("GGUF.") or f.name == "general.architecture":
+            continue
+        t = f.types[0]
+        if t == gguf.GGUFValueType.ARRAY:
+            w.add_array(f.name, f.contents())
+        elif t == gguf.GGUFValueType.STRING:
+            w.add_string(f.name, f.contents())
+        else:
+            w.add_key_value(f.name, f.contents(), t)
+    for t in r.tensors:
+        w.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return sorted(out.parent.glob(out.stem + "-*-of-*.gguf"))
+
+
+def test_a_split_model_in_a_folder_resolves_to_its_first_part_and_reads_every_header(tmp_path):
+    whole = write_tiny("qwen3", tmp_path, "f16")
+    parts = _split_copy(whole, tmp_path / "Tiny-Qwen3-F16.gguf", 6)
+    assert len(parts) >= 3
+    files = {f"F16/{p.name}": p for p in reversed(parts)}
+    hub = FakeHub(files)
+    try:
+        r = _plan(hub, "-hf", f"{REPO}:F16")
+        assert r.returncode == 0, r.stdout + r.stderr
+        a = json.loads(r.stdout)
+        assert a["model"] == f"Tiny-Qwen3-F16-00001-of-{len(parts):05d}.gguf"
+        from vtt.gguf.reader import read_gguf_header
+
+        assert a["weights_bytes"] == read_gguf_header(whole).tensor_bytes  # every part's tensors counted
+    finally:
+        hub.close()
