@@ -54,7 +54,7 @@ def test_batch_answers_in_order_and_keeps_going_after_a_bad_line(tmp_path):
         + json.dumps({"model": "qwen3-30b-a3b", "quant": "Q4_K_M", "context": 32768, "depth": 16384}) + "\n"
     )
     r = _run("plan", "--batch", str(f), "--json")
-    assert r.exit_code == 0
+    assert r.exit_code == 2  # some lines failed
     answers = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(answers) == 5
     assert answers[0]["model"] == "gpt-oss-20b" and "error" not in answers[0]
@@ -119,3 +119,69 @@ def test_plan_path_imports_no_heavy_modules():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_mla_caches_k_only_by_default_and_kv_full_is_a_flag():
+    """The pinned llama.cpp (since PR #19067) caches only the 576-wide latent K for GLM-4.7-Flash:
+    47 layers x 576 x 2 bytes per token; --mla-kv-full is the older K+V layout, with a warning."""
+    new = json.loads(_run("plan", "glm-4.7-flash", "-q", "Q8_0", "-c", "65536", "--json").stdout)
+    old = json.loads(_run("plan", "glm-4.7-flash", "-q", "Q8_0", "-c", "65536", "--mla-kv-full", "--json").stdout)
+    assert new["kv_cache_bytes"] == 47 * 576 * 2 * 65536
+    assert new["mla_v_less"] is True and new["mla_kv_full"] is False
+    assert not any("19067" in w for w in new["warnings"])
+    assert old["kv_cache_bytes"] > 1.8 * new["kv_cache_bytes"] and old["mla_kv_full"] is True
+    assert any("before PR #19067" in w for w in old["warnings"])
+
+
+@pytest.mark.parametrize("args, null, kept", [
+    (["-p", "0"], ("pp_tps", "pp_tps_interval", "ttft_s", "ttft_s_interval"), ("tg_tps", "tg_tps_interval")),
+    (["-n", "0"], ("tg_tps", "tg_tps_interval"), ("pp_tps", "pp_tps_interval", "ttft_s")),
+])
+def test_zero_prompt_or_gen_is_a_test_not_run_as_in_llama_bench(args, null, kept):
+    r = _run("plan", "gpt-oss-20b", "-c", "8192", *args, "--json")
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)
+    assert all(a[k] is None for k in null), {k: a[k] for k in null}
+    assert all(a[k] is not None for k in kept)
+    assert a["kv_cache_gib"] > 0
+
+
+def test_request_flags_answer_ttft_gen_and_end_to_end():
+    r = _run("plan", "glm-4.7-flash", "--request", "--cached-tokens", "24576", "--prompt-tokens", "1024",
+             "--output-tokens", "512", "--json")
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)
+    assert (a["cached_tokens"], a["prompt_tokens"], a["output_tokens"]) == (24576, 1024, 512)
+    assert a["context"] >= 24576 + 1024 + 512 and a["depth"] == 24576
+    assert a["e2e_s"] == pytest.approx(a["ttft_s"] + a["gen_s"], abs=1e-3)
+    for k in ("ttft_s", "gen_s", "e2e_s"):
+        lo, hi = a[f"{k}_interval"]
+        assert lo < a[k] < hi
+
+
+def test_mode_preset_and_catalog_modes_agree():
+    shapes = {json.loads(x)["mode"]: json.loads(x) for x in _run("catalog", "modes", "--json").stdout.splitlines()}
+    assert "roo/ask" in shapes and "claude-code/edit" in shapes
+    a = json.loads(_run("plan", "gpt-oss-20b", "--mode", "claude-code/edit", "--json").stdout)
+    s = shapes["claude-code/edit"]
+    assert (a["cached_tokens"], a["prompt_tokens"], a["output_tokens"]) == (s["cached_tokens"], s["prompt_tokens"], s["output_tokens"])
+    r = _vtt("plan", "gpt-oss-20b", "--mode", "roo/nope")
+    assert r.returncode == 2 and "unknown mode 'roo/nope'" in r.stderr
+
+
+def test_units_gb_adds_gb_keys_and_keeps_the_gib_contract():
+    gib = json.loads(_run("plan", "gpt-oss-20b", "-c", "32768", "--json").stdout)
+    gb = json.loads(_run("plan", "gpt-oss-20b", "-c", "32768", "--units", "GB", "--json").stdout)
+    assert not any(k.endswith("_gb") for k in gib)
+    for k in ("weights", "kv_cache", "compute_buffer", "total", "budget"):
+        assert gb[f"{k}_gib"] == gib[f"{k}_gib"]
+        assert gb[f"{k}_gb"] == pytest.approx(gib[f"{k}_gib"] * 2**30 / 1e9, rel=1e-3)
+    table = _run("plan", "gpt-oss-20b", "--units", "GB").stdout
+    assert "total GB" in table and "GiB" not in table.splitlines()[0]
+    assert _vtt("plan", "gpt-oss-20b", "--units", "MB").returncode == 2
+
+
+def test_build_is_echoed():
+    a = json.loads(_run("plan", "gpt-oss-20b", "--build", "7938", "--json").stdout)
+    b = json.loads(_run("plan", "gpt-oss-20b", "--json").stdout)
+    assert a["build"] == 7938 and b["build"] is None

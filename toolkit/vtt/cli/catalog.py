@@ -9,7 +9,7 @@ import typer
 
 
 def catalog(
-    what: Annotated[str, typer.Argument(help="models, quants, hardware, backends or runtimes")] = "models",
+    what: Annotated[str, typer.Argument(help="models, quants, hardware, backends, runtimes or modes")] = "models",
     search: Annotated[Optional[str], typer.Option("--search", "-s", help="only entries whose id or alias contains this")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ):
@@ -18,10 +18,13 @@ def catalog(
     from vtt.specs.catalog import default_world, norm
 
     w = default_world()
+    if what == "modes":
+        _modes(w, search, json_out)
+        return
     table = {"models": w.models, "quants": w.quants, "hardware": w.hardware, "backends": w.backends,
              "runtimes": w.runtimes}.get(what)
     if table is None:
-        raise BadQuery(f"unknown catalog section '{what}': use models, quants, hardware, backends or runtimes")
+        raise BadQuery(f"unknown catalog section '{what}': use models, quants, hardware, backends, runtimes or modes")
     items = list(table.values())
     if search:
         s = norm(search)
@@ -37,3 +40,22 @@ def catalog(
             print(f"{i.id:20s} {i.name:45s} {i.flags or ''}")
         else:
             print(f"{i.id:20s} {i.name}")
+
+
+def _modes(w, search: str | None, json_out: bool) -> None:
+    """Editor modes and their typical request (the preset `vtt plan --mode EDITOR/MODE` uses)."""
+    from vtt.specs.mode import load_modes
+
+    for editor, em in sorted(load_modes(list(w.roots)).items()):
+        for m in em.modes:
+            ref = f"{editor}/{m.id}"
+            if search and search.lower() not in ref.lower():
+                continue
+            r = m.request
+            if json_out:
+                print(json.dumps({"mode": ref, "name": m.name, "cached_tokens": r.depth, "prompt_tokens": r.n_prompt,
+                                  "output_tokens": r.n_gen, "min_context": m.needs.min_context,
+                                  "min_tg_tps": m.needs.min_tg_tps, "max_ttft_s": m.needs.max_ttft_s}))
+            else:
+                print(f"{ref:24s} cached {r.depth:>6d}  prompt {r.n_prompt:>5d}  output {r.n_gen:>5d}  "
+                      f"min ctx {m.needs.min_context:>6d}  {m.name}")

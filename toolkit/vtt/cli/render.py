@@ -26,14 +26,17 @@ def _cell(a: dict, key: str, fmt: str) -> str:
     return fmt.format(v)
 
 
-def render_plan(answers: list[dict]) -> None:
+def render_plan(answers: list[dict], units: str = "GiB") -> None:
+    cols = PLAN_COLUMNS
+    if units == "GB":  # the *_gb keys vtt.plan adds for --units GB
+        cols = [(k[:-4] + "_gb", h.replace("GiB", "GB"), f) if k.endswith("_gib") else (k, h, f) for k, h, f in cols]
     rows = []
     for a in answers:
         if "error" in a:
-            rows.append([a.get("model", "?"), "error: " + a["error"]["message"]] + [""] * (len(PLAN_COLUMNS) - 2))
+            rows.append([a.get("model", "?"), "error: " + a["error"]["message"]] + [""] * (len(cols) - 2))
         else:
-            rows.append([_cell(a, k, f) for k, _, f in PLAN_COLUMNS])
-    heads = [h for _, h, _ in PLAN_COLUMNS]
+            rows.append([_cell(a, k, f) for k, _, f in cols])
+    heads = [h for _, h, _ in cols]
     ok = [a for a in answers if "error" not in a]
     foot = ""
     if ok:

@@ -30,6 +30,15 @@ USER_AGENT = "vtt-gguf-header/0.1"
 _SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 
 
+# Extra request headers by host ("host[:port]"), e.g. HF_TOKEN's Authorization for the Hub
+# (vtt.gguf.hf): sent only to that host, never to the CDN a redirect leads to.
+_HOST_HEADERS: dict[str, dict[str, str]] = {}
+
+
+def add_host_headers(netloc: str, headers: dict[str, str]) -> None:
+    _HOST_HEADERS.setdefault(netloc.lower(), {}).update(headers)
+
+
 def is_url(s: str | os.PathLike) -> bool:
     return isinstance(s, str) and s.lower().startswith(("http://", "https://"))
 
@@ -181,7 +190,7 @@ class HttpSource(ByteSource):
             parts = urlsplit(url)
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             headers = {"Range": f"bytes={offset}-{offset + n - 1}", "User-Agent": USER_AGENT,
-                       "Accept-Encoding": "identity"}
+                       "Accept-Encoding": "identity", **_HOST_HEADERS.get(parts.netloc.lower(), {})}
             with self._network_errors(conn):
                 conn.request("GET", path, headers=headers)
                 resp = conn.getresponse()

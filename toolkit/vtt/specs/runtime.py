@@ -41,7 +41,7 @@ class Runtime(Spec):
     parallel: int = Field(default=1, ge=1, description="-np: parallel sequences (slots)")
     kv_unified: bool = Field(default=False, description="--kv-unified: one KV stream shared by all slots")
     swa_full: bool = Field(default=False, description="--swa-full: full-size cache for sliding-window layers")
-    mla_v_less: bool = Field(default=False, description="llama.cpp >= PR #19067 (2026-01-24): MLA caches K only")
+    mla_v_less: bool = Field(default=True, description="llama.cpp >= PR #19067 (2026-01-24): MLA caches K only (false: the older K+V layout)")
     mmap: bool = False
     flags: str | None = Field(default=None, description="the llama-server flags this profile stands for")
     notes: str | None = None
