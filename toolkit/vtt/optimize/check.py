@@ -120,15 +120,19 @@ def check_plan(plan: _Plan, world: World, policy: Policy, editors: dict, *, hard
             continue
         if served[(mid, qid)] < md.min_context:
             violations.append(f"{key}: context {served[(mid, qid)]} under the {md.min_context} it needs")
-        speed_q.append({"model": mid, "quant": qid, "context": md.depth + md.n_prompt + md.n_gen, "depth": md.depth,
-                        "n_prompt": md.n_prompt, "n_gen": md.n_gen, "hardware": hw.id, "kv_type": policy.kv_type})
+        speed_q.append((mid, qid))
         speed_for.append(md)
-    for md, a in zip(speed_for, plan_many(speed_q, world)):
-        if "error" in a:
-            continue
-        if a["tg_tps"] < md.min_tg_tps:
-            violations.append(f"{md.key}: {a['model']} {a['tg_tps']:.1f} t/s under the {md.min_tg_tps:g} t/s it needs")
-        if a["ttft_s"] > md.max_ttft_s:
-            violations.append(f"{md.key}: {a['model']} first token after {a['ttft_s']:.1f} s, over {md.max_ttft_s:g} s")
+    if speed_q:     # request-level times, as the optimizer computes them
+        from vtt.optimize.price import Pricer
+        from vtt.plan import resolve_model
+
+        pricer = Pricer(world, hw.id)
+        for (mid, qid), md in zip(speed_q, speed_for):
+            rm = resolve_model(world, mid, qid, None)
+            _, tg, ttft, _ = pricer.request(rm, [md.depth], [md.n_prompt], [md.n_gen], policy.kv_type)
+            if tg[0] < md.min_tg_tps - 1e-6:
+                violations.append(f"{md.key}: {mid} {tg[0]:.1f} t/s after the prompt, under the {md.min_tg_tps:g} t/s it needs")
+            if ttft[0] > md.max_ttft_s + 1e-6:
+                violations.append(f"{md.key}: {mid} first token after {ttft[0]:.1f} s, over {md.max_ttft_s:g} s")
     return {"ok": not violations, "violations": violations, "notes": notes, "budget_gib": round(limit, 3),
             "resident_sets": [{"id": s.id, "total_gib": round(t, 3)} for s, t in zip(plan.resident_sets, totals)]}
