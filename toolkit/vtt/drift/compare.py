@@ -130,7 +130,7 @@ def compare_samples(base_tps: list[float], cand_tps: list[float], *, min_effect:
     if floor > alpha:
         return ("insufficient_samples",
                 f"{len(base_tps)}+{len(cand_tps)} samples cannot reach p < {alpha:g} (best {floor:.3g}); "
-                f"rerun both with at least -r {needed_repetitions(alpha)}", change, p_value)
+                f"rerun with more repetitions (both runs at least -r {needed_repetitions(alpha)})", change, p_value)
     if p_value >= alpha:
         return "not_significant", f"p = {p_value:.3g} >= alpha {alpha:g}", change, p_value
     if abs(change) < min_effect:
