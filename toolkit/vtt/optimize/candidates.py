@@ -98,9 +98,8 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
                     budget_gib: float | None = None, model_ids: list[str] | None = None) -> Catalogue:
     from vtt.errors import VttError
     from vtt.harness.budget import resolve_budget
-    from vtt.optimize.price import Pricer
+    from vtt.optimize.price import Pricer, resolve_catalog_model
     from vtt.optimize.quality import model_quality, quant_factor
-    from vtt.plan import resolve_model
 
     hw = world.get_hardware(hardware)
     requested, budget_source = resolve_budget(hw, budget_gib)
@@ -139,7 +138,7 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
     for j in range(J):
         a = archs[pair_model[j]]
         try:
-            rm = resolve_model(world, a.id, pair_quant[j], None)
+            rm = resolve_catalog_model(world, a.id, pair_quant[j])
         except VttError:
             bad_pair[j] = True
             continue

@@ -27,6 +27,24 @@ class Priced:
     gen_s: np.ndarray
 
 
+_RESOLVED: dict = {}
+
+
+def resolve_catalog_model(world, model_id: str, quant: str):
+    """vtt.plan.resolve_model for a catalog model, memoised per (world, model, quant): the weight profile
+    walks every tensor of the model (~0.01 s each), and optimize, check and fit ask for the same pairs."""
+    from vtt.plan import resolve_model
+
+    key = (id(world), model_id, quant)
+    hit = _RESOLVED.get(key)
+    if hit is None or hit[0] is not world:
+        hit = (world, resolve_model(world, model_id, quant, None))
+        if len(_RESOLVED) > 4096:
+            _RESOLVED.clear()
+        _RESOLVED[key] = hit
+    return hit[1]
+
+
 class Pricer:
     """One hardware x backend; calibrations are read once per pricer (not patched into vtt.plan)."""
 
