@@ -30,7 +30,7 @@ def render_optimize(plan: dict) -> None:
 
 def optimize(
     hardware: Annotated[str, typer.Option("--hardware", help="hardware id (vtt catalog hardware)")] = "strix-halo-128",
-    budget_gib: Annotated[Optional[float], typer.Option("--budget-gib", help="memory for models and kept-free work (default: GPU-addressable)")] = None,
+    budget_gib: Annotated[Optional[float], typer.Option("--budget-gib", help="GPU-addressable GiB for models and kept-free work (default: this machine's GTT/TTM limit when vtt runs on the hardware, else the spec's)")] = None,
     editors: Annotated[Optional[str], typer.Option("--editors", help="comma list: roo,cursor,claude-code")] = None,
     policies: Annotated[Optional[list[Path]], typer.Option("--policies", help="policy file or directory (repeatable)")] = None,
     models: Annotated[Optional[str], typer.Option("--models", help="comma list of model ids to consider")] = None,

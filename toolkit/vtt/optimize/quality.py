@@ -73,6 +73,16 @@ def load_quality(world: World) -> QualityData:
     missing = [n for n in ("benchmarks", "quant_degradation", "prior") if n not in docs]
     if missing:
         raise SpecError(f"specs/quality/{missing[0]}.yaml not found under {', '.join(map(str, world.roots))}")
+    try:
+        return _build(world, docs)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise SpecError(f"specs/quality: malformed entry ({type(e).__name__}: {e})",
+                        hint="see the comments at the top of each specs/quality/*.yaml") from None
+
+
+def _build(world: World, docs: dict) -> QualityData:
+    from vtt.errors import SpecError
+
     b = docs["benchmarks"]
     qd = QualityData(
         reference=b["reference"], min_half_width=float(b.get("min_half_width", 0.03)),
