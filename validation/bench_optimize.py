@@ -137,10 +137,10 @@ def main() -> None:
                      f"max {max(mx):.3f} s over {len(med)} seeds x {args.repeat}.")
     lines += ["",
               "## Real catalog end to end (`optimize()`: request-level pricing of every candidate with the cost model + MILP)", "",
+              "The first row is a cold call (every (model, quant) weight profile walks the model's tensors); later "
+              "calls in the process reuse them (optimize/price.py resolve_catalog_model).", "",
               "| budget GiB | total s | queries priced | pairs | servers | MILP vars | MILP rows | solve s | proven by | sets |",
               "|---|---|---|---|---|---|---|---|---|---|"]
-    lines += ["", "The first row is a cold call (every (model, quant) weight profile walks the model's tensors); later "
-              "calls in the process reuse them (optimize/price.py resolve_catalog_model).", ""]
     for b, dt, st, ns in e2e:
         lines.append(f"| {b} | {dt:.2f} | {st['queries_priced']} | {st['pairs']} | {st['servers']} | {st['milp_vars']} | "
                      f"{st['milp_rows']} | {st['solve_s']:.3f} | {st.get('proof', '')} | {ns} |")
