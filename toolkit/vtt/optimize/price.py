@@ -90,8 +90,12 @@ class Pricer:
     def request(self, rm, cached, prompt, output, kv: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(pp_tps at depth C, tg_tps at depth C + P, ttft_s, gen_s) of requests (C, P, O)."""
         cached, prompt, output = (np.asarray(x, dtype=np.int64) for x in (cached, prompt, output))
-        pp, _ = self.speed(rm, cached, prompt, np.ones_like(output), kv)
-        _, tg = self.speed(rm, cached + prompt, np.ones_like(prompt), output, kv)
+        n = len(cached)
+        ones = np.ones(n, dtype=np.int64)
+        # one cost-model call: the prefill rows (-p P -d C), then the generation rows (-n O -d C+P)
+        pp2, tg2 = self.speed(rm, np.concatenate([cached, cached + prompt]), np.concatenate([prompt, ones]),
+                              np.concatenate([ones, output]), kv)
+        pp, tg = pp2[:n], tg2[n:]
         with np.errstate(divide="ignore", invalid="ignore"):
             ttft = np.where(pp > 0, prompt / np.where(pp > 0, pp, 1), np.inf)
             gen = np.where(tg > 0, output / np.where(tg > 0, tg, 1), np.inf)
