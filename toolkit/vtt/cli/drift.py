@@ -84,8 +84,9 @@ def drift(
     Tests are matched on model, test and parameters (threads and build may differ and are shown).
     A regression is significant (p < alpha) AND slower by at least --min-effect.
     Exit status: 0 no regression, 1 a regression, 2 bad input (unknown label, a label with several runs,
-    --against-prediction on hardware no spec describes), 3 environment, 4 too few repetitions: no test
-    can reach significance at --alpha with the runs' repetitions (the message says how many are needed).
+    --against-prediction on hardware no spec describes), 3 environment, 4 too few repetitions: a test
+    changed by more than --min-effect but its repetitions can never reach significance at --alpha (the
+    message says how many are needed).
 
     Example:
       vtt drift --baseline base --candidate nightly --min-effect 0.05
@@ -132,12 +133,14 @@ def drift(
                   f"[{c.lo_tps:.2f}, {c.hi_tps:.2f}]: {c.verdict.replace('_', ' ')}")
     if report.regressed or any(c.verdict != "within" for c in checks):
         raise typer.Exit(1)
-    if report.verdicts and all(v.verdict == "insufficient_samples" for v in report.verdicts):
+    short = [v for v in report.verdicts if v.verdict == "insufficient_samples"]
+    if short:   # a change beyond the floor that these repetitions can never test: not a "no regression"
         import sys
 
         from vtt.drift.compare import needed_repetitions
 
-        have = min(min(v.n_baseline, v.n_candidate) for v in report.verdicts)
-        print(f"vtt: too few repetitions: {have} per test can never reach p < {alpha:g}; rerun both runs with "
-              f"at least -r {needed_repetitions(alpha, have)}", file=sys.stderr)
+        have = min(min(v.n_baseline, v.n_candidate) for v in short)
+        print(f"vtt: too few repetitions: {len(short)} test(s) changed by more than the floor but {have} "
+              f"repetitions can never reach p < {alpha:g}; rerun both runs with at least "
+              f"-r {needed_repetitions(alpha, have)}", file=sys.stderr)
         raise typer.Exit(TOO_FEW_REPETITIONS)

@@ -127,6 +127,9 @@ def compare_samples(base_tps: list[float], cand_tps: list[float], *, min_effect:
     else:
         p_value = float(mannwhitneyu(base_tps, cand_tps, alternative="two-sided").pvalue)
     floor = min_two_sided_p(len(base_tps), len(cand_tps))
+    if floor > alpha and abs(change) < min_effect:
+        return ("no_change", f"|change| {abs(change):.1%} < floor {min_effect:.0%} (too few samples for a test, "
+                "and below the floor anyway)", change, p_value)
     if floor > alpha:
         return ("insufficient_samples",
                 f"{len(base_tps)}+{len(cand_tps)} samples cannot reach p < {alpha:g} (best {floor:.3g}); "
