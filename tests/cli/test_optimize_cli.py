@@ -117,3 +117,17 @@ def test_vtt_plan_start_up_does_not_import_scipy_or_rich():
     code = "import sys, vtt.cli.app; print(sorted(m for m in ('scipy', 'rich') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_pin_that_cannot_serve_shows_what_the_pinned_model_lacks(tmp_path):
+    pol = tmp_path / "p.yaml"
+    pol.write_text("pins:\n  roo/ask: qwen3-235b-a22b\n")
+    code, msg = _invoke(["optimize", "--editors", "roo", "--policies", str(pol), "--json"])
+    assert code == 1 and "roo/ask is pinned to qwen3-235b-a22b, which cannot serve it" in msg
+    assert "qwen3-235b-a22b/" in msg and ("t/s" in msg or "first token" in msg or "context" in msg)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-1"])
+def test_optimize_refuses_a_budget_that_is_not_a_positive_number(bad):
+    code, msg = _invoke(["optimize", "--budget-gib", bad, "--json"])
+    assert code == 2 and "budget-gib" in msg

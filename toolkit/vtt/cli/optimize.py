@@ -55,8 +55,8 @@ def optimize(
     from vtt.errors import BadQuery
     from vtt.optimize import optimize as run
 
-    if budget_gib is not None and budget_gib <= 0:
-        raise BadQuery(f"bad budget-gib: must be > 0 (got {budget_gib:g})")
+    if budget_gib is not None and not (0 < budget_gib < 1e6):     # also refuses nan and inf
+        raise BadQuery(f"bad budget-gib: must be > 0 and finite (got {budget_gib:g})")
     ids = [m.strip() for m in models.split(",") if m.strip()] if models else None
     plan = run(hardware=hardware, budget_gib=budget_gib, editors=editors, policies=policies, models=ids).to_json()
     if export:

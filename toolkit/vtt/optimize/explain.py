@@ -137,14 +137,21 @@ def runner_up(cat: Catalogue, d: int, j_win: int, beside: list[tuple[int, float]
 
 
 def diagnose_infeasible(cat: Catalogue) -> list[str]:
-    """Per mode with no usable candidate: the reasons of its closest candidates."""
+    """Per mode with no usable candidate: the reasons of its closest candidates. A pinned mode shows what
+    the pinned model itself lacks (the pin is the binding rule, so the other models' reasons say nothing)."""
     p = cat.problem
     out = []
     for d, md in enumerate(p.modes):
         if any(p.serves(d, k) for k in range(len(p.srv_pair))):
             continue
-        order = sorted(range(len(p.pair_quant)), key=lambda j: (len(cat.reasons.get((d, j), [])), -p.value[d, j]))[:3]
+        pin = cat.policy.pins.get(md.key) if cat.policy else None
+        pool = list(range(len(p.pair_quant)))
+        if pin:
+            mine = [j for j in pool if not any("pinned" in r for r in cat.reasons.get((d, j), []))]
+            pool = mine or [j for j in pool if cat.pair_label[j].split("/")[0] == pin.split("/")[0]] or pool
+        order = sorted(pool, key=lambda j: (len(cat.reasons.get((d, j), [])), -p.value[d, j]))[:3]
         detail = "; ".join(f"{cat.pair_label[j]}: {', '.join(cat.reasons.get((d, j), ['no server fits']))}"
                            for j in order)
-        out.append(f"{md.key}: no candidate meets its needs ({detail})")
+        head = f"{md.key} is pinned to {pin}, which cannot serve it" if pin else f"{md.key}: no candidate meets its needs"
+        out.append(f"{head} ({detail})")
     return out
