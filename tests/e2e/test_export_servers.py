@@ -4,7 +4,6 @@ as llama-bench, on a generated GGUF named like the plan's files (so the --models
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
@@ -107,4 +106,3 @@ def test_every_export_names_its_targets_and_keeps_the_resident_sets(exported):
             s["id"]: {m["server"] for m in s["models"]} for s in plan["resident_sets"]}
         for m in cfg["models"].values():
             assert m["metadata"]["vtt_llama_cpp_build"] == "0c1e570"
-    _ = json

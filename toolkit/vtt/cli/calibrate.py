@@ -146,8 +146,8 @@ def calibrate(
 def _use_or_remove(world, use: str | None, remove: str | None, json_out: bool) -> None:
     from datetime import datetime, timezone
 
-    from vtt.calibrate.calibration import (export_user_calibration, list_calibrations, load_calibration_file,
-                                           user_calibration_dir, write_calibration_yaml)
+    from vtt.calibrate.calibration import (list_calibrations, load_calibration_file, user_calibration_dir,
+                                           write_calibration_yaml)
     from vtt.errors import BadQuery, UnknownName
 
     if use and remove:
@@ -176,6 +176,5 @@ def _use_or_remove(world, use: str | None, remove: str | None, json_out: bool) -
         if name <= newest:      # one made this second sorts later: sort after it ('~' follows '.')
             name = newest.removesuffix(".yaml") + "~use.yaml"
         path = write_calibration_yaml(cal, folder / name)
-        _ = export_user_calibration
         msg = {"using": cal_id, "hardware": cal.hardware, "backend": cal.backend, "file": str(path)}
     print(json.dumps(msg) if json_out else "; ".join(f"{k} {v}" for k, v in msg.items()))

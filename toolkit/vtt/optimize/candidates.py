@@ -6,7 +6,6 @@ so explanations and infeasibility reports can quote it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -138,9 +138,7 @@ def _measured(qd: QualityData, scores: list[Score]) -> Quality | None:
         if r is None:
             continue
         eq.append(min(100.0, s.score * r) / 100.0)
-        name = qd.benchmarks[s.benchmark]["name"]
         parts.append(f"{s.label} {s.score:g}" + ("" if s.benchmark == qd.reference else f" (= {s.score * r:.1f} on {qd.benchmarks[qd.reference]['name']})"))
-        _ = name
     if not eq:
         return None
     v = statistics.mean(eq)
