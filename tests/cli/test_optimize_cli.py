@@ -85,15 +85,29 @@ def test_export_llama_swap_loads_back_with_the_resident_sets(plans, tmp_path):
     code, text = _invoke(["optimize", "--budget-gib", "128", "--export", "llama-swap", "--out", str(out)])
     assert code == 0, text
     cfg = LlamaSwapConfig.model_validate(yaml.safe_load(out.read_text()))
-    groups = {g: set(v.members) for g, v in cfg.routing.router.settings.groups.items()}
+    groups = {g: set(v.members) for g, v in cfg.groups.items()}
+    assert cfg.routing is None
     assert groups == {s["id"]: {m["server"] for m in s["models"]} for s in plan["resident_sets"]}
+
+
+def test_every_mode_names_its_binding_constraint_and_what_each_other_model_lacked(plans):
+    plan, _ = plans[128]
+    models = {m for m in (a["model"] for a in plan["assignments"])}
+    for a in plan["assignments"]:
+        assert a["binding"] and a["binding"] in a["why"]
+        assert a["quality_kind"] in ("measured", "prior")
+        assert (a["quality_kind"] == "prior") == a["quality_source"].startswith("prior:")
+        assert a["e2e_s"] == pytest.approx(a["ttft_s"] + a["gen_s"], abs=2e-3)
+        named = {r.split("/")[0] for r in a["rejected"]}
+        assert a["model"] not in named and len(named) == len(a["rejected"])
+    assert models
 
 
 def test_optimize_reports_an_impossible_need_with_the_reason(tmp_path):
     pol = tmp_path / "p.yaml"
     pol.write_text("modes:\n  roo/code: {min_tg_tps: 5000}\n")
     code, msg = _invoke(["optimize", "--editors", "roo", "--policies", str(pol), "--json"])
-    assert code == 1 and "roo/code" in msg and "t/s under the 5000" in msg
+    assert code == 1 and "roo/code" in msg and "under the 5000 t/s" in msg
 
 
 def test_vtt_plan_start_up_does_not_import_scipy_or_rich():
@@ -103,3 +117,17 @@ def test_vtt_plan_start_up_does_not_import_scipy_or_rich():
     code = "import sys, vtt.cli.app; print(sorted(m for m in ('scipy', 'rich') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_pin_that_cannot_serve_shows_what_the_pinned_model_lacks(tmp_path):
+    pol = tmp_path / "p.yaml"
+    pol.write_text("pins:\n  roo/ask: qwen3-235b-a22b\n")
+    code, msg = _invoke(["optimize", "--editors", "roo", "--policies", str(pol), "--json"])
+    assert code == 1 and "roo/ask is pinned to qwen3-235b-a22b, which cannot serve it" in msg
+    assert "qwen3-235b-a22b/" in msg and ("t/s" in msg or "first token" in msg or "context" in msg)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-1"])
+def test_optimize_refuses_a_budget_that_is_not_a_positive_number(bad):
+    code, msg = _invoke(["optimize", "--budget-gib", bad, "--json"])
+    assert code == 2 and "budget-gib" in msg

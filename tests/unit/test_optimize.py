@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+
 import numpy as np
 import pytest
 import yaml
 
-from vtt.errors import SpecError
-from vtt.optimize.candidates import quant_factor
-from vtt.optimize.export import LlamaSwapConfig, claude_code_settings, llama_swap_config, roo_settings
+from vtt.errors import SpecError, VttError
+from vtt.optimize.export import LlamaSwapConfig, Target, claude_code_settings, export, llama_swap_config, roo_settings
+from vtt.optimize.quality import load_quality, model_quality, quant_factor
 from vtt.optimize.milp import solve
 from vtt.optimize.problem import ModeReq, Problem
 from vtt.specs.catalog import default_world
@@ -87,9 +90,31 @@ def test_milp_reports_a_mode_without_candidates_as_infeasible():
 
 def test_quant_factor_follows_the_perplexity_table():
     w = default_world()
-    pol = merge([Policy(quant_ppl_delta={"Q8_0": 0.0026, "Q4_K_M": 0.1754, "Q3_K_M": 0.6569})])
-    assert quant_factor(w, "Q8_0", pol) > quant_factor(w, "Q4_K_M", pol) > quant_factor(w, "Q3_K_M", pol)
-    assert quant_factor(w, "UD-Q4_K_XL", pol) == pytest.approx(quant_factor(w, "Q4_K_M", pol))
+    qd = load_quality(w)
+    f = {q: quant_factor(qd, w, q)[0] for q in ("Q8_0", "Q4_K_M", "Q3_K_M", "UD-Q4_K_XL", "IQ2_XXS", "Q2_K")}
+    assert f["Q8_0"] > f["Q4_K_M"] > f["Q3_K_M"] > f["Q2_K"]
+    assert f["UD-Q4_K_XL"] == pytest.approx(f["Q4_K_M"])
+    assert "as Q2_K" in quant_factor(qd, w, "IQ2_XXS")[1]
+
+
+def test_every_published_score_names_its_url_and_a_known_benchmark():
+    w = default_world()
+    qd = load_quality(w)
+    assert qd.scores, "no scores read"
+    for mid, scores in qd.scores.items():
+        for s in scores:
+            assert s.benchmark in qd.benchmarks and "http" in s.source, (mid, s)
+    assert all(b.get("url", "").startswith("https://") for b in qd.benchmarks.values())
+
+
+def test_an_unscored_model_gets_a_wide_prior_marked_as_such():
+    w = default_world()
+    qd = load_quality(w)
+    q = model_quality(qd, w, "glm-4.7-reap-218b")
+    assert q.kind == "prior" and q.note.startswith("prior:") and q.hi - q.lo >= 0.29
+    small = model_quality(qd, w, "gemma-3-4b")
+    assert small.kind == "prior" and small.value < model_quality(qd, w, "gpt-oss-20b").value
+    assert model_quality(qd, w, "gpt-oss-20b").kind == "measured"
 
 
 def test_default_policy_encodes_the_seed_memory_rules():
@@ -134,36 +159,85 @@ PLAN = {
 }
 
 
-def test_llama_swap_export_loads_back_with_one_group_per_resident_set():
-    text = yaml.safe_dump(llama_swap_config(PLAN))
-    cfg = LlamaSwapConfig.model_validate(yaml.safe_load(text))
-    groups = cfg.routing.router.settings.groups
-    assert {g: set(v.members) for g, v in groups.items()} == {
+def test_llama_swap_export_uses_top_level_groups_and_quoted_argument_lists():
+    cfg, _ = llama_swap_config(PLAN)
+    text = yaml.safe_dump(cfg)
+    cfg2 = LlamaSwapConfig.model_validate(yaml.safe_load(text))
+    assert cfg2.routing is None
+    assert {g: set(v.members) for g, v in cfg2.groups.items()} == {
         "set1": {"glm-4.7-flash-q8_0", "gpt-oss-20b-mxfp4"}, "set2": {"glm-4.7-reap-218b-q3_k_m"}}
-    assert all(not g.swap and g.exclusive for g in groups.values())
-    cmd = cfg.models["glm-4.7-flash-q8_0"].cmd
-    assert "-c 65536" in cmd and "--cache-ram 0" in cmd and "-ctk f16" in cfg.models["gpt-oss-20b-mxfp4"].cmd
-    assert "-fa on" in cfg.macros["srv"] and "--no-mmap" in cfg.macros["srv"] and "-ngl 999" in cfg.macros["srv"]
+    assert all(not g.swap and g.exclusive for g in cfg2.groups.values())
+    argv = shlex.split(cfg2.models["glm-4.7-flash-q8_0"].cmd)
+    assert argv[argv.index("-c") + 1] == "65536" and argv[argv.index("--cache-ram") + 1] == "0"
+    assert "--no-mmap" not in argv and argv[argv.index("-lm") + 1] == "none" and "-ngl" in argv
+
+
+def test_llama_swap_export_quotes_hostile_file_names():
+    plan = json.loads(json.dumps(PLAN))
+    plan["resident_sets"][1]["models"][0]["file"] = "x.gguf --rpc 10.0.0.66:50052 $(touch /tmp/pwned)"
+    cfg, _ = llama_swap_config(plan)
+    argv = shlex.split(cfg["models"]["glm-4.7-reap-218b-q3_k_m"]["cmd"])
+    assert "--rpc" not in argv and any(a.endswith("$(touch /tmp/pwned)") for a in argv)
+
+
+def test_llama_swap_export_refuses_a_build_it_does_not_know_and_old_llama_swap():
+    with pytest.raises(VttError, match="unknown llama.cpp build"):
+        Target(llama_cpp_build="b1234")
+    with pytest.raises(VttError, match="no groups"):
+        Target(llama_swap_version=100)
+
+
+def test_llama_swap_paths_come_from_the_models_dir_scan(tmp_path):
+    (tmp_path / "GLM-4.7-Flash-Q8_0.gguf").write_bytes(b"GGUF" + bytes(60))
+    (tmp_path / "gpt-oss-20b-mxfp4.gguf").write_bytes(b"GGUF" + bytes(60))
+    (tmp_path / "GLM-4.7-REAP-218B-A32B-Q3_K_M-00001-of-00002.gguf").write_bytes(b"GGUF" + bytes(60))
+    (tmp_path / "GLM-4.7-REAP-218B-A32B-Q3_K_M-00002-of-00002.gguf").write_bytes(b"GGUF" + bytes(60))
+    cfg, notes = llama_swap_config(PLAN, Target(models_dir=tmp_path))
+    argv = shlex.split(cfg["models"]["glm-4.7-reap-218b-q3_k_m"]["cmd"])
+    assert argv[argv.index("-m") + 1] == str(tmp_path / "GLM-4.7-REAP-218B-A32B-Q3_K_M-00001-of-00002.gguf")
+    assert not notes
+    (tmp_path / "gpt-oss-20b-mxfp4.gguf").write_bytes(b"not a gguf")
+    with pytest.raises(VttError, match="no GGUF file .* for gpt-oss-20b/MXFP4"):
+        llama_swap_config(PLAN, Target(models_dir=tmp_path))
 
 
 def test_llama_swap_schema_refuses_a_model_in_two_groups():
-    cfg = llama_swap_config(PLAN)
-    cfg["routing"]["router"]["settings"]["groups"]["set2"]["members"].append("gpt-oss-20b-mxfp4")
+    cfg, _ = llama_swap_config(PLAN)
+    cfg["groups"]["set2"]["members"].append("gpt-oss-20b-mxfp4")
     with pytest.raises(ValueError, match="one group only"):
         LlamaSwapConfig.model_validate(cfg)
 
 
-def test_roo_export_maps_each_mode_to_a_profile():
+def test_roo_export_maps_each_mode_to_a_profile_with_ids_unique_per_plan():
     s = roo_settings(PLAN)["providerProfiles"]
     ids = {c["openAiModelId"]: c["id"] for c in s["apiConfigs"].values()}
     assert s["modeApiConfigs"] == {"code": ids["glm-4.7-flash-q8_0"], "architect": ids["glm-4.7-reap-218b-q3_k_m"]}
     assert all(c["openAiBaseUrl"].endswith("/v1") for c in s["apiConfigs"].values())
+    other = json.loads(json.dumps(PLAN))
+    other["assignments"][0]["context"] = 32768
+    ids2 = {c["id"] for c in roo_settings(other)["providerProfiles"]["apiConfigs"].values()}
+    assert not ids2 & set(ids.values())
+    assert "Import" in " ".join(export(PLAN, "roo").notes)
 
 
-def test_claude_code_export_splits_plan_and_edit_with_opusplan():
-    s = claude_code_settings(PLAN)
+def test_claude_code_export_keeps_the_main_cache_and_maps_chat_to_the_interactive_model():
+    s, notes = claude_code_settings(PLAN)
+    env = s["env"]
     assert s["model"] == "opusplan"
-    assert s["env"]["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "glm-4.7-reap-218b-q3_k_m"
-    assert s["env"]["ANTHROPIC_DEFAULT_SONNET_MODEL"] == "glm-4.7-flash-q8_0"
-    assert s["env"]["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "0"
-    assert not s["env"]["ANTHROPIC_BASE_URL"].endswith("/v1")
+    assert env["ANTHROPIC_DEFAULT_OPUS_MODEL"] == "glm-4.7-reap-218b-q3_k_m"
+    assert env["ANTHROPIC_DEFAULT_SONNET_MODEL"] == "glm-4.7-flash-q8_0"      # chat and edit: one interactive model
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] != env["ANTHROPIC_DEFAULT_SONNET_MODEL"]   # background: own server
+    assert env["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "0" and not env["ANTHROPIC_BASE_URL"].endswith("/v1")
+    assert any("65536 tokens" in n for n in notes)
+    same = json.loads(json.dumps(PLAN))
+    same["assignments"][-1]["server"] = "glm-4.7-flash-q8_0"
+    s2, notes2 = claude_code_settings(same)
+    assert s2["env"]["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "glm-4.7-flash-q8_0"
+    cfg, _ = llama_swap_config(same)
+    argv = shlex.split(cfg["models"]["glm-4.7-flash-q8_0"]["cmd"])
+    assert argv[argv.index("-np") + 1] == "2" and "-kvu" in argv      # a second slot for background calls
+
+
+def test_cursor_export_says_a_tunnel_is_needed():
+    text = export(PLAN, "cursor").text
+    assert "Cursor's servers" in text and "tunnel" in text

@@ -64,7 +64,7 @@ def load_rows(*, db: str | None = None, csv: str | None = None, label: str | Non
 
 
 def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None = None, csv: str | None = None,
-                  label: str | None = None, since: int | None = None, save: bool = True) -> dict:
+                  label: str | None = None, since: int | None = None, save: bool = True, check=None) -> dict:
     """`vtt calibrate`: rows -> fit + leave-family-out sigma -> store + user YAML. Returns a summary."""
     from datetime import datetime, timezone
 
@@ -81,6 +81,8 @@ def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None =
                             notes=f"vtt calibrate from {'CSV ' + csv if csv else 'the store'}"
                                   + (f", label {label}" if label else "") + (f", since b{since}" if since else ""))
     out = {"calibration": cal.to_dict(), "saved_to_store": None, "yaml": None}
+    if check is not None:   # e.g. `vtt calibrate` refusing to replace a calibration with a thinner one
+        check(cal)
     if save:
         if not csv or db:
             from vtt.store import records

@@ -49,6 +49,7 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("report", "report", "report"),
     ("optimize", "optimize", "optimize"),
     ("check", "check", "check"),
+    ("fit", "fit", "fit"),
 ]
 
 

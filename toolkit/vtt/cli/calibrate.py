@@ -3,9 +3,64 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Optional
 
 import typer
+
+# A calibration fitted on less than this does not replace the one `vtt plan` uses, unless --force: a fit
+# on a handful of rows, or on one or two model families, has no honest leave-family-out interval
+# (calibrate/pipeline.py cross-validates from 3 families on).
+MIN_ROWS = 30
+MIN_FAMILIES = 3
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def safe_name(kind: str, value: str) -> str:
+    """Labels and calibration ids become file names: letters, digits, '.', '_' and '-' only, no '..'."""
+    from vtt.errors import BadQuery
+
+    if not _NAME.fullmatch(value or "") or ".." in value:
+        raise BadQuery(f"bad {kind} '{value}': use letters, digits, '.', '_' and '-' (it names a file)")
+    return value
+
+
+def _user_file(cal_id: str) -> list:
+    """The user calibration files holding `cal_id`, each checked to lie inside the user calibration folder."""
+    from vtt.calibrate.calibration import load_calibration_file, user_calibration_dir
+
+    root = user_calibration_dir().resolve()
+    out = []
+    if root.is_dir():
+        for p in sorted(root.glob("*/*/*.yaml")):
+            rp = p.resolve()
+            if rp.is_relative_to(root) and load_calibration_file(p).id == cal_id:
+                out.append(rp)
+    return out
+
+
+def _current(world, hardware: str, backend: str):
+    """The calibration `vtt plan` uses now for hardware x backend (None: only physics defaults)."""
+    from vtt.calibrate.calibration import find_calibration
+
+    be = world.get_backend(backend)
+    cal = find_calibration(world.roots, hardware, backend, None, be.defaults)
+    return None if cal.id.startswith("physics") else cal
+
+
+def _guard(current, force: bool):
+    from vtt.errors import BadQuery
+
+    def check(cal) -> None:
+        fams = len((cal.residual_stats or {}).get("families") or [])
+        thin = [f"{cal.n_points} rows < {MIN_ROWS}" for _ in [0] if cal.n_points < MIN_ROWS] + \
+               [f"{fams} model families < {MIN_FAMILIES}" for _ in [0] if fams < MIN_FAMILIES]
+        if thin and current is not None and not force:
+            raise BadQuery(f"refusing to replace calibration {current.id} ({current.n_points} rows) with one fitted "
+                           f"on {' and '.join(thin)}",
+                           hint="measure more (vtt bench run, vtt ingest), or pass --force to use it anyway")
+
+    return check
 
 
 def calibrate(
@@ -16,6 +71,9 @@ def calibrate(
     label: Annotated[Optional[str], typer.Option("--label", help="only results of runs with this label")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="only llama.cpp builds from this one on (b7000 or 7000)")] = None,
     list_: Annotated[bool, typer.Option("--list", help="list the calibrations vtt can use, newest first")] = False,
+    use: Annotated[Optional[str], typer.Option("--use", help="make calibration ID the one vtt plan uses for its hardware x backend")] = None,
+    remove: Annotated[Optional[str], typer.Option("--remove", help="delete your calibration ID (shipped ones stay)")] = None,
+    force: Annotated[bool, typer.Option("--force", help=f"replace the current calibration even with a fit on fewer than {MIN_ROWS} rows or {MIN_FAMILIES} model families")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
 ):
     """Fit pp/tg speed parameters to measurements and make them `vtt plan`'s default.
@@ -23,7 +81,9 @@ def calibrate(
     The fit is saved in the store (versioned id, residual stats, covariance, build range) and
     exported as YAML under $XDG_DATA_HOME/vtt/calibrations/<hardware>/<backend>/; `vtt plan`
     uses the newest unless given --calibration ID. Interval widths come from
-    leave-one-model-family-out residuals.
+    leave-one-model-family-out residuals. A fit on fewer than 30 rows or 3 model families does not
+    replace an existing calibration unless --force. --use ID makes an older one current again;
+    --remove ID deletes one of yours. Labels name files, so they are letters, digits, '.', '_', '-'.
 
     Examples:
 
@@ -32,6 +92,8 @@ def calibrate(
       vtt calibrate --backend rocm --since b7000 --csv strix_halo_calibration.csv --json
 
       vtt calibrate --list
+
+      vtt calibrate --use strix-halo-128--vulkan-radv--20260101T000000Z
     """
     from vtt.calibrate.calibration import list_calibrations
     from vtt.calibrate.rows import parse_build
@@ -39,6 +101,10 @@ def calibrate(
     from vtt.specs.catalog import default_world
 
     world = default_world()
+    if label is not None:
+        safe_name("label", label)
+    if use or remove:
+        return _use_or_remove(world, use, remove, json_out)
     if list_:
         items = list_calibrations(world.roots, hardware, backend)
         if json_out:
@@ -58,7 +124,8 @@ def calibrate(
             raise BadQuery(f"bad --since: '{since}' is not a llama.cpp build number", hint="example: --since b7000")
     from vtt.calibrate.pipeline import run_calibrate
 
-    out = run_calibrate(world, hardware, backend, db=db, csv=csv, label=label, since=since_n)
+    out = run_calibrate(world, hardware, backend, db=db, csv=csv, label=label, since=since_n,
+                        check=_guard(_current(world, hardware, backend), force))
     cal = out["calibration"]
     if json_out:
         print(json.dumps(out))
@@ -74,3 +141,40 @@ def calibrate(
     if out["saved_to_store"] is not None:
         print(f"  saved to the store as calibration {out['saved_to_store']}")
     print(f"  vtt plan now uses {out['yaml']}")
+
+
+def _use_or_remove(world, use: str | None, remove: str | None, json_out: bool) -> None:
+    from datetime import datetime, timezone
+
+    from vtt.calibrate.calibration import (list_calibrations, load_calibration_file, user_calibration_dir,
+                                           write_calibration_yaml)
+    from vtt.errors import BadQuery, UnknownName
+
+    if use and remove:
+        raise BadQuery("give --use or --remove, not both")
+    cal_id = safe_name("calibration id", use or remove)
+    known = {i["id"]: i for i in list_calibrations(world.roots)}
+    if cal_id not in known:
+        raise UnknownName(f"unknown calibration '{cal_id}'", hint="list them with: vtt calibrate --list")
+    if remove:
+        files = _user_file(cal_id)
+        if not files:
+            raise BadQuery(f"calibration '{cal_id}' is shipped with vtt, not yours: it cannot be removed",
+                           hint="make another one current with --use ID")
+        for f in files:
+            f.unlink()
+        msg = {"removed": cal_id, "files": [str(f) for f in files]}
+    else:
+        info = known[cal_id]
+        cal = load_calibration_file(info["path"])
+        # vtt plan takes the newest user file of hardware x backend (names sort by time): a copy under a new
+        # time stamp makes this one current, its id unchanged
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        folder = user_calibration_dir() / safe_name("hardware", cal.hardware) / safe_name("backend", cal.backend)
+        name = f"{cal.hardware}--{cal.backend}--{stamp}--use.yaml"
+        newest = max((p.name for p in folder.glob("*.yaml")), default="") if folder.is_dir() else ""
+        if name <= newest:      # one made this second sorts later: sort after it ('~' follows '.')
+            name = newest.removesuffix(".yaml") + "~use.yaml"
+        path = write_calibration_yaml(cal, folder / name)
+        msg = {"using": cal_id, "hardware": cal.hardware, "backend": cal.backend, "file": str(path)}
+    print(json.dumps(msg) if json_out else "; ".join(f"{k} {v}" for k, v in msg.items()))

@@ -19,7 +19,7 @@ def check(
 
     Example: vtt check plan.json --policies specs/policies
     """
-    from vtt.cli.optimize import load_inputs
+    from vtt.optimize.inputs import load_inputs
     from vtt.optimize.check import PlanViolated, check_plan, read_plan
 
     world, eds, pol = load_inputs(policies, None)

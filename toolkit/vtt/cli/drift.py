@@ -8,6 +8,38 @@ from typing import Optional
 
 import typer
 
+TOO_FEW_REPETITIONS = 4     # exit status: no test can ever reach significance with these repetitions
+
+
+def _pick_run(s, ref: str) -> dict:
+    """A run id ('7', 'run:7') or a label with exactly one run; a label with several runs asks which."""
+    from vtt import store
+    from vtt.errors import BadQuery
+
+    if not str(ref).startswith("run:"):
+        runs = store.find_runs(s, label=str(ref))
+        if len(runs) > 1:
+            ids = ", ".join(f"run:{r['run_id']}" for r in runs[-8:])
+            raise BadQuery(f"label '{ref}' has {len(runs)} runs: say which one ({ids})",
+                           hint=f"for the latest: run:{runs[-1]['run_id']}; list them with: vtt runs")
+    return store.resolve_run(s, ref)
+
+
+def _known_hardware(run: dict) -> str:
+    """The hardware spec the run was measured on; --against-prediction refuses hardware no spec describes
+    (predicting it as another machine would give a meaningless verdict)."""
+    from vtt.errors import BadQuery
+    from vtt.specs.catalog import default_world
+
+    world = default_world()
+    hw = run.get("hardware")
+    if not hw or hw not in world.hardware:
+        raise BadQuery(f"run:{run['run_id']} ({run['label']}) was measured on hardware '{hw or 'unknown'}', which no "
+                       "spec describes: vtt cannot predict it",
+                       hint=f"add specs/hardware/<id>.yaml, or compare runs without --against-prediction; "
+                            f"known: {', '.join(sorted(world.hardware))}")
+    return hw
+
 
 def _render(report, baseline: dict, candidate: dict) -> None:
     from rich.console import Console
@@ -51,7 +83,10 @@ def drift(
 
     Tests are matched on model, test and parameters (threads and build may differ and are shown).
     A regression is significant (p < alpha) AND slower by at least --min-effect.
-    Exit status: 0 no regression, 1 a regression, 2 bad input (unknown label).
+    Exit status: 0 no regression, 1 a regression, 2 bad input (unknown label, a label with several runs,
+    --against-prediction on hardware no spec describes), 3 environment, 4 too few repetitions: a test
+    changed by more than --min-effect but its repetitions can never reach significance at --alpha (the
+    message says how many are needed).
 
     Example:
       vtt drift --baseline base --candidate nightly --min-effect 0.05
@@ -73,8 +108,8 @@ def drift(
 
         raise BadQuery(f"bad --across {', '.join(sorted(bad))}: not a key field (one of {', '.join(KEY_FIELDS)})")
     with store.open_store(db, read_only=True) as s:
-        base_run = store.resolve_run(s, baseline)
-        cand_run = store.resolve_run(s, candidate)
+        base_run = _pick_run(s, baseline)
+        cand_run = _pick_run(s, candidate)
         base_rows = store.results(s, run_id=base_run["run_id"])
         cand_rows = store.results(s, run_id=cand_run["run_id"])
     report = compare_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha, across=tuple(across or ()))
@@ -82,7 +117,9 @@ def drift(
     if against_prediction:
         from vtt.drift.vs_prediction import check_against_prediction, default_predict_fn
 
-        checks = check_against_prediction(cand_rows, default_predict_fn())
+        hw = _known_hardware(cand_run)
+        rows = [{**r, "hardware": hw, "backend": r.get("backend") or cand_run.get("backend")} for r in cand_rows]
+        checks = check_against_prediction(rows, default_predict_fn())
     if as_json:
         out = report.to_dict() | {"baseline": {k: base_run[k] for k in ("run_id", "label")},
                                   "candidate": {k: cand_run[k] for k in ("run_id", "label")}}
@@ -96,3 +133,14 @@ def drift(
                   f"[{c.lo_tps:.2f}, {c.hi_tps:.2f}]: {c.verdict.replace('_', ' ')}")
     if report.regressed or any(c.verdict != "within" for c in checks):
         raise typer.Exit(1)
+    short = [v for v in report.verdicts if v.verdict == "insufficient_samples"]
+    if short:   # a change beyond the floor that these repetitions can never test: not a "no regression"
+        import sys
+
+        from vtt.drift.compare import needed_repetitions
+
+        have = min(min(v.n_baseline, v.n_candidate) for v in short)
+        print(f"vtt: too few repetitions: {len(short)} test(s) changed by more than the floor but {have} "
+              f"repetitions can never reach p < {alpha:g}; rerun both runs with at least "
+              f"-r {needed_repetitions(alpha, have)}", file=sys.stderr)
+        raise typer.Exit(TOO_FEW_REPETITIONS)

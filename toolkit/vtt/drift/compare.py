@@ -88,6 +88,15 @@ def min_two_sided_p(n1: int, n2: int) -> float:
     return min(1.0, 2.0 / math.comb(n1 + n2, n1))
 
 
+def needed_repetitions(alpha: float, have: int = 1) -> int:
+    """The fewest repetitions per run (the same in both) with which an exact Mann-Whitney test can reach
+    p < alpha at all: 2 / C(2k, k) <= alpha."""
+    k = max(1, have)
+    while min_two_sided_p(k, k) > alpha and k < 10_000:
+        k += 1
+    return k
+
+
 def _group(rows: list[dict], across: tuple[str, ...] = ()) -> dict[tuple, list[dict]]:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
@@ -118,10 +127,13 @@ def compare_samples(base_tps: list[float], cand_tps: list[float], *, min_effect:
     else:
         p_value = float(mannwhitneyu(base_tps, cand_tps, alternative="two-sided").pvalue)
     floor = min_two_sided_p(len(base_tps), len(cand_tps))
+    if floor > alpha and abs(change) < min_effect:
+        return ("no_change", f"|change| {abs(change):.1%} < floor {min_effect:.0%} (too few samples for a test, "
+                "and below the floor anyway)", change, p_value)
     if floor > alpha:
         return ("insufficient_samples",
                 f"{len(base_tps)}+{len(cand_tps)} samples cannot reach p < {alpha:g} (best {floor:.3g}); "
-                "rerun with more repetitions (-r)", change, p_value)
+                f"rerun with more repetitions (both runs at least -r {needed_repetitions(alpha)})", change, p_value)
     if p_value >= alpha:
         return "not_significant", f"p = {p_value:.3g} >= alpha {alpha:g}", change, p_value
     if abs(change) < min_effect:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -84,6 +85,38 @@ def find_llama_bench(explicit: str | Path | None = None) -> Path:
     raise EnvironmentProblem("llama-bench not found (no cached build, VTT_LLAMA_BENCH unset)",
                              code="llama_bench_missing",
                              hint="build it once with: vtt bench install --backend cpu")
+
+
+def find_tool(name: str) -> Path:
+    """A tool of the cached build (cpu, then vulkan) by name: llama-server, ggml-rpc-server, ..."""
+    if name not in TARGETS:
+        raise BadQuery(f"unknown llama.cpp tool '{name}'", hint=f"one of: {', '.join(TARGETS)}")
+    for backend in BACKENDS:
+        candidate = build_dir(backend) / "bin" / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise EnvironmentProblem(f"{name} not found (no cached build has it)", code="llama_tool_missing",
+                             hint="build it once with: vtt bench install --backend cpu")
+
+
+@contextmanager
+def build_lock(root: Path | None = None, *, wait: bool = True):
+    """An exclusive fcntl lock on the cache's build folder: two `vtt bench install` runs at once would
+    configure and build into the same folders and wreck them. The lock dies with the process."""
+    import fcntl
+
+    root = root or cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / "build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise EnvironmentProblem(f"another llama.cpp build holds {root / 'build.lock'}", code="build_locked",
+                                     hint="wait for the other vtt bench install to finish") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _require_tools(backend: str) -> None:
@@ -182,7 +215,7 @@ def install_llama_bench(backend: str = "cpu", *, jobs: int | None = None,
     if not reused or missing:
         _require_tools(backend)
         root.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "a") as log:
+        with build_lock(root), open(log_path, "a") as log:
             if progress:
                 progress("download", 0, 1)
             tarball = _download_sdist(root, log)

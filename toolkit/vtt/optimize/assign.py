@@ -1,13 +1,14 @@
-"""optimize(): catalogue -> MILP -> a plan dict (the JSON contract of `vtt optimize --json`)."""
+"""optimize(): catalogue -> MILP -> a typed Plan (`Plan.to_json()` is the contract of `vtt optimize --json`)."""
 
 from __future__ import annotations
 
 from vtt.errors import VttError
 from vtt.optimize.candidates import Catalogue, build_catalogue
-from vtt.optimize.explain import diagnose_infeasible, runner_up, why
+from vtt.optimize.explain import binding, diagnose_infeasible, rejected, runner_up, why
 from vtt.optimize.milp import solve
+from vtt.optimize.result import Plan
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2   # 2: request-level times (gen_s, e2e_s), quality intervals and kinds, binding, rejected
 
 
 class Infeasible(VttError):
@@ -22,7 +23,7 @@ def server_id(model: str, quant: str) -> str:
 
 
 def optimize(world, editors, policy, *, hardware: str, budget_gib: float | None = None,
-             model_ids: list[str] | None = None) -> dict:
+             model_ids: list[str] | None = None) -> Plan:
     cat = build_catalogue(world, editors, policy, hardware=hardware, budget_gib=budget_gib, model_ids=model_ids)
     diag = diagnose_infeasible(cat)
     if diag:
@@ -33,7 +34,7 @@ def optimize(world, editors, policy, *, hardware: str, budget_gib: float | None 
     return to_plan(cat, sol)
 
 
-def to_plan(cat: Catalogue, sol) -> dict:
+def to_plan(cat: Catalogue, sol) -> Plan:
     p = cat.problem
     set_of_server = {}
     sets = []
@@ -56,17 +57,22 @@ def to_plan(cat: Catalogue, sol) -> dict:
         sid = set_of_server[k]
         others = [f"{m['model']}/{m['quant']}" for s in sets if s["id"] == sid for m in s["models"]
                   if (m["model"], m["quant"]) != (p.models[p.pair_model[j]], p.pair_quant[j])]
+        beside = [(int(p.pair_model[p.srv_pair[kk]]), float(p.srv_mem[kk])) for kk in sol.sets[int(sid[3:]) - 1]
+                  if kk != k or sum(jj == j for jj in sol.mode_pair) > 1]
+        sp = cat.speeds
+        bind = binding(cat, d, j, beside)
         assignments.append({
             "editor": md.editor, "mode": md.mode, "model": p.models[p.pair_model[j]], "quant": p.pair_quant[j],
             "context": int(p.srv_ctx[k]), "server": server_id(p.models[p.pair_model[j]], p.pair_quant[j]),
-            "pp_tps": round(float(cat.speeds["pp_tps"][d, j]), 2), "tg_tps": round(float(cat.speeds["tg_tps"][d, j]), 2),
-            "ttft_s": round(float(cat.speeds["ttft_s"][d, j]), 3), "resident_set": sid,
-            "quality": None if p.quality[j] != p.quality[j] else round(float(p.quality[j]), 4),
+            "pp_tps": round(float(sp["pp_tps"][d, j]), 2), "tg_tps": round(float(sp["tg_tps"][d, j]), 2),
+            "ttft_s": round(float(sp["ttft_s"][d, j]), 3), "gen_s": round(float(sp["gen_s"][d, j]), 3),
+            "e2e_s": round(float(sp["e2e_s"][d, j]), 3), "resident_set": sid,
+            "quality": round(float(p.quality[j]), 4),
+            "quality_interval": [round(float(cat.quality_lo[j]), 4), round(float(cat.quality_hi[j]), 4)],
+            "quality_kind": cat.quality_kind[j],
             "quality_source": cat.quality_note[j], "value": round(float(p.value[d, j]), 5),
-            "why": why(cat, d, j, others),
-            "runner_up": runner_up(cat, d, j, [(int(p.pair_model[p.srv_pair[kk]]), float(p.srv_mem[kk]))
-                                               for kk in sol.sets[int(sid[3:]) - 1]
-                                               if kk != k or sum(jj == j for jj in sol.mode_pair) > 1]),
+            "binding": bind, "why": why(cat, d, j, others, bind),
+            "runner_up": runner_up(cat, d, j, beside), "rejected": rejected(cat, d, j, beside),
         })
     set_idx = {a["mode"] + a["editor"]: a["resident_set"] for a in assignments}
     swaps = []
@@ -77,15 +83,16 @@ def to_plan(cat: Catalogue, sol) -> dict:
             swaps.append({"between": [p.modes[d1].key, p.modes[d2].key], "switches_per_hour": round(rate, 3),
                           "seconds": round(0.5 * float(p.swap_s[d1, sol.mode_pair[d1]] + p.swap_s[d2, sol.mode_pair[d2]]), 1)})
     pol = cat.policy
-    return {
+    return Plan.model_validate({
         "version": PLAN_VERSION, "hardware": cat.hardware,
         "budget_gib": round(p.budget_gib, 3), "budget_requested_gib": cat.budget_requested_gib,
-        "kept_free_gib": cat.kept_free_gib,
+        "budget_source": cat.budget_source, "kept_free_gib": cat.kept_free_gib,
         "policy": {"never_together": [list(x) for x in pol.never_together], "headroom_gib": pol.headroom_gib,
                    "other_work_gib": pol.other_work_gib, "cache_ram_gib": pol.cache_ram_gib, "kv_type": pol.kv_type,
                    "quality_benchmark": pol.quality_benchmark, "pins": pol.pins},
         "assignments": assignments, "resident_sets": sets, "swaps": swaps,
         "objective": round(sol.objective, 6), "status": sol.status,
         "stats": {"queries_priced": cat.priced, "pairs": len(p.pair_quant), "servers": int(len(p.srv_pair)),
-                  "milp_vars": sol.n_vars, "milp_rows": sol.n_cons, "solve_s": round(sol.solve_s, 3)},
-    }
+                  "milp_vars": sol.n_vars, "milp_rows": sol.n_cons, "solve_s": round(sol.solve_s, 3),
+                  "proof": sol.proof},
+    })

@@ -6,8 +6,6 @@ so explanations and infeasibility reports can quote it.
 
 from __future__ import annotations
 
-import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,11 +16,6 @@ from vtt.specs.mode import EditorModes
 from vtt.specs.policy import Policy
 from vtt.units import GIB
 
-_BASE_TO_QUANT = {"q8_0": "Q8_0", "q6_K": "Q6_K", "q5_K": "Q5_K_M", "q4_K": "Q4_K_M", "q3_K": "Q3_K_M",
-                  "q2_K": "Q2_K", "iq4_xs": "Q4_K_S", "iq4_nl": "Q4_K_S", "q4_0": "Q4_0", "q5_0": "Q5_0",
-                  "f16": "F16", "bf16": "BF16", "f32": "F32", "mxfp4": "MXFP4"}
-
-
 @dataclass
 class Catalogue:
     """A Problem plus the labels and records needed to explain it."""
@@ -32,57 +25,31 @@ class Catalogue:
     hardware: str
     pair_label: list[str]
     reasons: dict[tuple[int, int], list[str]]     # (d, j) -> why it is ruled out
-    speeds: dict[str, np.ndarray]                 # pp_tps, tg_tps, ttft_s (D, J)
+    speeds: dict[str, np.ndarray]                 # pp_tps, tg_tps, ttft_s, gen_s, e2e_s (D, J)
     quality_note: list[str]                       # (J,) where the quality number came from
     priced: int = 0
     servers_priced: int = 0
     budget_requested_gib: float = 0.0
+    budget_source: str = ""
     kept_free_gib: float = 0.0
     policy: Policy | None = None
     files: list[str | None] = field(default_factory=list)   # (J,) GGUF file name when the catalog knows it
+    quality_lo: np.ndarray | None = None          # (J,) interval of the quality number
+    quality_hi: np.ndarray | None = None
+    quality_kind: list[str] = field(default_factory=list)   # (J,) "measured" or "prior"
+    min_mem_gib: dict[tuple[int, int], float] = field(default_factory=dict)  # (d, j) -> GiB of the smallest covering server
 
 
-@contextmanager
-def _calibration_read_once():
-    """plan_many reads the calibration file once per model-quant group; read it once per call here.
-    (Local to this call; the plain `vtt plan` path is unchanged.)"""
-    import vtt.plan as plan_mod
+def quality_data(world: World, policy: Policy):
+    """specs/quality, with the policy's overrides of the quant table."""
+    from vtt.optimize.quality import load_quality
 
-    orig = plan_mod.find_calibration
-    cache: dict = {}
-
-    def cached(roots, hw, be, cal_id=None, defaults=None):
-        key = (tuple(map(str, roots)), hw, be, cal_id, repr(sorted((defaults or {}).items())))
-        if key not in cache:
-            cache[key] = orig(roots, hw, be, cal_id, defaults)
-        return cache[key]
-
-    plan_mod.find_calibration = cached
-    try:
-        yield
-    finally:
-        plan_mod.find_calibration = orig
-
-
-def quant_factor(world: World | None, quant: str, policy: Policy) -> float:
-    table = {norm(k): v for k, v in policy.quant_ppl_delta.items()}
-    dppl = table.get(norm(quant))
-    if dppl is None and world is not None:
-        ft = world.find_quant(quant)
-        if ft is not None:
-            dppl = table.get(norm(ft.id))
-            if dppl is None:
-                dppl = table.get(norm(_BASE_TO_QUANT.get(ft.base, "Q4_0")))
-    if dppl is None:
-        dppl = table.get(norm("Q4_0"), 0.5)
-    return max(0.0, 1.0 - policy.quant_penalty_per_ppl * dppl)
-
-
-def model_score(arch, benchmark: str) -> tuple[float | None, str]:
-    for q in arch.quality:
-        if norm(q.benchmark) == norm(benchmark):
-            return q.score / 100.0, f"{q.benchmark} {q.score:g} ({q.source})"
-    return None, f"no sourced {benchmark} score"
+    qd = load_quality(world)
+    if policy.quant_ppl_delta:
+        qd.ppl_delta.update({norm(k): float(v) for k, v in policy.quant_ppl_delta.items()})
+    if policy.quant_penalty_per_ppl is not None:
+        qd.penalty_per_ppl = policy.quant_penalty_per_ppl
+    return qd
 
 
 def mode_reqs(editors: dict[str, EditorModes], policy: Policy) -> tuple[list[ModeReq], list[tuple[int, int, float]]]:
@@ -128,12 +95,17 @@ def ladder_for(n_ctx_train: int, policy: Policy) -> list[int]:
 
 def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Policy, *, hardware: str,
                     budget_gib: float | None = None, model_ids: list[str] | None = None) -> Catalogue:
-    from vtt.plan import plan_many
+    from vtt.errors import VttError
+    from vtt.harness.budget import resolve_budget
+    from vtt.optimize.price import Pricer, resolve_catalog_model
+    from vtt.optimize.quality import model_quality, quant_factor
 
     hw = world.get_hardware(hardware)
-    requested = budget_gib if budget_gib is not None else hw.gpu_addressable_gib
+    requested, budget_source = resolve_budget(hw, budget_gib)
     kept = policy.other_work_gib + policy.headroom_gib
-    budget = min(requested, hw.gpu_addressable_gib, hw.memory_gib) - kept
+    # an explicit --budget-gib never exceeds what the spec says the GPU may address; this machine's own
+    # GTT/TTM limits may (the user raised them)
+    budget = min(requested, hw.gpu_addressable_gib if budget_gib is not None else hw.memory_gib, hw.memory_gib) - kept
     modes, sess_pairs = mode_reqs(editors, policy)
     archs = [world.model(mid) for mid in model_ids] if model_ids else list(world.models.values())
     archs = list({a.id: a for a in archs}.values())
@@ -154,57 +126,47 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
                 pair_model.append(mi); pair_quant.append(ft.id); files.append(None)
     J, D = len(pair_quant), len(modes)
     kv = policy.kv_type
-    # one batched call: memory at each ladder context, speed at each mode's request
-    mem_q, mem_idx = [], []
-    for j in range(J):
-        a = archs[pair_model[j]]
-        for c in ladder_for(a.n_ctx_train, policy):
-            mem_q.append({"model": a.id, "quant": pair_quant[j], "context": c, "n_prompt": 512, "n_gen": 128,
-                          "hardware": hw.id, "kv_type": kv})
-            mem_idx.append((j, c))
-    sp_q = []
-    for d, md in enumerate(modes):
-        for j in range(J):
-            a = archs[pair_model[j]]
-            sp_q.append({"model": a.id, "quant": pair_quant[j], "context": md.depth + md.n_prompt + md.n_gen,
-                         "depth": md.depth, "n_prompt": md.n_prompt, "n_gen": md.n_gen,
-                         "hardware": hw.id, "kv_type": kv})
-    with _calibration_read_once():
-        ans = plan_many(mem_q + sp_q, world)
-    mem_ans, sp_ans = ans[:len(mem_q)], ans[len(mem_q):]
-    pp = np.zeros((D, J)); tg = np.zeros((D, J)); ttft = np.full((D, J), np.inf)
+    pricer = Pricer(world, hw.id)
+    cached = np.array([md.depth for md in modes]); prompt = np.array([md.n_prompt for md in modes])
+    output = np.array([md.n_gen for md in modes])
+    pp = np.zeros((D, J)); tg = np.zeros((D, J)); ttft = np.full((D, J), np.inf); gen = np.full((D, J), np.inf)
     bad_pair = np.zeros(J, dtype=bool)
-    for i, a in enumerate(sp_ans):
-        d, j = divmod(i, J)
-        if "error" in a:
-            bad_pair[j] = True
-            continue
-        pp[d, j], tg[d, j], ttft[d, j] = a["pp_tps"], a["tg_tps"], a["ttft_s"]
     srv_pair, srv_ctx, srv_mem, srv_load = [], [], [], []
     size_gib = np.zeros(J)
-    for (j, c), a in zip(mem_idx, mem_ans):
-        if "error" in a or bad_pair[j]:
+    priced = 0
+    for j in range(J):
+        a = archs[pair_model[j]]
+        try:
+            rm = resolve_catalog_model(world, a.id, pair_quant[j])
+        except VttError:
             bad_pair[j] = True
             continue
-        srv_pair.append(j); srv_ctx.append(c)
-        srv_mem.append(a["total_gib"] + policy.cache_ram_gib)
-        size_gib[j] = a["weights_gib"]
-        srv_load.append(a["weights_gib"] * GIB / (hw.disk_read_gbs * 1e9))
+        ladder = ladder_for(a.n_ctx_train, policy)
+        mem = pricer.memory_gib(rm, ladder, kv)
+        pp[:, j], tg[:, j], ttft[:, j], gen[:, j] = pricer.request(rm, cached, prompt, output, kv)
+        priced += len(ladder) + 2 * D
+        size_gib[j] = rm.weights.total_bytes / GIB
+        for c, m in zip(ladder, mem):
+            srv_pair.append(j); srv_ctx.append(c)
+            srv_mem.append(float(m) + policy.cache_ram_gib)
+            srv_load.append(size_gib[j] * GIB / (hw.disk_read_gbs * 1e9))
     srv_pair = np.array(srv_pair, dtype=np.int64); srv_ctx = np.array(srv_ctx, dtype=np.int64)
     srv_mem = np.array(srv_mem); srv_load = np.array(srv_load)
-    # quality per pair
-    quality = np.full(J, np.nan)
-    qnote = []
+    # quality per pair: published scores or the marked prior, times the quant term
+    qd = quality_data(world, policy)
+    quality = np.zeros(J); q_lo = np.zeros(J); q_hi = np.zeros(J)
+    qnote, qkind = [], []
+    by_model = {a.id: model_quality(qd, world, a.id) for a in archs}
     for j in range(J):
-        s, note = model_score(archs[pair_model[j]], policy.quality_benchmark)
-        f = quant_factor(world, pair_quant[j], policy)
-        if s is not None:
-            quality[j] = s * f
-            note += f" x {f:.3f} for {pair_quant[j]}"
-        qnote.append(note)
-    # which (d, j) are allowed, with reasons
+        mq = by_model[archs[pair_model[j]].id]
+        f, fnote = quant_factor(qd, world, pair_quant[j])
+        quality[j], q_lo[j], q_hi[j] = mq.value * f, mq.lo * f, mq.hi * f
+        qnote.append(f"{mq.note} {fnote}")
+        qkind.append(mq.kind)
+    e2e = ttft + gen
     model_ids_all = [a.id for a in archs]
     reasons: dict[tuple[int, int], list[str]] = {}
+    min_mem: dict[tuple[int, int], float] = {}
     allowed = np.ones((D, J), dtype=bool)
     value = np.zeros((D, J))
     load_of_pair = np.zeros(J)
@@ -222,27 +184,28 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
                 r.append("the cost model could not price it")
             else:
                 if tg[d, j] < md.min_tg_tps:
-                    r.append(f"{tg[d, j]:.1f} t/s under the {md.min_tg_tps:g} t/s {md.key} needs")
+                    r.append(f"{tg[d, j]:.1f} t/s after the prompt, under the {md.min_tg_tps:g} t/s {md.key} needs")
                 if ttft[d, j] > md.max_ttft_s:
                     r.append(f"first token after {ttft[d, j]:.1f} s, over the {md.max_ttft_s:g} s {md.key} allows")
                 ks = np.nonzero(srv_pair == j)[0]
                 cover = [k for k in ks if srv_ctx[k] >= md.min_context]
                 if not cover:
                     r.append(f"context at most {max(ladder_for(a.n_ctx_train, policy))} under the {md.min_context} {md.key} needs")
-                elif min(srv_mem[k] for k in cover) > budget + 1e-9:
-                    r.append(f"{min(srv_mem[k] for k in cover):.1f} GiB at {md.min_context} tokens, over the {budget:.1f} GiB budget")
-            q = quality[j]
-            if math.isnan(q):
-                if policy.missing_quality == "exclude" and md.w_quality >= policy.quality_mode_threshold:
-                    r.append(f"no sourced {policy.quality_benchmark} score (excluded from quality-weighted modes)")
-                q = 0.0
+                else:
+                    min_mem[d, j] = min(srv_mem[k] for k in cover)
+                    if min_mem[d, j] > budget + 1e-9:
+                        r.append(f"{min_mem[d, j]:.1f} GiB at {md.min_context} tokens, over the {budget:.1f} GiB budget")
+            if (qkind[j] == "prior" and policy.missing_quality == "exclude"
+                    and md.w_quality >= policy.quality_mode_threshold):
+                r.append(f"no published coding score (policy missing_quality: exclude, quality weight "
+                         f"{md.w_quality:g} >= {policy.quality_mode_threshold:g})")
             if pin and (pin_arch is None or pin_arch.id != a.id or (pin_q and norm(pin_q) != norm(pair_quant[j])
                                                                    and world.find_quant(pin_q).id != pair_quant[j])):
                 r.append(f"{md.key} is pinned to {pin}")
             if r:
                 reasons[d, j] = r
                 allowed[d, j] = False
-            value[d, j] = mode_value(md, q, tg[d, j], ttft[d, j]) if not bad_pair[j] else 0.0
+            value[d, j] = mode_value(md, quality[j], tg[d, j], ttft[d, j]) if not bad_pair[j] else 0.0
             swap_s[d, j] = load_of_pair[j] + (md.depth / pp[d, j] if pp[d, j] > 0 else 0.0)
     never = []
     idx = {mid: i for i, mid in enumerate(model_ids_all)}
@@ -268,6 +231,8 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
         swap_weight=policy.swap_weight,
     )
     labels = [f"{model_ids_all[pair_model[j]]}/{pair_quant[j]}" for j in range(J)]
-    return Catalogue(prob, world, hw.id, labels, reasons, {"pp_tps": pp, "tg_tps": tg, "ttft_s": ttft}, qnote,
-                     priced=len(ans), servers_priced=len(mem_q), budget_requested_gib=requested, kept_free_gib=kept,
-                     policy=policy, files=files)
+    return Catalogue(prob, world, hw.id, labels, reasons,
+                     {"pp_tps": pp, "tg_tps": tg, "ttft_s": ttft, "gen_s": gen, "e2e_s": e2e}, qnote,
+                     priced=priced, servers_priced=len(srv_pair), budget_requested_gib=requested,
+                     budget_source=budget_source, kept_free_gib=kept, policy=policy, files=files,
+                     quality_lo=q_lo, quality_hi=q_hi, quality_kind=qkind, min_mem_gib=min_mem)

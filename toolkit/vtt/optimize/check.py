@@ -66,24 +66,27 @@ def read_plan(path: str | Path) -> _Plan:
 
 
 def check_plan(plan: _Plan, world: World, policy: Policy, editors: dict, *, hardware: str) -> dict:
+    from vtt.harness.budget import resolve_budget
     from vtt.optimize.candidates import mode_reqs
-    from vtt.plan import plan_many
+    from vtt.optimize.price import Pricer, resolve_catalog_model
 
     hw = world.get_hardware(hardware)
-    limit = min(plan.budget_gib, hw.gpu_addressable_gib - policy.other_work_gib - policy.headroom_gib)
+    gpu_gib, _ = resolve_budget(hw, None)      # the same budget optimize reads (this machine, else the spec)
+    limit = min(plan.budget_gib, gpu_gib - policy.other_work_gib - policy.headroom_gib)
     violations: list[str] = []
     notes: list[str] = []
     members = [(si, m) for si, s in enumerate(plan.resident_sets) for m in s.models]
     for _, m in members:  # unknown names are bad input (exit 2), not a violation
         world.model(m.model)
         world.quant(m.quant)
-    ans = plan_many([{"model": world.model(m.model).id, "quant": m.quant, "context": m.context, "n_prompt": 1,
-                      "n_gen": 1, "hardware": hw.id, "kv_type": policy.kv_type} for _, m in members], world)
+    pricer = Pricer(world, hw.id)
     totals = [0.0] * len(plan.resident_sets)
-    for (si, m), a in zip(members, ans):
-        if "error" in a:
-            raise BadQuery(f"resident set {plan.resident_sets[si].id}: {m.model}/{m.quant}: {a['error']['message']}")
-        gib = a["total_gib"] + policy.cache_ram_gib
+    for si, m in members:
+        if m.context > 10_000_000:
+            raise BadQuery(f"resident set {plan.resident_sets[si].id}: {m.model}/{m.quant}: context {m.context} "
+                           "is not a context any model has")
+        rm = resolve_catalog_model(world, world.model(m.model).id, world.quant(m.quant).id)
+        gib = float(pricer.memory_gib(rm, [m.context], policy.kv_type)[0]) + policy.cache_ram_gib
         totals[si] += gib
         if m.total_gib is not None and abs(m.total_gib - gib) > 0.5:
             notes.append(f"set {plan.resident_sets[si].id}: {m.model}/{m.quant} at {m.context} needs {gib:.1f} GiB, "
@@ -120,15 +123,18 @@ def check_plan(plan: _Plan, world: World, policy: Policy, editors: dict, *, hard
             continue
         if served[(mid, qid)] < md.min_context:
             violations.append(f"{key}: context {served[(mid, qid)]} under the {md.min_context} it needs")
-        speed_q.append({"model": mid, "quant": qid, "context": md.depth + md.n_prompt + md.n_gen, "depth": md.depth,
-                        "n_prompt": md.n_prompt, "n_gen": md.n_gen, "hardware": hw.id, "kv_type": policy.kv_type})
+        speed_q.append((mid, qid))
         speed_for.append(md)
-    for md, a in zip(speed_for, plan_many(speed_q, world)):
-        if "error" in a:
-            continue
-        if a["tg_tps"] < md.min_tg_tps:
-            violations.append(f"{md.key}: {a['model']} {a['tg_tps']:.1f} t/s under the {md.min_tg_tps:g} t/s it needs")
-        if a["ttft_s"] > md.max_ttft_s:
-            violations.append(f"{md.key}: {a['model']} first token after {a['ttft_s']:.1f} s, over {md.max_ttft_s:g} s")
+    if speed_q:     # request-level times, as the optimizer computes them
+        from vtt.optimize.price import Pricer, resolve_catalog_model
+
+        pricer = Pricer(world, hw.id)
+        for (mid, qid), md in zip(speed_q, speed_for):
+            rm = resolve_catalog_model(world, mid, qid)
+            _, tg, ttft, _ = pricer.request(rm, [md.depth], [md.n_prompt], [md.n_gen], policy.kv_type)
+            if tg[0] < md.min_tg_tps - 1e-6:
+                violations.append(f"{md.key}: {mid} {tg[0]:.1f} t/s after the prompt, under the {md.min_tg_tps:g} t/s it needs")
+            if ttft[0] > md.max_ttft_s + 1e-6:
+                violations.append(f"{md.key}: {mid} first token after {ttft[0]:.1f} s, over {md.max_ttft_s:g} s")
     return {"ok": not violations, "violations": violations, "notes": notes, "budget_gib": round(limit, 3),
             "resident_sets": [{"id": s.id, "total_gib": round(t, 3)} for s, t in zip(plan.resident_sets, totals)]}

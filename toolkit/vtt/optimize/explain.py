@@ -2,30 +2,105 @@
 
 from __future__ import annotations
 
-import math
-
 from vtt.optimize.candidates import Catalogue
 
 
 def _fmt_speed(cat: Catalogue, d: int, j: int) -> str:
     sp = cat.speeds
-    return f"{sp['tg_tps'][d, j]:.1f} t/s, first token {sp['ttft_s'][d, j]:.1f} s"
+    return (f"first token {sp['ttft_s'][d, j]:.1f} s, then {sp['tg_tps'][d, j]:.1f} t/s "
+            f"({sp['e2e_s'][d, j]:.1f} s for the request)")
 
 
 def _quality(cat: Catalogue, j: int) -> str:
     q = cat.problem.quality[j]
-    return "no sourced score (quality counted as 0)" if math.isnan(q) else f"quality {q * 100:.1f}"
+    kind = cat.quality_kind[j] if cat.quality_kind else "measured"
+    lo = cat.quality_lo[j] if cat.quality_lo is not None else q
+    hi = cat.quality_hi[j] if cat.quality_hi is not None else q
+    tag = "PRIOR " if kind == "prior" else ""
+    return f"{tag}quality {q * 100:.1f} [{lo * 100:.0f}-{hi * 100:.0f}]"
 
 
-def why(cat: Catalogue, d: int, j: int, shared_with: list[str]) -> str:
+def _kind_of(reason: str) -> str:
+    if "pinned" in reason:
+        return "pin"
+    if "t/s" in reason:
+        return "generation speed"
+    if "first token" in reason:
+        return "time to first token"
+    if "context at most" in reason:
+        return "context"
+    if "GiB" in reason:
+        return "memory budget"
+    if "published" in reason:
+        return "quality policy"
+    return "cost model"
+
+
+def why(cat: Catalogue, d: int, j: int, shared_with: list[str], binding: str = "") -> str:
     p = cat.problem
     md = p.modes[d]
     s = (f"{cat.pair_label[j]}: best {md.w_quality:.0%} quality / {md.w_speed:.0%} speed value among candidates "
-         f"that meet {md.key}'s needs ({md.min_context} ctx, >= {md.min_tg_tps:g} t/s, <= {md.max_ttft_s:g} s); "
-         f"{_quality(cat, j)}, {_fmt_speed(cat, d, j)}")
+         f"that meet {md.key}'s needs ({md.min_context} ctx, >= {md.min_tg_tps:g} t/s, <= {md.max_ttft_s:g} s "
+         f"for {md.n_prompt} new tokens after {md.depth} cached); {_quality(cat, j)}, {_fmt_speed(cat, d, j)}")
+    if binding:
+        s += f"; binding: {binding}"
     if shared_with:
         s += f"; resident with {', '.join(shared_with)}"
     return s
+
+
+def _best_pair_per_model(cat: Catalogue, d: int, skip_model: int) -> list[int]:
+    p = cat.problem
+    best: dict[int, int] = {}
+    for jj in range(len(p.pair_quant)):
+        m = int(p.pair_model[jj])
+        if m == skip_model:
+            continue
+        # the model's closest candidate: allowed first, then the fewest reasons against it, then the value
+        def key(x):
+            return (bool(p.allowed[d, x]), -len(cat.reasons.get((d, x), [])), p.value[d, x])
+
+        cur = best.get(m)
+        if cur is None or key(jj) > key(cur):
+            best[m] = jj
+    return sorted(best.values(), key=lambda jj: -p.value[d, jj])
+
+
+def lacked(cat: Catalogue, d: int, jj: int, j_win: int, beside: list[tuple[int, float]]) -> str:
+    """What candidate jj lacked for mode d, against the winner j_win."""
+    p = cat.problem
+    reasons = cat.reasons.get((d, jj))
+    if reasons:
+        return "; ".join(reasons)
+    if p.value[d, jj] <= p.value[d, j_win]:
+        return (f"lower value {p.value[d, jj]:.4f} vs {p.value[d, j_win]:.4f} "
+                f"({_quality(cat, jj)}, {_fmt_speed(cat, d, jj)})")
+    return _plan_reason(cat, d, jj, beside)
+
+
+def binding(cat: Catalogue, d: int, j: int, beside: list[tuple[int, float]]) -> str:
+    """The constraint that decided mode d: what stopped every candidate of higher value, or 'none'."""
+    p = cat.problem
+    pin = cat.policy.pins.get(p.modes[d].key) if cat.policy else None
+    if pin:
+        return f"pin: {p.modes[d].key} is pinned to {pin}"
+    better = [jj for jj in range(len(p.pair_quant)) if p.value[d, jj] > p.value[d, j] + 1e-12
+              and int(p.pair_model[jj]) != int(p.pair_model[j])]
+    if not better:
+        return "none: the highest value of every candidate"
+    top = max(better, key=lambda jj: p.value[d, jj])
+    text = lacked(cat, d, top, j, beside)
+    kind = _kind_of(cat.reasons[(d, top)][0]) if (d, top) in cat.reasons else (
+        "never-together policy" if "never to run" in text else "memory budget" if "GiB" in text
+        else "resident sets and swaps")
+    return f"{kind} ({cat.pair_label[top]}: {text})"
+
+
+def rejected(cat: Catalogue, d: int, j_win: int, beside: list[tuple[int, float]]) -> list[str]:
+    """Every other model's best candidate for mode d and what it lacked: nothing is excluded silently."""
+    p = cat.problem
+    return [f"{cat.pair_label[jj]}: {lacked(cat, d, jj, j_win, beside)}"
+            for jj in _best_pair_per_model(cat, d, int(p.pair_model[j_win]))]
 
 
 def _plan_reason(cat: Catalogue, d: int, j: int, beside: list[tuple[int, float]]) -> str:
@@ -53,36 +128,30 @@ def _plan_reason(cat: Catalogue, d: int, j: int, beside: list[tuple[int, float]]
 def runner_up(cat: Catalogue, d: int, j_win: int, beside: list[tuple[int, float]] | None = None) -> dict | None:
     """The best other model for this mode by its own value, and what it lost on."""
     p = cat.problem
-    win_m = p.pair_model[j_win]
-    best = None
-    for j in range(len(p.pair_quant)):
-        if p.pair_model[j] == win_m:
-            continue
-        if best is None or p.value[d, j] > p.value[d, best]:
-            best = j
-    if best is None:
+    others = _best_pair_per_model(cat, d, int(p.pair_model[j_win]))
+    if not others:
         return None
-    reasons = cat.reasons.get((d, best))
-    if reasons:
-        lost = "; ".join(reasons)
-    elif p.value[d, best] <= p.value[d, j_win]:
-        lost = (f"lower value {p.value[d, best]:.4f} vs {p.value[d, j_win]:.4f} "
-                f"({_quality(cat, best)}, {_fmt_speed(cat, d, best)})")
-    else:
-        lost = _plan_reason(cat, d, best, beside or [])
-    return {"model": cat.problem.models[p.pair_model[best]], "quant": p.pair_quant[best],
-            "lost_on": f"{cat.pair_label[best]}: {lost}"}
+    best = max(others, key=lambda jj: p.value[d, jj])
+    return {"model": p.models[p.pair_model[best]], "quant": p.pair_quant[best],
+            "lost_on": f"{cat.pair_label[best]}: {lacked(cat, d, best, j_win, beside or [])}"}
 
 
 def diagnose_infeasible(cat: Catalogue) -> list[str]:
-    """Per mode with no usable candidate: the reasons of its closest candidates."""
+    """Per mode with no usable candidate: the reasons of its closest candidates. A pinned mode shows what
+    the pinned model itself lacks (the pin is the binding rule, so the other models' reasons say nothing)."""
     p = cat.problem
     out = []
     for d, md in enumerate(p.modes):
         if any(p.serves(d, k) for k in range(len(p.srv_pair))):
             continue
-        order = sorted(range(len(p.pair_quant)), key=lambda j: (len(cat.reasons.get((d, j), [])), -p.value[d, j]))[:3]
+        pin = cat.policy.pins.get(md.key) if cat.policy else None
+        pool = list(range(len(p.pair_quant)))
+        if pin:
+            mine = [j for j in pool if not any("pinned" in r for r in cat.reasons.get((d, j), []))]
+            pool = mine or [j for j in pool if cat.pair_label[j].split("/")[0] == pin.split("/")[0]] or pool
+        order = sorted(pool, key=lambda j: (len(cat.reasons.get((d, j), [])), -p.value[d, j]))[:3]
         detail = "; ".join(f"{cat.pair_label[j]}: {', '.join(cat.reasons.get((d, j), ['no server fits']))}"
                            for j in order)
-        out.append(f"{md.key}: no candidate meets its needs ({detail})")
+        head = f"{md.key} is pinned to {pin}, which cannot serve it" if pin else f"{md.key}: no candidate meets its needs"
+        out.append(f"{head} ({detail})")
     return out

@@ -1,10 +1,20 @@
-"""Exports of a plan: llama-swap config (v225+ routing.router groups), Roo Code settings, Claude Code settings.
+"""Exports of a plan: llama-swap config, Roo Code settings, Claude Code settings, Cursor instructions.
 
 Schemas follow shared/reference/editors_and_exports.md (llama-swap @0bdb372, Roo Code v3.52.1, Claude Code docs).
+Every export names what it targets: the llama.cpp build whose llama-server flags it uses (flags checked against
+that build's common/arg.cpp) and the llama-swap version. Co-resident sets go in top-level `groups` (v107+; v225+
+still reads it), never in `routing` (v225+ only: older versions ignore it and swap co-resident models out).
+Command lines are argument lists, quoted with shlex.quote, so no spec or file value reaches a shell unquoted.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -84,38 +94,154 @@ class LlamaSwapConfig(BaseModel):
         return self
 
 
-def llama_swap_config(plan: dict, models_dir: str = "/models") -> dict:
-    kv = plan.get("policy", {}).get("kv_type") or "f16"
-    cache_ram = plan.get("policy", {}).get("cache_ram_gib") or 0
-    cram = "--cache-ram 0" if not cache_ram else f"--cache-ram {int(cache_ram * 1024)}"
+# llama-server flags per llama.cpp build vtt knows, read from that build's common/arg.cpp. The pinned build
+# (0c1e570, llama-cpp-python 0.3.36 sdist) replaced --no-mmap with -lm/--load-mode (arg.cpp "--load-mode").
+PINNED_LLAMA_CPP = "0c1e570"
+LLAMA_CPP_FLAGS = {
+    "0c1e570": {"no_mmap": ["-lm", "none"], "flash_attn": ["-fa", "on"], "jinja": ["--jinja"],
+                "cache_ram": "--cache-ram", "kv_unified": "-kvu", "parallel": "-np", "alias": "-a"},
+}
+LLAMA_SWAP_DEFAULT = 250     # the snapshot in editors_and_exports.md (mostlygeek/llama-swap @0bdb372)
+LLAMA_SWAP_MIN = 107         # top-level `groups` first appeared in v107 (before: `profiles`)
+_MACRO = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+@dataclass
+class Target:
+    """What an export is for. Defaults: the pinned llama.cpp and the llama-swap snapshot vtt was checked on."""
+
+    llama_cpp_build: str = PINNED_LLAMA_CPP
+    llama_swap_version: int = LLAMA_SWAP_DEFAULT
+    llama_server: str = "llama-server"
+    models_dir: Path | None = None
+
+    def __post_init__(self):
+        from vtt.errors import BadQuery
+
+        b = self.llama_cpp_build.lower().removeprefix("b")
+        key = next((k for k in LLAMA_CPP_FLAGS if k.startswith(b) or b.startswith(k)), None) if b else None
+        if key is None:
+            raise BadQuery(f"unknown llama.cpp build '{self.llama_cpp_build}' for exports",
+                           hint=f"vtt knows the llama-server flags of: {', '.join(LLAMA_CPP_FLAGS)}")
+        self.llama_cpp_build = key
+        if self.llama_swap_version < LLAMA_SWAP_MIN:
+            raise BadQuery(f"llama-swap v{self.llama_swap_version} has no groups (they start at v{LLAMA_SWAP_MIN})",
+                           hint="upgrade llama-swap, or pass --llama-swap-version 107 or newer")
+
+    @property
+    def flags(self) -> dict:
+        return LLAMA_CPP_FLAGS[self.llama_cpp_build]
+
+    def describe(self) -> str:
+        return (f"llama.cpp {self.llama_cpp_build} (llama-server flags from its common/arg.cpp), "
+                f"llama-swap v{self.llama_swap_version} (top-level groups, read by v{LLAMA_SWAP_MIN}+)")
+
+
+@dataclass
+class Export:
+    text: str
+    format: str
+    notes: list[str] = field(default_factory=list)
+
+
+def shell_join(argv: list[str]) -> str:
+    """One command line from an argument list: every argument shlex-quoted, except a bare llama-swap macro
+    (${PORT}), which llama-swap substitutes before it splits the line."""
+    return " ".join(a if _MACRO.fullmatch(a) else shlex.quote(a) for a in argv)
+
+
+def model_paths(plan: dict, target: Target, world=None) -> tuple[dict[str, str], list[str]]:
+    """server id -> GGUF path. With a models dir, from a scan of its real files (a missing one is an error);
+    without one, the catalog's published file name, flagged as unchecked in the notes."""
+    from vtt.errors import BadQuery
+
+    members = [m for s in plan["resident_sets"] for m in s["models"]]
+    out, notes = {}, []
+    if target.models_dir is not None:
+        from vtt.optimize.files import scan_models_dir
+        from vtt.specs.catalog import default_world
+
+        world = world or default_world()
+        found = scan_models_dir(target.models_dir, world)
+        missing = []
+        for m in members:
+            mid = world.model(m["model"]).id
+            qid = world.quant(m["quant"]).id
+            f = found.get((mid, qid))
+            if f is None:
+                missing.append(f"{m['model']}/{m['quant']}")
+            else:
+                out[_sid(m)] = str(f.path)
+        if missing:
+            have = ", ".join(f"{a}/{b}" for a, b in sorted(found)) or "none"
+            raise BadQuery(f"no GGUF file in {target.models_dir} for {', '.join(missing)} (found: {have})",
+                           hint="download them, or point --models-dir at the folder that has them")
+        return out, notes
+    for m in members:
+        name = m.get("file") or f"{m['model']}-{m['quant']}.gguf"
+        out[_sid(m)] = str(Path("/models") / name)
+    notes.append("model paths are the catalog's file names under /models, not checked: pass --models-dir to "
+                 "take them from the GGUF files you have")
+    return out, notes
+
+
+def _sid(m: dict) -> str:
+    return m.get("server") or f"{m['model']}-{m['quant']}".lower()
+
+
+def _claude_servers(plan: dict) -> set[str]:
+    """Servers of Claude Code's interactive loop (chat, edit): they get a second slot for background and
+    subagent calls, so those never evict the main conversation's prompt cache."""
+    return {a["server"] for a in plan["assignments"] if a["editor"] == "claude-code" and a["mode"] in ("edit", "chat")}
+
+
+def server_argv(m: dict, path: str, target: Target, *, kv: str, cache_ram_gib: float, slots: int) -> list[str]:
+    f = target.flags
+    argv = [target.llama_server, "--host", "127.0.0.1", "--port", "${PORT}", "-m", path,
+            "-c", str(int(m["context"])), f["parallel"], str(slots)]
+    if slots > 1:
+        argv.append(f["kv_unified"])     # one KV pool of -c cells shared by the slots: same memory as one slot
+    argv += ["-ctk", kv, "-ctv", kv, f["cache_ram"], str(int(round(cache_ram_gib * 1024))),
+             *f["flash_attn"], "-ngl", "999", *f["jinja"], *f["no_mmap"], f["alias"], _sid(m)]
+    return argv
+
+
+def llama_swap_config(plan: dict, target: Target | None = None, world=None) -> tuple[dict, list[str]]:
+    target = target or Target()
+    kv = str(plan.get("policy", {}).get("kv_type") or "f16")
+    cache_ram = float(plan.get("policy", {}).get("cache_ram_gib") or 0)
+    paths, notes = model_paths(plan, target, world)
+    two_slots = _claude_servers(plan)
     models, groups = {}, {}
     for s in plan["resident_sets"]:
         members = []
         for m in s["models"]:
-            sid = m.get("server") or f"{m['model']}-{m['quant']}".lower()
-            fname = m.get("file") or f"{m['model']}-{m['quant']}.gguf"
+            sid = _sid(m)
+            argv = server_argv(m, paths[sid], target, kv=kv, cache_ram_gib=cache_ram,
+                               slots=2 if sid in two_slots else 1)
             models[sid] = {
-                "cmd": (f"${{srv}} -m ${{models}}/{fname} -c {m['context']} -np 1 -ctk {kv} -ctv {kv} {cram}"),
+                "cmd": shell_join(argv),
                 "ttl": 0,
                 "description": f"{m['model']} {m['quant']} at {m['context']} tokens: {m['total_gib']:.1f} GiB (vtt)",
+                "metadata": {"vtt_llama_cpp_build": target.llama_cpp_build,
+                             "vtt_llama_swap_version": target.llama_swap_version},
             }
             members.append(sid)
         groups[str(s["id"])] = {"swap": False, "exclusive": True, "members": members}
-    cfg = {
-        "healthCheckTimeout": 300,
-        "startPort": 10001,
-        "macros": {
-            "srv": "llama-server --host 127.0.0.1 --port ${PORT} --jinja -fa on -ngl 999 --no-mmap",
-            "models": models_dir,
-        },
-        "models": models,
-        "routing": {"router": {"use": "group", "settings": {"groups": groups}}},
-    }
+    cfg = {"healthCheckTimeout": 300, "startPort": 10001, "models": models, "groups": groups}
     LlamaSwapConfig.model_validate(cfg)
-    return cfg
+    return cfg, notes
+
+
+def _digest(plan: dict) -> str:
+    """A short id of this plan, so two exports never share profile ids."""
+    body = json.dumps({k: plan.get(k) for k in ("assignments", "resident_sets", "hardware")}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:8]
 
 
 def roo_settings(plan: dict) -> dict:
+    tag = _digest(plan)
     confs, mode_cfg = {}, {}
     for a in plan["assignments"]:
         if a["editor"] != "roo":
@@ -123,7 +249,7 @@ def roo_settings(plan: dict) -> dict:
         name = f"vtt-{a['server']}"
         if name not in confs:
             confs[name] = {
-                "id": f"vtt-{len(confs) + 1}", "apiProvider": "openai", "openAiBaseUrl": f"{BASE_URL}/v1",
+                "id": f"vtt-{tag}-{len(confs) + 1}", "apiProvider": "openai", "openAiBaseUrl": f"{BASE_URL}/v1",
                 "openAiApiKey": "none", "openAiModelId": a["server"],
                 "openAiCustomModelInfo": {"contextWindow": a["context"], "maxTokens": 8192,
                                           "supportsPromptCache": False, "supportsImages": False},
@@ -137,30 +263,79 @@ def roo_settings(plan: dict) -> dict:
             "globalSettings": {}}
 
 
-def claude_code_settings(plan: dict) -> dict:
-    by_mode = {a["mode"]: a["server"] for a in plan["assignments"] if a["editor"] == "claude-code"}
-    edit = by_mode.get("edit") or next(iter(by_mode.values()), None)
-    plan_m = by_mode.get("plan", edit)
-    chat = by_mode.get("chat", edit)
-    return {"model": "opusplan", "env": {
-        "ANTHROPIC_BASE_URL": BASE_URL, "ANTHROPIC_AUTH_TOKEN": "none",
-        "ANTHROPIC_DEFAULT_OPUS_MODEL": plan_m, "ANTHROPIC_DEFAULT_SONNET_MODEL": edit,
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": chat, "CLAUDE_CODE_SUBAGENT_MODEL": edit,
-        "CLAUDE_CODE_ATTRIBUTION_HEADER": "0"}}
+ROO_IMPORT = ("import it with the Import button of Roo Code's settings and pick this file, or set the VS Code "
+              "setting roo-cline.autoImportSettingsPath to its absolute path and reload the window; import merges "
+              "profiles by name and binds each mode to its profile (Sticky Models)")
 
 
-def export(plan: dict, kind: str) -> tuple[str, str]:
-    """(text, format) of an export kind: llama-swap (yaml), roo (json), claude-code (json)."""
-    import json
+def claude_code_settings(plan: dict) -> tuple[dict, list[str]]:
+    """opusplan: plan mode on the plan model (OPUS), the interactive loop on the edit model (SONNET), which
+    chat maps to as well: Claude Code has one interactive model. Background (HAIKU) and subagent calls go to
+    a second slot of the interactive server (the llama-swap export gives it -np 2 -kvu), or to chat's own
+    server when the plan put chat on another model, so the main prompt cache is never evicted."""
+    cc = {a["mode"]: a for a in plan["assignments"] if a["editor"] == "claude-code"}
+    edit = cc.get("edit") or cc.get("chat") or next(iter(cc.values()), None)
+    if edit is None:
+        return {}, ["the plan assigns no Claude Code mode"]
+    plan_a = cc.get("plan", edit)
+    chat = cc.get("chat", edit)
+    notes = []
+    background = edit["server"]
+    if chat["server"] != edit["server"]:
+        background = chat["server"]
+        notes.append(f"Claude Code has one interactive model: chat and edit both run on {edit['server']}; "
+                     f"{chat['server']} (the plan's chat model) serves background calls on its own server")
+    else:
+        notes.append(f"background and subagent calls use the second slot of {edit['server']} (-np 2 -kvu), "
+                     "so the main conversation keeps its prompt cache")
+    ctx = int(edit.get("context") or 0)
+    notes.append(f"context window Claude Code really has: {ctx} tokens on {edit['server']} (one KV pool shared "
+                 f"with background calls while they run); plan mode: {int(plan_a.get('context') or 0)} tokens "
+                 f"on {plan_a['server']}. Claude Code assumes a larger window: compact before it fills.")
+    env = {"ANTHROPIC_BASE_URL": BASE_URL, "ANTHROPIC_AUTH_TOKEN": "none",
+           "ANTHROPIC_DEFAULT_OPUS_MODEL": plan_a["server"], "ANTHROPIC_DEFAULT_SONNET_MODEL": edit["server"],
+           "ANTHROPIC_DEFAULT_HAIKU_MODEL": background, "CLAUDE_CODE_SUBAGENT_MODEL": background,
+           "CLAUDE_CODE_ATTRIBUTION_HEADER": "0"}
+    return {"model": "opusplan", "env": env}, notes
 
+
+def cursor_instructions(plan: dict) -> str:
+    rows = [a for a in plan["assignments"] if a["editor"] == "cursor"]
+    lines = ["# Cursor: models for this plan (vtt)", "",
+             "Cursor calls custom models from Cursor's servers, not from your machine: a localhost or LAN URL "
+             "cannot work. Expose llama-swap through a public HTTPS tunnel (for example ngrok or Cloudflare), "
+             "and protect it with an API key.", "",
+             "1. Cursor Settings > Models > API Keys: enable OpenAI API Key (any value llama-swap accepts) and "
+             "\"Override OpenAI Base URL\" = https://YOUR-TUNNEL/v1",
+             "2. \"+ Add model\" for each id below, then Verify.",
+             "3. Cursor has no per-mode model setting: pick the model in the chat's model menu when you switch mode.",
+             "", "| mode | model id | context |", "|---|---|---|"]
+    lines += [f"| {a['mode']} | {a['server']} | {a['context']} |" for a in rows]
+    lines += ["", "Tab completion always uses Cursor's own models; the override is global for OpenAI models."]
+    return "\n".join(lines) + "\n"
+
+
+KINDS = ("llama-swap", "roo", "claude-code", "cursor")
+
+
+def export(plan: dict, kind: str, target: Target | None = None, world=None) -> Export:
+    """An export of the plan: llama-swap (yaml), roo (json), claude-code (json), cursor (markdown)."""
+    target = target or Target()
     if kind == "llama-swap":
         import yaml
 
-        return yaml.safe_dump(llama_swap_config(plan), sort_keys=False), "yaml"
+        cfg, notes = llama_swap_config(plan, target, world)
+        head = f"# vtt export for {target.describe()}\n"
+        return Export(head + yaml.safe_dump(cfg, sort_keys=False), "yaml", notes)
     if kind == "roo":
-        return json.dumps(roo_settings(plan), indent=2), "json"
+        return Export(json.dumps(roo_settings(plan), indent=2), "json", [ROO_IMPORT])
     if kind == "claude-code":
-        return json.dumps(claude_code_settings(plan), indent=2), "json"
+        cfg, notes = claude_code_settings(plan)
+        return Export(json.dumps(cfg, indent=2), "json",
+                      notes + ["put it in ~/.claude/settings.json (or .claude/settings.json of a project)"])
+    if kind == "cursor":
+        return Export(cursor_instructions(plan), "markdown",
+                      ["Cursor needs a public HTTPS tunnel to your llama-swap: it calls models from its servers"])
     from vtt.errors import BadQuery
 
-    raise BadQuery(f"unknown export '{kind}': use llama-swap, roo or claude-code")
+    raise BadQuery(f"unknown export '{kind}': use {', '.join(KINDS)}")

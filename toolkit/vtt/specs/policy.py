@@ -27,11 +27,13 @@ class Policy(Spec):
     prefer_resident: bool | None = Field(default=None, description="penalise every resident set beyond the first")
     set_penalty: float | None = Field(default=None, ge=0, description="objective cost of each extra resident set")
     swap_weight: float | None = Field(default=None, ge=0, description="objective cost per hour-fraction spent swapping")
-    quality_benchmark: str | None = None
-    missing_quality: Literal["exclude", "zero"] | None = None
+    quality_benchmark: str | None = Field(default=None, description="the scale quality is reported on (specs/quality)")
+    missing_quality: Literal["prior", "exclude"] | None = Field(
+        default=None, description="a model with no published score: its wide prior (marked), or excluded from "
+        "modes whose quality weight >= quality_mode_threshold (each exclusion named in the plan)")
     quality_mode_threshold: float | None = Field(default=None, ge=0, le=1)
-    quant_penalty_per_ppl: float | None = Field(default=None, ge=0)
-    quant_ppl_delta: dict[str, float] = {}
+    quant_penalty_per_ppl: float | None = Field(default=None, ge=0, description="overrides specs/quality")
+    quant_ppl_delta: dict[str, float] = Field(default={}, description="overrides rows of specs/quality")
     standard_quants: list[str] | None = None
     context_ladder: list[int] | None = None
     kv_type: str | None = None
@@ -49,8 +51,8 @@ class Policy(Spec):
 
 DEFAULTS = dict(
     headroom_gib=2.0, other_work_gib=4.0, cache_ram_gib=0.0, prefer_resident=True, set_penalty=0.01,
-    swap_weight=1.0, quality_benchmark="SWE-bench Verified", missing_quality="exclude",
-    quality_mode_threshold=0.5, quant_penalty_per_ppl=0.1,
+    swap_weight=1.0, quality_benchmark="SWE-bench Verified", missing_quality="prior",
+    quality_mode_threshold=0.5,
     standard_quants=["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M"],
     context_ladder=[16384, 32768, 65536, 131072], kv_type="f16",
 )
