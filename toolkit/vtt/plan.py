@@ -48,6 +48,10 @@ class PlanQuery(BaseModel):
     runtime: str | None = None  # a runtime profile (specs/runtimes) whose keys fill the unset ones
     file_size_gib: float | None = Field(default=None, gt=0)
     calibration: str | None = None
+    boxes: int | None = Field(default=None, ge=1, le=64)  # N identical boxes joined by llama.cpp RPC
+    cluster: str | None = None  # a cluster spec (specs/clusters)
+    link: str | None = None  # the link between the boxes (specs/links), for --boxes
+    tensor_split: list[float] | None = None  # llama.cpp --tensor-split, in device order
 
     @field_validator("kv_type", "type_k", "type_v")
     @classmethod
@@ -78,6 +82,10 @@ def parse_query(raw: dict[str, Any], world: World | None = None) -> PlanQuery:
     if "__bad_line__" in raw:  # a batch line that was not JSON (see cli.plan._read_batch)
         raise BadQuery(raw["__bad_line__"])
     raw = {k: v for k, v in raw.items() if v is not None}
+    if raw.get("cluster") and world is not None:  # the main box's hardware and backend, unless given
+        for k, v in world.get_cluster(str(raw["cluster"])).query_defaults().items():
+            if v is not None:
+                raw.setdefault(k, v)
     if raw.get("runtime") and world is not None:
         rt = world.get_runtime(str(raw["runtime"]))
         explicit_kv = raw.get("kv_type")
@@ -190,7 +198,12 @@ def plan_many(raw_queries: list[dict], world: World | None = None) -> list[dict]
             answers[i] = {**_echo(raw), "error": e.to_dict()}
     for key, items in groups.items():
         rm, hw, be, cal = resolved[key]
-        for i, ans in zip((i for i, _ in items), _answer_group(rm, hw, be, cal, [q for _, q in items])):
+        group = _answer_group(rm, hw, be, cal, [q for _, q in items])
+        if any(q.boxes or q.cluster for _, q in items):
+            from vtt.plan_split import with_cluster
+
+            group = with_cluster(group, rm, [q for _, q in items], world)
+        for i, ans in zip((i for i, _ in items), group):
             answers[i] = ans
     return answers
 

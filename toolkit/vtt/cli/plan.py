@@ -31,6 +31,10 @@ def plan(
     mla_v_less: Annotated[bool, typer.Option("--mla-v-less", help="MLA models (DeepSeek, GLM-4.7-Flash): llama.cpp builds since 2026-01-24 (PR #19067) cache K only; default is the older K+V layout")] = False,
     file_size_gib: Annotated[Optional[float], typer.Option("--file-size-gib", help="the file size a download page lists, when the catalog lacks this quant")] = None,
     calibration: Annotated[Optional[str], typer.Option("--calibration", help="calibration id (default: newest for hardware x backend)")] = None,
+    boxes: Annotated[Optional[int], typer.Option("--boxes", help="split the model over N identical boxes with llama.cpp RPC (answers per device)")] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="a cluster spec id (specs/clusters): boxes, their hardware, and the link")] = None,
+    link: Annotated[Optional[str], typer.Option("--link", help="link between the boxes for --boxes: 10gbe (default), 5gbe, 2.5gbe, usb4-net, loopback")] = None,
+    tensor_split: Annotated[Optional[str], typer.Option("--tensor-split", "-ts", help="llama.cpp --tensor-split over the devices, e.g. 3,2")] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL file, one query per line (keys as the flags: model, quant, context, depth, n_prompt, n_gen, hardware, backend ...); '-' reads stdin")] = None,
     sweep: Annotated[Optional[str], typer.Option("--sweep", help="answer a curve: 'context' (4K up to the trained context) or 'depth' (0 up to the context)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="one JSON object per answer (JSON lines)")] = False,
@@ -64,7 +68,8 @@ def plan(
     base = dict(model=model, quant=quant, context=context, depth=depth, n_prompt=n_prompt, n_gen=n_gen,
                 hardware=hardware, backend=backend, flash_attn=flash_attn, n_ubatch=n_ubatch, kv_type=kv_type,
                 parallel=parallel, mla_v_less=mla_v_less or None, kv_unified=kv_unified or None,
-                swa_full=swa_full or None, runtime=runtime, file_size_gib=file_size_gib, calibration=calibration)
+                swa_full=swa_full or None, runtime=runtime, file_size_gib=file_size_gib, calibration=calibration,
+                boxes=boxes, cluster=cluster, link=link, tensor_split=_split_arg(tensor_split))
     queries = _sweep(base, sweep) if sweep else [base]
     answers = plan_many(queries)
     errors = [a for a in answers if "error" in a]
@@ -76,6 +81,15 @@ def plan(
         err.exit_code = 3 if e["code"] == "remote_unreachable" else 2
         raise err
     _emit(answers, json_out)
+
+
+def _split_arg(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(x) for x in text.replace("/", ",").split(",")]
+    except ValueError:
+        raise BadQuery(f"bad --tensor-split '{text}': give numbers like 3,2") from None
 
 
 def _read_batch(path: Path) -> list:
