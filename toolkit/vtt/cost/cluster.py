@@ -13,7 +13,7 @@ Pure: no I/O. Everything here follows the pinned llama.cpp (llama-cpp-python 0.3
 * KV cache: each layer's cache lives on its layer's device (src/llama-kv-cache.cpp, `dev = ...`).
 * What crosses the link per graph (ggml/src/ggml-backend.cpp, sched splits; ggml-rpc.cpp): each
   remote device receives its inputs (the residual stream where its layers start, positions, the KQ
-  mask as F32) and hands back the residual stream where they end, or the logits when it holds the
+  mask: F16 with flash attention, else F32, src/llama-graph.cpp build_attn_inp_kq_mask) and hands back the residual stream where they end, or the logits when it holds the
   output layer. Between two remote boxes the main host relays (get_tensor, then set_tensor). Every
   remote device costs one synchronous round trip per graph (the get_tensor that waits for its graph)
   plus the rpc-server's own per-graph work (RPC_CMD_GRAPH_COMPUTE / GRAPH_RECOMPUTE).
@@ -212,7 +212,7 @@ def chain_crossings(devices: list[Device], slots: np.ndarray) -> tuple[int, bool
 
 
 def network_time_s(a: ModelArch, devices: list[Device], slots: np.ndarray, link: LinkCost,
-                   tokens, n_kv, n_graphs, n_outputs) -> dict[str, np.ndarray]:
+                   tokens, n_kv, n_graphs, n_outputs, flash_attn=True) -> dict[str, np.ndarray]:
     """Seconds the link adds over `n_graphs` graphs of `tokens` tokens each (arrays), attending
     `n_kv` cells, with `n_outputs` logits rows fetched in all. Each term named."""
     cross, out_remote, n_remote = chain_crossings(devices, slots)
@@ -221,7 +221,8 @@ def network_time_s(a: ModelArch, devices: list[Device], slots: np.ndarray, link:
     has_attn = MIXER_FULL in a.mixers or MIXER_SWA in a.mixers
     n_masks = (MIXER_FULL in a.mixers) + (MIXER_SWA in a.mixers)
     act = cross * tokens * a.n_embd * F32
-    inputs = n_remote * tokens * (F32 + (n_masks * np.asarray(n_kv, dtype=float) * F32 if has_attn else 0.0))
+    mask_b = np.where(np.asarray(flash_attn, dtype=bool), 2.0, 4.0)
+    inputs = n_remote * tokens * (F32 + (n_masks * np.asarray(n_kv, dtype=float) * mask_b if has_attn else 0.0))
     logits = (np.asarray(n_outputs, dtype=float) * a.n_vocab * F32) if out_remote else 0.0
     bytes_total = n_graphs * (act + inputs) + logits
     t_bytes = bytes_total / link.bytes_per_s
@@ -237,7 +238,7 @@ def tg_network(a: ModelArch, devices, slots, link: LinkCost, q: dict) -> dict:
     n_gen = np.maximum(np.asarray(q["n_gen"], dtype=float), 1)
     pos = np.asarray(q["depth"], dtype=float) + (n_gen + 1) / 2
     n_kv = pad(np.ceil(pos).astype(np.int64), 256)
-    return network_time_s(a, devices, slots, link, 1, n_kv, 1, 1)
+    return network_time_s(a, devices, slots, link, 1, n_kv, 1, 1, q["flash_attn"])
 
 
 def pp_network(a: ModelArch, devices, slots, link: LinkCost, q: dict) -> dict:
@@ -247,7 +248,7 @@ def pp_network(a: ModelArch, devices, slots, link: LinkCost, q: dict) -> dict:
     chunks = np.ceil(n / ub)
     mean_tokens = np.where(chunks > 0, n / np.maximum(chunks, 1), 0.0)
     n_kv = pad(np.ceil(np.asarray(q["depth"], dtype=float) + n / 2 + mean_tokens / 2).astype(np.int64), 256)
-    return network_time_s(a, devices, slots, link, mean_tokens, n_kv, chunks, np.where(n > 0, 1, 0))
+    return network_time_s(a, devices, slots, link, mean_tokens, n_kv, chunks, np.where(n > 0, 1, 0), q["flash_attn"])
 
 
 def compute_shares(tp: TensorPlacement, slots: np.ndarray, n_devices: int) -> np.ndarray:
