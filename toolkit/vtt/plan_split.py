@@ -105,10 +105,22 @@ def _one_box_speed(q, hardware: str, backend: str) -> tuple[float, float]:
     return a["pp_tps"], a["tg_tps"]
 
 
+_LAYOUTS: dict = {}
+
+
+def _layout(world, boxes, cluster, link, hardware, backend, main_backend):
+    """(cluster, devices) for one query shape; cached so a batch pays for it once."""
+    from types import SimpleNamespace
+
+    key = (id(world), boxes, cluster, link, hardware, backend, main_backend)
+    if key not in _LAYOUTS:
+        cl = cluster_for(SimpleNamespace(boxes=boxes, cluster=cluster, link=link, hardware=hardware, backend=backend), world)
+        _LAYOUTS[key] = (cl, devices_of(cl, world, world.get_backend(main_backend)))
+    return _LAYOUTS[key]
+
+
 def _one(ans: dict, rm, q, world, tp: cc.TensorPlacement, cal_speed) -> dict:
-    cl = cluster_for(q, world)
-    be_main = world.get_backend(ans["backend"])
-    devs = devices_of(cl, world, be_main)
+    cl, devs = _layout(world, q.boxes, q.cluster, q.link, q.hardware, q.backend, ans["backend"])
     if not devs:
         raise BadQuery(f"cluster '{cl.id}' has no devices")
     ts = getattr(q, "tensor_split", None) or cl.tensor_split

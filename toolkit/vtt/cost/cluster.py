@@ -111,21 +111,16 @@ def kv_bytes_per_layer(a: ModelArch, q: dict, bk: np.ndarray, bv: np.ndarray, n_
     lay = memory.kv_layout(a, bool(q.get("mla_v_less", False)))
     full, swa = memory.kv_cells(q["context"], q["parallel"], q["n_ubatch"], bool(q.get("kv_unified", False)),
                                 bool(q.get("swa_full", False)), a.swa_window)
-    nq = len(full)
-    out = np.zeros((nq, n_layer_all))
-    mix = a.mixers
+    mix = np.array(list(a.mixers[:n_layer_all].ljust(n_layer_all, "-")))
     k_full = lay.full_k_elems / max(lay.n_full, 1)
     v_full = lay.full_v_elems / max(lay.n_full, 1)
     k_swa = lay.swa_k_elems / max(lay.n_swa, 1)
     v_swa = lay.swa_v_elems / max(lay.n_swa, 1)
     rec = lay.recurrent_bytes_per_seq / max(lay.n_recurrent, 1) * np.maximum(1, np.asarray(q["parallel"]))
-    for il, m in enumerate(mix[:n_layer_all]):
-        if m == MIXER_FULL:
-            out[:, il] = full * (k_full * bk + v_full * bv)
-        elif m == MIXER_SWA:
-            out[:, il] = swa * (k_swa * bk + v_swa * bv)
-        elif m == MIXER_RECURRENT:
-            out[:, il] = rec
+    per_full = (full * (k_full * bk + v_full * bv))[:, None]
+    per_swa = (swa * (k_swa * bk + v_swa * bv))[:, None]
+    out = (per_full * (mix == MIXER_FULL) + per_swa * (mix == MIXER_SWA)
+           + np.asarray(rec, dtype=float).reshape(-1, 1) * (mix == MIXER_RECURRENT))
     return out
 
 
