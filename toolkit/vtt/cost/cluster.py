@@ -124,24 +124,25 @@ def kv_bytes_per_layer(a: ModelArch, q: dict, bk: np.ndarray, bv: np.ndarray, n_
     return out
 
 
-def device_compute_bytes(a: ModelArch, q: dict, holds_output: bool) -> np.ndarray:
-    """A device's compute buffer for the worst-case graph (a full ubatch at full context). Same rule
-    as vtt.cost.memory.compute_buffer_bytes (largest live tensor plus the residual stream), except
-    that only the output device holds the logits: the others' largest tensor is one layer's
-    attention scores (no flash attention) or its FFN activations (gate and up, n_ff wide)."""
+def device_compute_bytes(a: ModelArch, q: dict, holds_output: bool, holds_layers: bool = True) -> np.ndarray:
+    """A device's compute buffer for the worst-case graph (a full ubatch at full context), per token
+    of the ubatch, F32: a device that runs layers holds one layer's live tensors, 6 x n_embd + 3 x
+    the FFN width (gate, up and their product; MoE: the routed experts' rows), plus 8 bytes per
+    cached cell for the KQ mask with flash attention, or the n_head x n_kv score matrix without;
+    the output device holds the logits, n_vocab + 5 x n_embd. A device holding both needs the
+    larger. Fitted to the buffers llama.cpp logs on CPU rpc-servers for models of different widths
+    (validation/rpc/REPORT.md); vtt.cost.memory has the single-device rule."""
     ctx = np.asarray(q["context"], dtype=np.int64)
     ub = np.minimum(np.asarray(q["n_ubatch"], dtype=np.int64), ctx).astype(float)
     n_kv = pad(ctx, 256).astype(float)
     if a.mixers.count(MIXER_FULL) == 0 and MIXER_SWA in a.mixers:
         n_kv = np.minimum(n_kv, pad(a.swa_window + ub, 256))
     fa = np.asarray(q["flash_attn"], dtype=bool)
-    kq = np.where(fa, 0.0, ub * n_kv * a.n_head * F32)
-    ff = max(a.n_ff or 0, (a.n_ff_exp or 0) * max(a.n_expert_used, 1))
-    ffn = 2.0 * ub * ff * F32
-    big = np.maximum(kq, ffn)
-    if holds_output:
-        big = np.maximum(big, ub * a.n_vocab * F32)
-    return big + 2 * ub * a.n_embd * F32
+    ff = max(a.n_ff or 0, (a.n_ff_exp or 0) * max(a.n_expert_used, 1) + (a.n_ff_shexp or 0) * (a.n_expert_shared or 0))
+    attn = np.where(fa, n_kv * 8.0, n_kv * a.n_head * F32)
+    layer = ub * ((6 * a.n_embd + 3 * ff) * F32 + attn) if holds_layers else 0.0 * ub
+    out = ub * (a.n_vocab + 5 * a.n_embd) * F32 if holds_output else 0.0 * ub
+    return np.maximum(layer, out)
 
 
 def host_compute_bytes(a: ModelArch, q: dict) -> np.ndarray:
@@ -179,7 +180,7 @@ def split_memory(a: ModelArch, tp: TensorPlacement, devices: list[Device], q: di
     w[slots[-1]] += tp.output_bytes
     kvl = kv_bytes_per_layer(a, q, np.asarray(bk, dtype=float), np.asarray(bv, dtype=float), n_layer_all)
     kv = np.stack([kvl[:, slots[:-1] == d].sum(axis=1) for d in range(nd)], axis=1)
-    comp = np.stack([device_compute_bytes(a, q, d == slots[-1]) if (slots == d).any()
+    comp = np.stack([device_compute_bytes(a, q, d == slots[-1], bool((slots[:-1] == d).any())) if (slots == d).any()
                      else np.zeros(len(kvl)) for d in range(nd)], axis=1)
     ranges = []
     for d in range(nd):
