@@ -44,6 +44,7 @@ def test_per_device_weights_and_kv_equal_llama_cpp(tmp_path, llama_bench, rpc_se
         for dev, meas in zip(ans["devices"], got):
             assert abs(dev["weights_bytes"] - meas["weights_bytes"]) <= HALF_CENTI_MIB, (dev, meas)
             assert abs(dev["kv_cache_bytes"] - meas["kv_cache_bytes"]) <= HALF_CENTI_MIB, (dev, meas)
+            assert abs(dev["compute_buffer_bytes"] - meas["compute_buffer_bytes"]) <= 0.1 * meas["compute_buffer_bytes"], (dev, meas)
         assert abs(ans["host"]["weights_bytes"] - lt["model"]["CPU_Mapped"]) <= HALF_CENTI_MIB
 
 

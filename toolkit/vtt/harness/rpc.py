@@ -255,8 +255,16 @@ def run_rpc_cells(cells, *, llama_bench: str, n_servers: int, db, label: str,
         if link_pairs:
             import statistics
 
+            from vtt.cost.cluster import link_from_measurements
+            from vtt.specs.catalog import default_world
+
+            lo = default_world().get_link("loopback")
+            # bytes per token on loopback are a few KB: their time is noise next to the round trips
+            graph_s = link_from_measurements([p["local_tps"] for p in link_pairs], [p["rpc_tps"] for p in link_pairs],
+                                             [0.0] * len(link_pairs), n_servers, lo.bytes_per_s, lo.rtt_us * 1e-6)
             link = {"pairs": link_pairs, "ms_per_token_median": statistics.median(p["ms_per_token"] for p in link_pairs),
-                    "remote_devices": n_servers}
+                    "remote_devices": n_servers, "link": "loopback", "rtt_us_assumed": lo.rtt_us,
+                    "rpc_graph_us_fitted": round(graph_s * 1e6, 1)}
         with store.open_store(db_path) as s:
             params = {"rpc_endpoints": rs.endpoints, "tensor_split": tensor_split, "link_measured": link}
             s.execute("UPDATE runs SET params = ? WHERE run_id = ?", [json.dumps(params), run_id])
