@@ -141,3 +141,14 @@ def _emit(answers: list[dict], json_out: bool) -> None:
     from vtt.cli.render import render_plan
 
     render_plan(answers)
+    for a in answers:  # a split over boxes: one line per llama.cpp device, then the network's cost
+        for d in a.get("devices") or []:
+            print(f"  {d['device']:<8} {d['box']:<6} layers {d['layers']}{' +output' if d['output_layer'] else ''}: "
+                  f"weights {d['weights_gib']:.2f} + KV {d['kv_cache_gib']:.2f} + compute {d['compute_buffer_gib']:.2f}"
+                  f"{' + host %.2f' % d['host_gib'] if d['host_gib'] else ''} = {d['total_gib']:.2f} of {d['budget_gib']:.1f} GiB"
+                  f" {'fits' if d['fits'] else 'DOES NOT FIT'}")
+        if a.get("network"):
+            n = a["network"]
+            print(f"  network ({a['link']}): tg +{n['tg_ms_per_token']:.3f} ms/token (transfer {n['tg_transfer_ms']:.3f}, "
+                  f"round trips {n['tg_round_trip_ms']:.3f}, rpc-server {n['tg_rpc_graph_ms']:.3f}); pp +{n['pp_s']:.4f} s; "
+                  f"one box would run tg {a['tg_tps_one_box']}, pp {a['pp_tps_one_box']}")
