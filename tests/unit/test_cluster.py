@@ -47,7 +47,9 @@ def test_slower_link_costs_more_and_terms_are_named():
     fast, slow = _glm(boxes=2, link="10gbe"), _glm(boxes=2, link="2.5gbe")
     assert slow["tg_tps"] <= fast["tg_tps"] and slow["pp_tps"] < fast["pp_tps"]
     n = fast["network"]
-    assert n["tg_ms_per_token"] == pytest.approx(n["tg_transfer_ms"] + n["tg_round_trip_ms"] + n["tg_rpc_graph_ms"], abs=1e-3)
+    assert n["tg_ms_per_token"] == pytest.approx(n["tg_transfer_ms"] + n["tg_round_trip_ms"] + n["tg_rpc_graph_ms"]
+                                                 + n["tg_device_sync_ms"], abs=1e-3)
+    assert n["tg_device_sync_ms"] > 0  # the second device's own launch and sync
     assert n["crossings_per_graph"] == 2 and n["remote_devices"] == 1 and not n["output_remote"]
 
 

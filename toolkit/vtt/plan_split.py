@@ -94,6 +94,22 @@ def with_cluster(answers: list[dict], rm, qs: list, world, cal_speed=None) -> li
     return out
 
 
+_FIXED: dict = {}
+
+
+def _fixed_costs(world, hardware: str, backend: str) -> tuple[float, float]:
+    """(seconds per token, seconds per ubatch) a device's own graph launch and sync costs, from the
+    box's calibration (t_token_us, t_ubatch_ms)."""
+    key = (id(world), hardware, backend)
+    if key not in _FIXED:
+        from vtt.calibrate.calibration import find_calibration
+
+        be = world.get_backend(backend)
+        p = find_calibration(world.roots, hardware, backend, None, be.defaults).all_params()
+        _FIXED[key] = (p["t_token_us"] * 1e-6, p["t_ubatch_ms"] * 1e-3)
+    return _FIXED[key]
+
+
 def _one_box_speed(q, hardware: str, backend: str) -> tuple[float, float]:
     """(pp_tps, tg_tps) of the whole model on one box of another kind (heterogeneous clusters)."""
     from vtt.plan import plan_many
@@ -177,10 +193,22 @@ def _one(ans: dict, rm, q, world, tp: cc.TensorPlacement, cal_speed) -> dict:
         pp1, tg1 = one[key]
         t_tok += shares[d] / tg1 if tg1 else 0.0
         t_pp += shares[d] * (q.n_prompt / pp1) if pp1 else 0.0
+    # every device beyond the first launches and waits for a graph of its own: the fixed per-token
+    # (t_token_us) and per-ubatch (t_ubatch_ms) costs of its box's calibration, once more each
+    used = [d for d in range(len(devs)) if (sp.slots == d).any()]
+    sync_tok = sync_pp = 0.0
+    chunks = -(-q.n_prompt // q.n_ubatch)
+    for d in used[1:]:
+        box = cl.boxes[devs[d].box]
+        prm = _fixed_costs(world, box.hardware, box.backend or world.get_hardware(box.hardware).default_backend)
+        sync_tok += prm[0]
+        sync_pp += chunks * prm[1]
     tgn = cc.tg_network(rm.arch, devs, sp.slots, lc, qd)
     ppn = cc.pp_network(rm.arch, devs, sp.slots, lc, qd)
-    tg = 1.0 / (t_tok + float(tgn["total_s"][0] if np.ndim(tgn["total_s"]) else tgn["total_s"]))
-    pp_time = t_pp + float(np.ravel(ppn["total_s"])[0])
+    net_tok = float(np.ravel(tgn["total_s"])[0]) + sync_tok
+    net_pp = float(np.ravel(ppn["total_s"])[0]) + sync_pp
+    tg = 1.0 / (t_tok + net_tok)
+    pp_time = t_pp + net_pp
     pp = q.n_prompt / pp_time if pp_time > 0 else None
     new = dict(ans)
     rt, rp = tg / ans["tg_tps"], (pp / ans["pp_tps"] if pp and ans["pp_tps"] else 1.0)
@@ -197,12 +225,14 @@ def _one(ans: dict, rm, q, world, tp: cc.TensorPlacement, cal_speed) -> dict:
         "ttft_s_interval": [round(x / rp, 4) for x in ans["ttft_s_interval"]],
         "tg_tps_one_box": ans["tg_tps"], "pp_tps_one_box": ans["pp_tps"],
         "network": {
-            "tg_ms_per_token": round(float(np.ravel(tgn["total_s"])[0]) * 1e3, 4),
+            "tg_ms_per_token": round(net_tok * 1e3, 4),
+            "tg_device_sync_ms": round(sync_tok * 1e3, 4),
             "tg_transfer_ms": round(float(np.ravel(tgn["transfer_s"])[0]) * 1e3, 4),
             "tg_round_trip_ms": round(float(np.ravel(tgn["round_trip_s"])[0]) * 1e3, 4),
             "tg_rpc_graph_ms": round(float(np.ravel(tgn["rpc_graph_s"])[0]) * 1e3, 4),
             "tg_bytes_per_token": int(np.ravel(tgn["bytes"])[0]),
-            "pp_s": round(float(np.ravel(ppn["total_s"])[0]), 5),
+            "pp_s": round(net_pp, 5),
+            "pp_device_sync_s": round(sync_pp, 5),
             "pp_transfer_s": round(float(np.ravel(ppn["transfer_s"])[0]), 5),
             "pp_bytes": int(np.ravel(ppn["bytes"])[0]),
             "crossings_per_graph": tgn["crossings_per_graph"], "remote_devices": tgn["remote_devices"],
