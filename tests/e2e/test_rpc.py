@@ -136,10 +136,10 @@ def test_injected_bandwidth_costs_what_vtt_says(tmp_path, llama_bench, rpc_serve
     """pp512 through one remote device: the extra time a rate-limited link adds equals the bytes vtt
     says cross it (residual stream + positions + KQ mask in, logits out) over the rate."""
     model = write_llama_gguf(tmp_path / "m.gguf", n_layer=2, n_embd=256, n_vocab=1024)
-    args = ["-p", "512", "-n", "0", "-r", "3", "-t", "1", "-fa", "1"]
+    args = ["-p", "512", "-n", "0", "-r", "5", "-t", "1", "-fa", "1"]
     fast = _bench_through(llama_bench, rpc_server, netns, model, args)
     assert fast.returncode == 0, fast.stderr_tail
-    rate_mbit = 40
+    rate_mbit = 20
     r = _sh("tc", "qdisc", "add", "dev", netns["dev"], "root", "tbf", "rate", f"{rate_mbit}mbit",
             "burst", "64kb", "latency", "400ms", check=False)
     if r.returncode:

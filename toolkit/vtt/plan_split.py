@@ -78,19 +78,25 @@ def model_tensors(rm, model_name: str, world) -> list[tuple[str, float]]:
 def with_cluster(answers: list[dict], rm, qs: list, world, cal_speed=None) -> list[dict]:
     """Add `devices`, per-device fits and network-adjusted speeds to single-box answers (one group:
     the same model, hardware and backend). `cal_speed(query, hardware, backend)` gives the one-box
-    (pp_tps, tg_tps) on another box's hardware (heterogeneous clusters)."""
-    out = []
+    (pp_tps, tg_tps) on another box's hardware (heterogeneous clusters). Queries with the same
+    cluster layout are answered together, vectorised."""
+    out = list(answers)
     tensors = None
-    for ans, q in zip(answers, qs):
-        if not (q.boxes or q.cluster) or "error" in ans:
-            out.append(ans)
-            continue
+    shapes: dict[tuple, list[int]] = {}
+    for i, (ans, q) in enumerate(zip(answers, qs)):
+        if (q.boxes or q.cluster) and "error" not in ans:
+            key = (q.boxes, q.cluster, q.link, q.hardware, q.backend, ans["backend"],
+                   tuple(q.tensor_split) if q.tensor_split else None)
+            shapes.setdefault(key, []).append(i)
+    for idx in shapes.values():
         try:
             if tensors is None:
-                tensors = cc.place_tensors(model_tensors(rm, q.model, world), rm.arch.n_layer)
-            out.append(_one(ans, rm, q, world, tensors, cal_speed or _one_box_speed))
+                tensors = cc.place_tensors(model_tensors(rm, qs[idx[0]].model, world), rm.arch.n_layer)
+            done = _many([answers[i] for i in idx], rm, [qs[i] for i in idx], world, tensors, cal_speed or _one_box_speed)
         except VttError as e:
-            out.append({k: ans.get(k) for k in ("model", "quant", "context")} | {"error": e.to_dict()})
+            done = [{k: answers[i].get(k) for k in ("model", "quant", "context")} | {"error": e.to_dict()} for i in idx]
+        for i, a in zip(idx, done):
+            out[i] = a
     return out
 
 
@@ -135,114 +141,133 @@ def _layout(world, boxes, cluster, link, hardware, backend, main_backend):
     return _LAYOUTS[key]
 
 
-def _one(ans: dict, rm, q, world, tp: cc.TensorPlacement, cal_speed) -> dict:
-    cl, devs = _layout(world, q.boxes, q.cluster, q.link, q.hardware, q.backend, ans["backend"])
+def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_speed) -> list[dict]:
+    """Queries of one model and one cluster layout (cluster, link, tensor split), vectorised."""
+    q0, a0 = qs[0], answers[0]
+    cl, devs = _layout(world, q0.boxes, q0.cluster, q0.link, q0.hardware, q0.backend, a0["backend"])
     if not devs:
         raise BadQuery(f"cluster '{cl.id}' has no devices")
-    ts = getattr(q, "tensor_split", None) or cl.tensor_split
+    ts = q0.tensor_split or cl.tensor_split
     if ts is not None and len(ts) != len(devs):
         raise BadQuery(f"tensor_split has {len(ts)} entries for {len(devs)} devices")
-    link = world.get_link(getattr(q, "link", None) or cl.link)
+    link = world.get_link(q0.link or cl.link)
     lc = cc.LinkCost(link.bytes_per_s, link.rtt_us * 1e-6, link.rpc_graph_us * 1e-6)
-    qd = {"context": np.array([q.context]), "parallel": np.array([q.parallel]), "n_ubatch": np.array([q.n_ubatch]),
-          "flash_attn": np.array([q.flash_attn]), "depth": np.array([q.depth]), "n_prompt": np.array([q.n_prompt]),
-          "n_gen": np.array([q.n_gen]), "mla_v_less": q.mla_v_less, "kv_unified": q.kv_unified, "swa_full": q.swa_full}
-    sp = cc.split_memory(rm.arch, tp, devs, qd, [KV_TYPE_BYTES[q.type_k]], [KV_TYPE_BYTES[q.type_v]], ts)
+
+    def col(name, dtype=None):
+        return np.array([getattr(q, name) for q in qs], dtype=dtype)
+
+    qd = {"context": col("context", np.int64), "parallel": col("parallel", np.int64),
+          "n_ubatch": col("n_ubatch", np.int64), "flash_attn": col("flash_attn", bool), "depth": col("depth", np.int64),
+          "n_prompt": col("n_prompt", np.int64), "n_gen": col("n_gen", np.int64),
+          "mla_v_less": q0.mla_v_less, "kv_unified": q0.kv_unified, "swa_full": q0.swa_full}
+    bk = np.array([KV_TYPE_BYTES[q.type_k] for q in qs])
+    bv = np.array([KV_TYPE_BYTES[q.type_v] for q in qs])
+    sp = cc.split_memory(rm.arch, tp, devs, qd, bk, bv, ts)
     main_box = cl.boxes[0]
     main_hw = world.get_hardware(main_box.hardware)
-    host = sp.host_weights + (sp.host_compute[0] if main_hw.unified_memory else 0.0) + sp.host_output[0]
-    devices = []
-    host_placed = False
-    for d, dev in enumerate(devs):
-        # the main host's CPU buffers (input layer, host compute, logits) share the main box's memory
-        on_host = dev.box == 0 and not host_placed
-        host_placed = host_placed or dev.box == 0
-        extra = host if on_host else 0.0
-        tot = sp.weights[d] + sp.kv[0, d] + sp.compute[0, d] + dev.overhead_bytes + extra
-        devices.append({
-            "device": dev.name, "box": cl.boxes[dev.box].name or f"box{dev.box + 1}",
-            "hardware": cl.boxes[dev.box].hardware, "remote": dev.remote,
-            "layers": sp.layer_ranges[d], "output_layer": bool(int(sp.slots[-1]) == d),
-            "weights_gib": round(float(sp.weights[d]) / GIB, 6), "kv_cache_gib": round(float(sp.kv[0, d]) / GIB, 6),
-            "compute_buffer_gib": round(float(sp.compute[0, d]) / GIB, 6),
-            "host_gib": round(float(extra) / GIB, 6), "overhead_gib": round(dev.overhead_bytes / GIB, 4),
-            "total_gib": round(float(tot) / GIB, 4), "budget_gib": round(dev.budget_bytes / GIB, 3),
-            "fits": bool(tot <= dev.budget_bytes),
-            "weights_bytes": int(round(sp.weights[d])), "kv_cache_bytes": int(round(float(sp.kv[0, d]))),
-            "compute_buffer_bytes": int(round(float(sp.compute[0, d]))),
-        })
-    host_entry = None
-    if not host_placed:  # every device is an rpc-server: the main host keeps the input layer alone
-        host_entry = {"box": main_box.name or "box1", "weights_gib": round(sp.host_weights / GIB, 6),
-                      "weights_bytes": int(round(sp.host_weights)),
-                      "compute_buffer_gib": round(float(sp.host_compute[0]) / GIB, 6),
-                      "total_gib": round(host / GIB, 4), "budget_gib": round(main_hw.budget_gib, 3),
-                      "fits": bool(host <= main_hw.budget_gib * GIB)}
+    host = sp.host_weights + (sp.host_compute if main_hw.unified_memory else 0.0) + sp.host_output  # (nq,)
+    host_dev = next((d for d, dev in enumerate(devs) if dev.box == 0), None)
+    over = np.array([dev.overhead_bytes for dev in devs])
+    extra = np.zeros((len(qs), len(devs)))
+    if host_dev is not None:  # the main host's CPU buffers share the main box's memory
+        extra[:, host_dev] = host
+    tot = sp.weights[None, :] + sp.kv + sp.compute + over[None, :] + extra
+    budgets = np.array([dev.budget_bytes for dev in devs])
     # speed: each device runs its share of the layers at its box's one-box speed, then the network
     shares = cc.compute_shares(tp, sp.slots, len(devs))
-    t_tok = t_pp = 0.0
-    one = {}
+    used = [d for d in range(len(devs)) if (sp.slots == d).any()]
+    chunks = -(-qd["n_prompt"] // np.maximum(qd["n_ubatch"], 1))
+    pp1 = np.array([a["pp_tps"] or 0.0 for a in answers], dtype=float)
+    tg1 = np.array([a["tg_tps"] or 0.0 for a in answers], dtype=float)
+    t_tok = np.zeros(len(qs))
+    t_pp = np.zeros(len(qs))
+    sync_tok = np.zeros(len(qs))
+    sync_pp = np.zeros(len(qs))
     for d, dev in enumerate(devs):
         box = cl.boxes[dev.box]
         key = (box.hardware, box.backend or world.get_hardware(box.hardware).default_backend)
-        if key not in one:
-            if key == (ans["hardware"], ans["backend"]) or cal_speed is None:
-                one[key] = (ans["pp_tps"], ans["tg_tps"])
-            else:
-                one[key] = cal_speed(q, *key)
-        pp1, tg1 = one[key]
-        t_tok += shares[d] / tg1 if tg1 else 0.0
-        t_pp += shares[d] * (q.n_prompt / pp1) if pp1 else 0.0
-    # every device beyond the first launches and waits for a graph of its own: the fixed per-token
-    # (t_token_us) and per-ubatch (t_ubatch_ms) costs of its box's calibration, once more each
-    used = [d for d in range(len(devs)) if (sp.slots == d).any()]
-    sync_tok = sync_pp = 0.0
-    chunks = -(-q.n_prompt // q.n_ubatch)
-    for d in used[1:]:
-        box = cl.boxes[devs[d].box]
-        prm = _fixed_costs(world, box.hardware, box.backend or world.get_hardware(box.hardware).default_backend)
-        sync_tok += prm[0]
-        sync_pp += chunks * prm[1]
+        if key == (a0["hardware"], a0["backend"]):
+            p1, g1 = pp1, tg1
+        else:  # another kind of box: its one-box speed, query by query
+            sp1 = [cal_speed(q, *key) for q in qs]
+            p1 = np.array([x[0] for x in sp1], dtype=float)
+            g1 = np.array([x[1] for x in sp1], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_tok += np.where(g1 > 0, shares[d] / np.where(g1 > 0, g1, 1), 0.0)
+            t_pp += np.where(p1 > 0, shares[d] * qd["n_prompt"] / np.where(p1 > 0, p1, 1), 0.0)
+        if d in used[1:]:  # a device beyond the first launches and waits for a graph of its own
+            f_tok, f_ub = _fixed_costs(world, *key)
+            sync_tok += f_tok
+            sync_pp += chunks * f_ub
     tgn = cc.tg_network(rm.arch, devs, sp.slots, lc, qd)
     ppn = cc.pp_network(rm.arch, devs, sp.slots, lc, qd)
-    net_tok = float(np.ravel(tgn["total_s"])[0]) + sync_tok
-    net_pp = float(np.ravel(ppn["total_s"])[0]) + sync_pp
+    net_tok = np.broadcast_to(tgn["total_s"], (len(qs),)) + sync_tok
+    net_pp = np.broadcast_to(ppn["total_s"], (len(qs),)) + sync_pp
     tg = 1.0 / (t_tok + net_tok)
     pp_time = t_pp + net_pp
-    pp = q.n_prompt / pp_time if pp_time > 0 else None
-    new = dict(ans)
-    rt, rp = tg / ans["tg_tps"], (pp / ans["pp_tps"] if pp and ans["pp_tps"] else 1.0)
-    total = sum(d["total_gib"] for d in devices) + (host_entry["total_gib"] if host_entry else 0.0)
-    budget = sum(d["budget_gib"] for d in devices) + (host_entry["budget_gib"] if host_entry else 0.0)
-    new.update({
-        "boxes": len(cl.boxes), "cluster": cl.id, "link": link.id, "devices": devices,
-        "total_gib": round(total, 4), "budget_gib": round(budget, 3), "headroom_gib": round(budget - total, 3),
-        "fits": all(d["fits"] for d in devices) and (host_entry is None or host_entry["fits"]),
-        "tg_tps": round(tg, 2), "pp_tps": round(pp, 2) if pp else ans["pp_tps"],
-        "tg_tps_interval": [round(x * rt, 2) for x in ans["tg_tps_interval"]],
-        "pp_tps_interval": [round(x * rp, 2) for x in ans["pp_tps_interval"]],
-        "ttft_s": round(pp_time, 4),
-        "ttft_s_interval": [round(x / rp, 4) for x in ans["ttft_s_interval"]],
-        "tg_tps_one_box": ans["tg_tps"], "pp_tps_one_box": ans["pp_tps"],
-        "network": {
-            "tg_ms_per_token": round(net_tok * 1e3, 4),
-            "tg_device_sync_ms": round(sync_tok * 1e3, 4),
-            "tg_transfer_ms": round(float(np.ravel(tgn["transfer_s"])[0]) * 1e3, 4),
-            "tg_round_trip_ms": round(float(np.ravel(tgn["round_trip_s"])[0]) * 1e3, 4),
-            "tg_rpc_graph_ms": round(float(np.ravel(tgn["rpc_graph_s"])[0]) * 1e3, 4),
-            "tg_bytes_per_token": int(np.ravel(tgn["bytes"])[0]),
-            "pp_s": round(net_pp, 5),
-            "pp_device_sync_s": round(sync_pp, 5),
-            "pp_transfer_s": round(float(np.ravel(ppn["transfer_s"])[0]), 5),
-            "pp_bytes": int(np.ravel(ppn["bytes"])[0]),
-            "crossings_per_graph": tgn["crossings_per_graph"], "remote_devices": tgn["remote_devices"],
-            "output_remote": tgn["output_remote"],
-            "link_gbps": link.bandwidth_gbps, "link_efficiency": link.efficiency, "rtt_us": link.rtt_us,
-            "rpc_graph_us": link.rpc_graph_us,
-        },
-    })
-    if host_entry:
-        new["host"] = host_entry
-    if ts is not None:
-        new["tensor_split"] = list(ts)
-    return new
+    pp = np.where(pp_time > 0, qd["n_prompt"] / np.where(pp_time > 0, pp_time, 1), 0.0)
+
+    def arr(x):
+        return np.broadcast_to(np.asarray(x, dtype=float), (len(qs),))
+
+    tg_tr, tg_rt, tg_rg, tg_b = arr(tgn["transfer_s"]), arr(tgn["round_trip_s"]), arr(tgn["rpc_graph_s"]), arr(tgn["bytes"])
+    pp_tr, pp_b = arr(ppn["transfer_s"]), arr(ppn["bytes"])
+    names = [cl.boxes[dev.box].name or f"box{dev.box + 1}" for dev in devs]
+    # numbers rounded as arrays, then plain floats: round() on numpy scalars costs more than the model
+    kv_g, comp_g, host_g = (sp.kv / GIB).round(6).tolist(), (sp.compute / GIB).round(6).tolist(), (extra / GIB).round(6).tolist()
+    tot_g, kv_b, comp_b = (tot / GIB).round(4).tolist(), sp.kv.round().astype(np.int64).tolist(), sp.compute.round().astype(np.int64).tolist()
+    fits = (tot <= budgets[None, :]).tolist()
+    w_g, w_b = (sp.weights / GIB).round(6).tolist(), sp.weights.round().astype(np.int64).tolist()
+    net = {k: (np.asarray(v, dtype=float) * m).round(nd).tolist() for k, (v, m, nd) in {
+        "tg_ms_per_token": (net_tok, 1e3, 4), "tg_transfer_ms": (tg_tr, 1e3, 4), "tg_round_trip_ms": (tg_rt, 1e3, 4),
+        "tg_rpc_graph_ms": (tg_rg, 1e3, 4), "tg_device_sync_ms": (sync_tok, 1e3, 4), "pp_s": (net_pp, 1, 5),
+        "pp_transfer_s": (pp_tr, 1, 5), "pp_device_sync_s": (sync_pp, 1, 5)}.items()}
+    tg_l, pp_l, ppt_l = tg.round(2).tolist(), pp.round(2).tolist(), pp_time.round(4).tolist()
+    tgb_l, ppb_l = tg_b.astype(np.int64).tolist(), pp_b.astype(np.int64).tolist()
+    out = []
+    for j, ans in enumerate(answers):
+        devices = [{
+            "device": dev.name, "box": names[d], "hardware": cl.boxes[dev.box].hardware, "remote": dev.remote,
+            "layers": sp.layer_ranges[d], "output_layer": int(sp.slots[-1]) == d,
+            "weights_gib": w_g[d], "kv_cache_gib": kv_g[j][d], "compute_buffer_gib": comp_g[j][d],
+            "host_gib": host_g[j][d], "overhead_gib": round(dev.overhead_bytes / GIB, 4),
+            "total_gib": tot_g[j][d], "budget_gib": round(dev.budget_bytes / GIB, 3), "fits": fits[j][d],
+            "weights_bytes": w_b[d], "kv_cache_bytes": kv_b[j][d], "compute_buffer_bytes": comp_b[j][d],
+        } for d, dev in enumerate(devs)]
+        host_entry = None
+        if host_dev is None:  # every device is an rpc-server: the main host keeps the input layer alone
+            host_entry = {"box": main_box.name or "box1", "weights_gib": round(sp.host_weights / GIB, 6),
+                          "weights_bytes": int(round(sp.host_weights)),
+                          "compute_buffer_gib": round(float(sp.host_compute[j]) / GIB, 6),
+                          "total_gib": round(float(host[j]) / GIB, 4), "budget_gib": round(main_hw.budget_gib, 3),
+                          "fits": bool(host[j] <= main_hw.budget_gib * GIB)}
+        rt = tg_l[j] / ans["tg_tps"] if ans["tg_tps"] else 1.0
+        rp = pp_l[j] / ans["pp_tps"] if ans["pp_tps"] and pp_l[j] else 1.0
+        total = sum(d["total_gib"] for d in devices) + (host_entry["total_gib"] if host_entry else 0.0)
+        budget = sum(d["budget_gib"] for d in devices) + (host_entry["budget_gib"] if host_entry else 0.0)
+        new = dict(ans)
+        new.update({
+            "boxes": len(cl.boxes), "cluster": cl.id, "link": link.id, "devices": devices,
+            "total_gib": round(total, 4), "budget_gib": round(budget, 3), "headroom_gib": round(budget - total, 3),
+            "fits": all(d["fits"] for d in devices) and (host_entry is None or host_entry["fits"]),
+            "tg_tps": tg_l[j], "pp_tps": pp_l[j] if pp_l[j] else ans["pp_tps"],
+            "tg_tps_interval": [round(x * rt, 2) for x in ans["tg_tps_interval"]],
+            "pp_tps_interval": [round(x * rp, 2) for x in ans["pp_tps_interval"]],
+            "ttft_s": ppt_l[j],
+            "ttft_s_interval": [round(x / rp, 4) for x in ans["ttft_s_interval"]],
+            "tg_tps_one_box": ans["tg_tps"], "pp_tps_one_box": ans["pp_tps"],
+            "network": {
+                **{k: v[j] for k, v in net.items()},
+                "tg_bytes_per_token": tgb_l[j], "pp_bytes": ppb_l[j],
+                "crossings_per_graph": tgn["crossings_per_graph"], "remote_devices": tgn["remote_devices"],
+                "output_remote": tgn["output_remote"],
+                "link_gbps": link.bandwidth_gbps, "link_efficiency": link.efficiency, "rtt_us": link.rtt_us,
+                "rpc_graph_us": link.rpc_graph_us,
+            },
+        })
+        if host_entry:
+            new["host"] = host_entry
+        if ts is not None:
+            new["tensor_split"] = list(ts)
+        out.append(new)
+    return out
