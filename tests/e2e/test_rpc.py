@@ -73,6 +73,7 @@ def test_bench_run_rpc_stores_rows_marked_with_endpoints(tmp_path, llama_bench):
     assert p.returncode == 0, p.stderr[-800:]
     summary = json.loads(p.stdout)
     assert summary["cells_ok"] == 2 and len(summary["rpc_endpoints"]) == 2
+    assert summary["memory_check"] == {"rows": 2, "weights_exact": 2, "kv_exact": 2}
     con = duckdb.connect(str(db), read_only=True)
     extras = [json.loads(r[0]) for r in con.execute("SELECT extra FROM results WHERE status = 'ok'").fetchall()]
     assert len(extras) == 2
@@ -80,6 +81,7 @@ def test_bench_run_rpc_stores_rows_marked_with_endpoints(tmp_path, llama_bench):
         assert e["rpc_endpoints"] == summary["rpc_endpoints"]
         assert [d["endpoint"] for d in e["rpc_devices"]] == summary["rpc_endpoints"]
         assert all(d["weights_bytes"] > 0 and d["kv_cache_bytes"] > 0 for d in e["rpc_devices"])
+        assert e["vtt_check"]["weights_exact"] and e["vtt_check"]["kv_exact"]
     assert not _server_pids(summary["rpc_endpoints"])
 
 

@@ -90,6 +90,7 @@ def run(
     rpc: Optional[int] = typer.Option(None, "--rpc", help="Split each model over N ggml-rpc-server processes on 127.0.0.1 (llama-bench --rpc); per-device buffers from the -v log are stored with each row."),
     tensor_split: Optional[str] = typer.Option(None, "--tensor-split", "-ts", help="With --rpc: llama.cpp --tensor-split over the servers, e.g. 1,1."),
     rpc_baseline: bool = typer.Option(False, "--rpc-baseline", help="With --rpc: also run each cell without RPC and store the link's measured cost per token."),
+    rpc_gpu_each: bool = typer.Option(False, "--rpc-gpu-each", help="With --rpc: server i sees only GPU i (GGML_VK_VISIBLE_DEVICES, CUDA_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES)."),
 ) -> None:
     """Run llama-bench once per cell (model x parameters x test) and store every sample.
 
@@ -135,7 +136,8 @@ def run(
     cells = expand_cells(matrix, base_dir)
     binary = find_llama_bench(llama_bench)
     if rpc is not None:
-        _run_rpc(cells, binary, rpc, tensor_split, rpc_baseline, db, label or matrix.label, cell_timeout, as_json)
+        _run_rpc(cells, binary, rpc, tensor_split, rpc_baseline, db, label or matrix.label, cell_timeout, as_json,
+                 rpc_gpu_each)
         return
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
@@ -173,7 +175,8 @@ def run(
         raise typer.Exit(EXIT_CELLS_FAILED)
 
 
-def _run_rpc(cells, binary, n: int, tensor_split: str | None, baseline: bool, db, label, cell_timeout, as_json) -> None:
+def _run_rpc(cells, binary, n: int, tensor_split: str | None, baseline: bool, db, label, cell_timeout, as_json,
+             gpu_each: bool = False) -> None:
     from datetime import datetime
 
     from vtt.errors import BadQuery
@@ -192,14 +195,15 @@ def _run_rpc(cells, binary, n: int, tensor_split: str | None, baseline: bool, db
     console = _stderr_console()
     summary = run_rpc_cells(cells, llama_bench=str(binary), n_servers=n, db=db,
                             label=label or datetime.now().strftime("rpc-%Y%m%d-%H%M%S"), tensor_split=ts,
-                            baseline=baseline, cell_timeout_s=cell_timeout,
+                            baseline=baseline, cell_timeout_s=cell_timeout, one_gpu_each=gpu_each,
                             on_cell=lambda i, k, c: console.print(f"[{i + 1}/{k}] {Path(c.model).name} {c.test} over {n} rpc-servers"))
     if as_json:
         print(json.dumps(summary, indent=2))
     else:
-        link = summary["link_measured"]
+        link, mc = summary["link_measured"], summary["memory_check"]
         print(f"run {summary['run_id']} '{summary['label']}' via {', '.join(summary['rpc_endpoints'])}: "
-              f"{summary['cells_ok']} ok, {summary['cells_failed']} failed -> {summary['db']}"
+              f"{summary['cells_ok']} ok, {summary['cells_failed']} failed -> {summary['db']}; per-device memory vs vtt: "
+              f"weights exact in {mc['weights_exact']}/{mc['rows']} rows, KV in {mc['kv_exact']}/{mc['rows']}"
               + (f"; link cost {link['ms_per_token_median']:.3f} ms per generated token" if link else ""))
     if summary["cells_failed"]:
         raise typer.Exit(EXIT_CELLS_FAILED)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vtt.errors import EnvironmentProblem
+from vtt.errors import EnvironmentProblem, VttError
 from vtt.units import MIB
 
 SERVER_NAMES = ("ggml-rpc-server", "rpc-server")
@@ -164,7 +164,8 @@ def run_llama_bench_rpc(llama_bench: str | Path, args: list[str], endpoints: lis
 
     argv = [str(llama_bench), *args, "-o", "jsonl"]
     if endpoints:  # none: the same test without RPC (the link's baseline)
-        argv += ["--rpc", ",".join(endpoints), "-v"]
+        # only the rpc-servers' devices: a GPU of the main process would take layers too
+        argv += ["--rpc", ",".join(endpoints), "-dev", "/".join(f"RPC{i}" for i in range(len(endpoints))), "-v"]
     if tensor_split:
         argv += ["-ts", "/".join(f"{x:g}" for x in tensor_split)]
     argv += extra or []
@@ -197,9 +198,45 @@ def device_buffers(log_test: dict, endpoints: list[str]) -> list[dict]:
              "compute_buffer_bytes": log_test["compute"].get(ep, 0)} for ep in endpoints]
 
 
+def expected_split(model_path: str, n_devices: int, tensor_split: list[float] | None, record: dict) -> list[dict]:
+    """vtt's per-device weights, KV and compute bytes for one llama-bench row run through
+    `n_devices` local rpc-servers (the main process keeps no device). Without a tensor split the
+    servers report the same free memory (one host), so the shares are equal."""
+    import numpy as np
+
+    from vtt.cost import cluster as cc
+    from vtt.plan import resolve_model
+    from vtt.plan_split import model_tensors
+    from vtt.specs.catalog import default_world
+    from vtt.specs.runtime import KV_TYPE_BYTES
+
+    world = default_world()
+    rm = resolve_model(world, str(model_path), None, None)
+    tp = cc.place_tensors(model_tensors(rm, str(model_path), world), rm.arch.n_layer)
+    devs = [cc.Device(f"RPC{i}", i + 1, 1.0, 1.0) for i in range(n_devices)]
+    ctx = int(record.get("n_prompt", 0)) + int(record.get("n_gen", 0)) + int(record.get("n_depth", 0))
+    q = {"context": np.array([max(ctx, 1)]), "parallel": np.array([1]), "n_ubatch": np.array([int(record.get("n_ubatch", 512))]),
+         "flash_attn": np.array([bool(record.get("flash_attn", 1))])}
+    bk = [KV_TYPE_BYTES[str(record.get("type_k", "f16"))]]
+    bv = [KV_TYPE_BYTES[str(record.get("type_v", "f16"))]]
+    sp = cc.split_memory(rm.arch, tp, devs, q, bk, bv, tensor_split or [1.0] * n_devices)
+    return [{"weights_bytes": int(round(sp.weights[d])), "kv_cache_bytes": int(round(sp.kv[0, d])),
+             "compute_buffer_bytes": int(round(sp.compute[0, d]))} for d in range(n_devices)]
+
+
+def check_devices(measured: list[dict], expected: list[dict]) -> dict:
+    """Exact within the log's resolution (MiB with 2 decimals) for weights and KV; compute as a ratio."""
+    tol = 0.005 * MIB + 1
+    return {"weights_exact": all(abs(m["weights_bytes"] - e["weights_bytes"]) <= tol for m, e in zip(measured, expected)),
+            "kv_exact": all(abs(m["kv_cache_bytes"] - e["kv_cache_bytes"]) <= tol for m, e in zip(measured, expected)),
+            "compute_ratio": [round(e["compute_buffer_bytes"] / m["compute_buffer_bytes"], 4) if m["compute_buffer_bytes"] else None
+                              for m, e in zip(measured, expected)],
+            "expected": expected}
+
+
 def run_rpc_cells(cells, *, llama_bench: str, n_servers: int, db, label: str,
                   tensor_split: list[float] | None = None, threads: int | None = None,
-                  baseline: bool = False, cell_timeout_s: float | None = None,
+                  baseline: bool = False, cell_timeout_s: float | None = None, one_gpu_each: bool = False,
                   on_cell: Callable[[int, int, object], None] | None = None) -> dict:
     """Run every cell through `n_servers` local rpc-servers; store each row (marked with the
     endpoints and each device's buffers from the log) in the database. With `baseline`, also run
@@ -212,7 +249,10 @@ def run_rpc_cells(cells, *, llama_bench: str, n_servers: int, db, label: str,
     version = fingerprint.get("llama_bench_version") or {}
     ok = failed = 0
     link_pairs = []
-    with RpcServers(binary, n_servers, threads=threads) as rs:
+    checks = {"rows": 0, "weights_exact": 0, "kv_exact": 0}
+    envs = [{"GGML_VK_VISIBLE_DEVICES": str(i), "CUDA_VISIBLE_DEVICES": str(i), "HIP_VISIBLE_DEVICES": str(i)}
+            for i in range(n_servers)] if one_gpu_each else None
+    with RpcServers(binary, n_servers, threads=threads, envs=envs) as rs:
         with store.open_store(db) as s:
             if store.find_runs(s, label=label):
                 from vtt.errors import BadQuery
@@ -240,7 +280,15 @@ def run_rpc_cells(cells, *, llama_bench: str, n_servers: int, db, label: str,
                     continue
                 ok += 1
                 for rec, lt in zip(res.records, res.log_tests):
-                    rec = {**rec, "rpc_endpoints": rs.endpoints, "rpc_devices": device_buffers(lt, rs.endpoints),
+                    measured = device_buffers(lt, rs.endpoints)
+                    try:  # vtt's answer for the same split, checked against llama.cpp's own buffers
+                        chk = check_devices(measured, expected_split(cell.model, n_servers, tensor_split, rec))
+                        checks["rows"] += 1
+                        checks["weights_exact"] += chk["weights_exact"]
+                        checks["kv_exact"] += chk["kv_exact"]
+                    except VttError as e:
+                        chk = {"error": e.message}
+                    rec = {**rec, "rpc_endpoints": rs.endpoints, "rpc_devices": measured, "vtt_check": chk,
                            "host_buffers": {k: v for k, v in {**lt["model"], **lt["compute"]}.items()
                                             if k not in rs.endpoints}}
                     store.add_result(s, run_id, rec, cell_key=cell.key, wall_s=res.wall_s)
@@ -270,7 +318,7 @@ def run_rpc_cells(cells, *, llama_bench: str, n_servers: int, db, label: str,
             s.execute("UPDATE runs SET params = ? WHERE run_id = ?", [json.dumps(params), run_id])
             store.set_run_status(s, run_id, "ok" if not failed else "failed")
     return {"run_id": run_id, "label": label, "db": db_path, "cells_ok": ok, "cells_failed": failed,
-            "rpc_endpoints": rs.endpoints, "link_measured": link}
+            "rpc_endpoints": rs.endpoints, "link_measured": link, "memory_check": checks}
 
 
 def _drop(args: list[str], flag: str) -> list[str]:
