@@ -92,3 +92,33 @@ def test_cluster_batch_is_fast():
     dt = time.perf_counter() - t0
     assert all("devices" in a for a in out)
     assert dt < 6.0, dt
+
+
+def test_cluster_spec_rejects_a_split_of_the_wrong_length():
+    from pydantic import ValidationError
+
+    from vtt.specs.cluster import Cluster
+
+    with pytest.raises(ValidationError, match="tensor_split has 3 entries for 2 devices"):
+        Cluster(id="x", name="x", link="10gbe", tensor_split=[1, 1, 1],
+                boxes=[{"hardware": "strix-halo-128"}, {"hardware": "strix-halo-128"}])
+    c = Cluster(id="x", name="x", link="10gbe", main_device=False,
+                boxes=[{"hardware": "strix-halo-128"}, {"hardware": "strix-halo-128"}, {"hardware": "strix-halo-128"}])
+    assert c.n_devices == 2
+
+
+def test_heterogeneous_cluster_uses_each_box_speed(tmp_path, monkeypatch):
+    # a 128 GB Strix Halo beside an H200: layers on the H200 run at its one-box speed
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters" / "mixed.yaml").write_text(
+        "id: mixed\nname: mixed\nlink: 10gbe\nboxes:\n"
+        "  - {hardware: strix-halo-128, backend: vulkan-radv}\n"
+        "  - {hardware: h200-141, backend: vulkan-nvidia}\n")
+    monkeypatch.setenv("VTT_SPECS", str(tmp_path))
+    from vtt.specs.catalog import load_world
+
+    w = load_world()
+    a, one = plan_many([{"model": "qwen3-32b", "quant": "Q8_0", "context": 8192, "cluster": "mixed"},
+                        {"model": "qwen3-32b", "quant": "Q8_0", "context": 8192}], w)
+    assert [d["hardware"] for d in a["devices"]] == ["h200-141", "strix-halo-128"]
+    assert a["tg_tps"] > one["tg_tps"]  # half the layers on a far faster box
