@@ -50,10 +50,10 @@ done
 log "rpc-servers up: ${pids[*]}"
 RPC=127.0.0.1:50052,127.0.0.1:50053
 M=/tmp/rpcmodels; mkdir -p $M
-N=$(python3 validation/rpc/matrix.py list | wc -l)
+N=$(python3 validation/rpc/rpc_matrix.py list | wc -l)
 for i in $(seq 0 $((N - 1))); do
   [ "$(el)" -gt "$LIMIT" ] && { log "time limit: skipping models $i.."; break; }
-  F=$(python3 validation/rpc/matrix.py write $M $i 2>>"$OUT/timeline.txt" | tail -1)
+  F=$(python3 validation/rpc/rpc_matrix.py write $M $i 2>>"$OUT/timeline.txt" | tail -1)
   [ -f "$F" ] || { log "model $i not written"; continue; }
   log "local $(basename $F)"
   GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" -ngl 99 -fa 1 -p 512 -n 128 -d 0,4096 -r 3 -o jsonl >> "$OUT/local.jsonl" 2>> "$OUT/local-stderr.log"

@@ -1,8 +1,8 @@
 """The RPC validation matrix (two GPUs of one host, one Vulkan ggml-rpc-server each) and its predictions.
 
-    python validation/rpc/matrix.py predict      # here, BEFORE any measurement: predictions.jsonl
-    python validation/rpc/matrix.py write DIR M  # on the GPU machine: model M with random weights
-    python validation/rpc/matrix.py list
+    python validation/rpc/rpc_matrix.py predict      # here, BEFORE any measurement: predictions.jsonl
+    python validation/rpc/rpc_matrix.py write DIR M  # on the GPU machine: model M with random weights
+    python validation/rpc/rpc_matrix.py list
 
 Predictions are vtt's answers for cluster `h200-vulkan-x2` (specs/clusters): per-device weights and
 KV cache (exact targets), compute buffers, pp/tg through the two rpc-servers, and the one-box
@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "gpu"))
-from matrix import file_name, write  # noqa: E402  (validation/gpu/matrix.py: random-weight GGUFs)
+from matrix import write  # noqa: E402  (validation/gpu/matrix.py: random-weight GGUFs)
 
 MODELS = [("llama-3.1-8b", 32, "q8_0"), ("qwen3-30b-a3b", 24, "q8_0")]
 SPLITS = [(1, 1), (3, 1)]
