@@ -122,3 +122,15 @@ def test_heterogeneous_cluster_uses_each_box_speed(tmp_path, monkeypatch):
                         {"model": "qwen3-32b", "quant": "Q8_0", "context": 8192}], w)
     assert [d["hardware"] for d in a["devices"]] == ["h200-141", "strix-halo-128"]
     assert a["tg_tps"] > one["tg_tps"]  # half the layers on a far faster box
+
+
+def test_optimizer_entry_point_answers_candidates_on_a_cluster():
+    from vtt.plan_split import plan_on_cluster
+
+    cands = [{"model": "glm-4.7", "quant": "Q4_K_M", "context": 32768},
+             {"model": "qwen3-30b-a3b", "quant": "Q8_0", "context": 32768}]
+    a, b = plan_on_cluster(cands, cluster="strix-halo-x2-10gbe")
+    assert a["fits"] and len(a["devices"]) == 2 and a["tg_tps"] < a["tg_tps_one_box"]
+    assert b["fits"] and b["network"]["tg_ms_per_token"] > 0
+    with pytest.raises(Exception, match="not both"):
+        plan_on_cluster(cands, cluster="strix-halo-x2-10gbe", boxes=2)

@@ -271,3 +271,18 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
             new["tensor_split"] = list(ts)
         out.append(new)
     return out
+
+
+def plan_on_cluster(queries: list[dict], *, cluster: str | None = None, boxes: int | None = None,
+                    link: str | None = None, world=None) -> list[dict]:
+    """The optimizer's entry point for candidates that may only fit split across boxes: each
+    candidate query (plan keys: model, quant, context, ...) answered on the cluster, in order.
+    Each answer has `fits` (every device fits its box), `tg_tps` / `pp_tps` with the network paid,
+    `tg_tps_one_box` (what one box would do, were it big enough), `devices` and `network` (the
+    named terms, for the `why`). A candidate that cannot be planned has an `error` instead."""
+    from vtt.plan import plan_many
+
+    if (cluster is None) == (boxes is None):
+        raise BadQuery("give a cluster id or a number of boxes, not both or neither")
+    extra = {"cluster": cluster} if cluster else {"boxes": boxes, "link": link}
+    return plan_many([{**q, **{k: v for k, v in extra.items() if v is not None}} for q in queries], world)
