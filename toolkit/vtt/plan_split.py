@@ -166,7 +166,9 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
     main_box = cl.boxes[0]
     main_hw = world.get_hardware(main_box.hardware)
     host = sp.host_weights + (sp.host_compute if main_hw.unified_memory else 0.0) + sp.host_output  # (nq,)
-    host_dev = next((d for d, dev in enumerate(devs) if dev.box == 0), None)
+    # on unified memory the main host's CPU buffers share its GPU's memory; on a discrete GPU they
+    # live in system RAM and are answered apart (`host`)
+    host_dev = next((d for d, dev in enumerate(devs) if dev.box == 0), None) if main_hw.unified_memory else None
     over = np.array([dev.overhead_bytes for dev in devs])
     extra = np.zeros((len(qs), len(devs)))
     if host_dev is not None:  # the main host's CPU buffers share the main box's memory
@@ -235,7 +237,7 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
             "weights_bytes": w_b[d], "kv_cache_bytes": kv_b[j][d], "compute_buffer_bytes": comp_b[j][d],
         } for d, dev in enumerate(devs)]
         host_entry = None
-        if host_dev is None:  # every device is an rpc-server: the main host keeps the input layer alone
+        if host_dev is None:  # no device shares the main host's memory: its CPU buffers on their own
             host_entry = {"box": main_box.name or "box1", "weights_gib": round(sp.host_weights / GIB, 6),
                           "weights_bytes": int(round(sp.host_weights)),
                           "compute_buffer_gib": round(float(sp.host_compute[j]) / GIB, 6),
