@@ -72,6 +72,10 @@ class PlanQuery(BaseModel):
     mode: str | None = None
     # memory units of the human table and the extra `*_gb` keys; the `*_gib` keys are always there
     units: Literal["GiB", "GB"] = "GiB"
+    boxes: int | None = Field(default=None, ge=1, le=64)  # N identical boxes joined by llama.cpp RPC
+    cluster: str | None = None  # a cluster spec (specs/clusters)
+    link: str | None = None  # the link between the boxes (specs/links), for --boxes
+    tensor_split: list[float] | None = None  # llama.cpp --tensor-split, in device order
     _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("units", mode="before")
@@ -150,6 +154,10 @@ def parse_query(raw: dict[str, Any], world: World | None = None) -> PlanQuery:
     raw = {k: v for k, v in raw.items() if v is not None}
     if raw.get("mode") is not None:
         _fill_from_mode(raw, world or default_world())
+    if raw.get("cluster") and world is not None:  # the main box's hardware and backend, unless given
+        for k, v in world.get_cluster(str(raw["cluster"])).query_defaults().items():
+            if v is not None:
+                raw.setdefault(k, v)
     if raw.get("runtime") and world is not None:
         rt = world.get_runtime(str(raw["runtime"]))
         explicit_kv = raw.get("kv_type")
@@ -390,12 +398,12 @@ def plan_answers(queries: list, world: World | None = None) -> list[Answer | Exc
     for key, items in groups.items():
         rm, hw, be, cal, notes = resolved[key]
         try:
-            done = list(zip((i for i, _ in items), _answer_group(rm, hw, be, cal, [q for _, q in items])))
+            done = list(zip((i for i, _ in items), _answer_split(rm, hw, be, cal, [q for _, q in items], world)))
         except Exception:  # noqa: BLE001 - find the query that fails; answer the others
             done = []
             for i, q in items:
                 try:
-                    done.append((i, _answer_group(rm, hw, be, cal, [q])[0]))
+                    done.append((i, _answer_split(rm, hw, be, cal, [q], world)[0]))
                 except Exception as e:  # noqa: BLE001
                     answers[i] = e
         by_index = dict(items)
@@ -432,6 +440,16 @@ def printable(text: object, limit: int = 2000) -> str:
     if not s.isprintable():
         s = "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
     return s if len(s) <= limit else s[:limit] + "..."
+
+
+def _answer_split(rm, hw, be, cal, qs: list, world) -> list[dict]:
+    """One group's answers; a split over boxes (llama.cpp RPC) adds its devices and network terms."""
+    group = _answer_group(rm, hw, be, cal, qs)
+    if any(q.boxes or q.cluster for q in qs):
+        from vtt.plan_split import with_cluster
+
+        group = with_cluster(group, rm, qs, world)
+    return group
 
 
 def _echo(raw) -> dict:

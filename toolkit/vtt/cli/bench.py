@@ -87,6 +87,10 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="Continue the run with this --label, skipping finished cells."),
     llama_bench: Optional[Path] = typer.Option(None, "--llama-bench", help="Use this llama-bench (or $VTT_LLAMA_BENCH)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    rpc: Optional[int] = typer.Option(None, "--rpc", help="Split each model over N ggml-rpc-server processes on 127.0.0.1 (llama-bench --rpc); per-device buffers from the -v log are stored with each row."),
+    tensor_split: Optional[str] = typer.Option(None, "--tensor-split", "-ts", help="With --rpc: llama.cpp --tensor-split over the servers, e.g. 1,1."),
+    rpc_baseline: bool = typer.Option(False, "--rpc-baseline", help="With --rpc: also run each cell without RPC and store the link's measured cost per token."),
+    rpc_gpu_each: bool = typer.Option(False, "--rpc-gpu-each", help="With --rpc: server i sees only GPU i (GGML_VK_VISIBLE_DEVICES, CUDA_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES)."),
 ) -> None:
     """Run llama-bench once per cell (model x parameters x test) and store every sample.
 
@@ -131,6 +135,10 @@ def run(
                        hint="vtt bench run -m model.gguf -p 512 -n 128")
     cells = expand_cells(matrix, base_dir)
     binary = find_llama_bench(llama_bench)
+    if rpc is not None:
+        _run_rpc(cells, binary, rpc, tensor_split, rpc_baseline, db, label or matrix.label, cell_timeout, as_json,
+                 rpc_gpu_each)
+        return
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
@@ -164,4 +172,38 @@ def run(
               f"--label {summary.label}", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary.cells_failed:
+        raise typer.Exit(EXIT_CELLS_FAILED)
+
+
+def _run_rpc(cells, binary, n: int, tensor_split: str | None, baseline: bool, db, label, cell_timeout, as_json,
+             gpu_each: bool = False) -> None:
+    from datetime import datetime
+
+    from vtt.errors import BadQuery
+    from vtt.harness.rpc import run_rpc_cells
+
+    if n < 1:
+        raise BadQuery(f"bad --rpc {n}: give the number of rpc-servers (1 or more)")
+    ts = None
+    if tensor_split:
+        try:
+            ts = [float(x) for x in tensor_split.replace("/", ",").split(",")]
+        except ValueError:
+            raise BadQuery(f"bad --tensor-split '{tensor_split}': give numbers like 1,1") from None
+        if len(ts) != n:
+            raise BadQuery(f"--tensor-split has {len(ts)} entries for {n} rpc-servers")
+    console = _stderr_console()
+    summary = run_rpc_cells(cells, llama_bench=str(binary), n_servers=n, db=db,
+                            label=label or datetime.now().strftime("rpc-%Y%m%d-%H%M%S"), tensor_split=ts,
+                            baseline=baseline, cell_timeout_s=cell_timeout, one_gpu_each=gpu_each,
+                            on_cell=lambda i, k, c: console.print(f"[{i + 1}/{k}] {Path(c.model).name} {c.test} over {n} rpc-servers"))
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        link, mc = summary["link_measured"], summary["memory_check"]
+        print(f"run {summary['run_id']} '{summary['label']}' via {', '.join(summary['rpc_endpoints'])}: "
+              f"{summary['cells_ok']} ok, {summary['cells_failed']} failed -> {summary['db']}; per-device memory vs vtt: "
+              f"weights exact in {mc['weights_exact']}/{mc['rows']} rows, KV in {mc['kv_exact']}/{mc['rows']}"
+              + (f"; link cost {link['ms_per_token_median']:.3f} ms per generated token" if link else ""))
+    if summary["cells_failed"]:
         raise typer.Exit(EXIT_CELLS_FAILED)

@@ -39,6 +39,10 @@ def plan(
     mla_v_less: Annotated[bool, typer.Option("--mla-v-less", hidden=True, help="the default now (K-only MLA cache); kept for old scripts")] = False,
     file_size_gib: Annotated[Optional[float], typer.Option("--file-size-gib", help="the file size a download page lists, when the catalog lacks this quant")] = None,
     calibration: Annotated[Optional[str], typer.Option("--calibration", help="calibration id (default: newest for hardware x backend)")] = None,
+    boxes: Annotated[Optional[int], typer.Option("--boxes", help="split the model over N identical boxes with llama.cpp RPC (answers per device)")] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="a cluster spec id (specs/clusters): boxes, their hardware, and the link")] = None,
+    link: Annotated[Optional[str], typer.Option("--link", help="link between the boxes for --boxes: 10gbe (default), 5gbe, 2.5gbe, usb4-net, loopback")] = None,
+    tensor_split: Annotated[Optional[str], typer.Option("--tensor-split", "-ts", help="llama.cpp --tensor-split over the devices, e.g. 3,2")] = None,
     batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL file, one query per line (keys as the flags: model, quant, context, depth, n_prompt, n_gen, hardware, backend, cached_tokens, prompt_tokens, output_tokens, mode, build, units, mla_kv_full ...; an 'id' is passed through to the answer); '-' reads stdin")] = None,
     sweep: Annotated[Optional[str], typer.Option("--sweep", help="answer a curve: 'context' (4K up to the trained context) or 'depth' (0 up to the context)")] = None,
     units: Annotated[str, typer.Option("--units", help="memory units: GiB (2^30 bytes, default) or GB (10^9, as download pages); GB adds *_gb keys to --json, the *_gib keys stay")] = "GiB",
@@ -91,7 +95,8 @@ def plan(
                 parallel=parallel, mla_v_less=mla_v_less or None, mla_kv_full=mla_kv_full or None, kv_unified=kv_unified or None,
                 swa_full=swa_full or None, runtime=runtime, file_size_gib=file_size_gib, calibration=calibration,
                 request=request or None, cached_tokens=cached_tokens, prompt_tokens=prompt_tokens,
-                output_tokens=output_tokens, mode=mode, build=build, units=units)
+                output_tokens=output_tokens, mode=mode, build=build, units=units,
+                boxes=boxes, cluster=cluster, link=link, tensor_split=_split_arg(tensor_split))
     if sweep and (request or mode or prompt_tokens is not None):
         raise BadQuery("--sweep answers llama-bench curves: use it without --request/--mode")
     queries = _sweep(base, sweep) if sweep else [base]
@@ -107,6 +112,15 @@ def plan(
     _emit(answers, json_out)
     if errors:
         raise typer.Exit(2)
+
+
+def _split_arg(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(x) for x in text.replace("/", ",").split(",")]
+    except ValueError:
+        raise BadQuery(f"bad --tensor-split '{text}': give numbers like 3,2") from None
 
 
 def _read_batch(path: Path) -> list:
@@ -164,7 +178,20 @@ def _emit(answers: list[dict], json_out: bool) -> None:
 
     # text from headers and servers (model labels, warnings, messages) must not reach a terminal raw
     units = next((a.get("units") for a in answers if a.get("units")), "GiB")
-    render_plan([_printable_strings(a, printable) for a in answers], units=units)
+    answers = [_printable_strings(a, printable) for a in answers]
+    render_plan(answers, units=units)
+    for a in answers:  # a split over boxes: one line per llama.cpp device, then the network's cost
+        for d in a.get("devices") or []:
+            print(f"  {d['device']:<8} {d['box']:<6} layers {d['layers']}{' +output' if d['output_layer'] else ''}: "
+                  f"weights {d['weights_gib']:.2f} + KV {d['kv_cache_gib']:.2f} + compute {d['compute_buffer_gib']:.2f}"
+                  f"{' + host %.2f' % d['host_gib'] if d['host_gib'] else ''} = {d['total_gib']:.2f} of {d['budget_gib']:.1f} GiB"
+                  f" {'fits' if d['fits'] else 'DOES NOT FIT'}")
+        if a.get("network"):
+            n = a["network"]
+            print(f"  network ({a['link']}): tg +{n['tg_ms_per_token']:.3f} ms/token (transfer {n['tg_transfer_ms']:.3f}, "
+                  f"round trips {n['tg_round_trip_ms']:.3f}, rpc-server {n['tg_rpc_graph_ms']:.3f}, device sync "
+                  f"{n['tg_device_sync_ms']:.3f}); pp +{n['pp_s']:.4f} s; "
+                  f"one box would run tg {a['tg_tps_one_box']}, pp {a['pp_tps_one_box']}")
 
 
 def _printable_strings(v, printable):

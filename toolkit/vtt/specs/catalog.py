@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vtt.errors import SpecError, UnknownName
 from vtt.specs.backend import Backend
+from vtt.specs.cluster import Cluster, Link
 from vtt.specs.hardware import Hardware
 from vtt.specs.model_arch import ModelArch
 from vtt.specs.quant import FileType
@@ -48,6 +49,8 @@ class World:
     models: dict[str, ModelArch] = field(default_factory=dict)
     quants: dict[str, FileType] = field(default_factory=dict)
     runtimes: dict[str, Runtime] = field(default_factory=dict)
+    clusters: dict[str, Cluster] = field(default_factory=dict)
+    links: dict[str, Link] = field(default_factory=dict)
     roots: list[Path] = field(default_factory=list)
     _model_keys: dict[str, str] = field(default_factory=dict)
     _quant_keys: dict[str, str] = field(default_factory=dict)
@@ -100,6 +103,18 @@ class World:
                               hint="list them with: vtt catalog runtimes")
         return self.runtimes[rid]
 
+    def get_cluster(self, cid: str) -> Cluster:
+        if cid not in self.clusters:
+            raise UnknownName(f"unknown cluster '{cid}'" + _did_you_mean(cid, {norm(k): k for k in self.clusters}, self.clusters),
+                              hint="clusters are specs/clusters/*.yaml")
+        return self.clusters[cid]
+
+    def get_link(self, lid: str) -> Link:
+        if lid not in self.links:
+            raise UnknownName(f"unknown link '{lid}'" + _did_you_mean(lid, {norm(k): k for k in self.links}, self.links),
+                              hint="known links: " + ", ".join(self.links))
+        return self.links[lid]
+
     def get_backend(self, bid: str) -> Backend:
         if bid not in self.backends:
             raise UnknownName(f"unknown backend '{bid}'" + _did_you_mean(bid, {norm(k): k for k in self.backends}, self.backends))
@@ -141,6 +156,8 @@ def load_world(roots: list[Path] | None = None) -> World:
         _load_dir(root, "models", ModelArch, w.models)
         _load_dir(root, "quants", FileType, w.quants, list_key="file_types")
         _load_dir(root, "runtimes", Runtime, w.runtimes)
+        _load_dir(root, "links", Link, w.links)
+        _load_dir(root, "clusters", Cluster, w.clusters)
     w.index()
     return w
 

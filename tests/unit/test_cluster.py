@@ -1,0 +1,136 @@
+"""The split rule, tensor placement and network terms of vtt.cost.cluster, and `plan --boxes`."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from vtt.cost import cluster as cc
+from vtt.plan import plan_many
+
+
+def test_split_follows_llama_cpp_upper_bound():
+    # 6 blocks + output = 7 slots over shares 1:1 -> il/7 < 0.5 goes to device 0 (0..3), the rest to 1
+    assert cc.split_slots(6, [1, 1]).tolist() == [0, 0, 0, 0, 1, 1, 1]
+    assert cc.split_slots(7, [3, 1]).tolist() == [0, 0, 0, 0, 0, 0, 1, 1]
+    assert cc.split_slots(4, [1, 0]).tolist() == [0] * 5
+    s = cc.split_slots(93, [122.0, 122.0])
+    assert s[-1] == 1 and (s[:47] == 0).all() and (s[47:] == 1).all()
+
+
+def test_tied_embeddings_are_duplicated_onto_the_output_device():
+    tp = cc.place_tensors([("token_embd.weight", 100.0), ("output_norm.weight", 1.0), ("blk.0.attn_q.weight", 10.0),
+                           ("blk.1.attn_q.weight", 10.0)], 2)
+    assert tp.input_bytes == 100 and tp.output_bytes == 101 and tp.layer_bytes.tolist() == [10, 10]
+    tp2 = cc.place_tensors([("token_embd.weight", 100.0), ("output.weight", 50.0)], 1)
+    assert tp2.output_bytes == 50
+
+
+def _glm(**kw):
+    return plan_many([{"model": "glm-4.7", "quant": "Q4_K_M", "context": 32768, **kw}])[0]
+
+
+def test_two_boxes_hold_glm_4_7_that_one_box_cannot():
+    one, two = _glm(), _glm(boxes=2)
+    assert one["fits"] is False and two["fits"] is True
+    devs = two["devices"]
+    assert [d["device"] for d in devs] == ["RPC0", "Vulkan0"]  # llama.cpp: RPC devices first
+    assert devs[1]["output_layer"] and not devs[0]["output_layer"]
+    assert sum(d["weights_gib"] for d in devs) + devs[1]["host_gib"] > two["weights_gib"]
+    assert abs(sum(d["kv_cache_gib"] for d in devs) - one["kv_cache_gib"]) < 1e-3
+    assert two["tg_tps"] < one["tg_tps"] and two["pp_tps"] < one["pp_tps"]
+
+
+def test_slower_link_costs_more_and_terms_are_named():
+    fast, slow = _glm(boxes=2, link="10gbe"), _glm(boxes=2, link="2.5gbe")
+    assert slow["tg_tps"] <= fast["tg_tps"] and slow["pp_tps"] < fast["pp_tps"]
+    n = fast["network"]
+    assert n["tg_ms_per_token"] == pytest.approx(n["tg_transfer_ms"] + n["tg_round_trip_ms"] + n["tg_rpc_graph_ms"]
+                                                 + n["tg_device_sync_ms"], abs=1e-3)
+    assert n["tg_device_sync_ms"] > 0  # the second device's own launch and sync
+    assert n["crossings_per_graph"] == 2 and n["remote_devices"] == 1 and not n["output_remote"]
+
+
+def test_tensor_split_moves_layers():
+    even, skew = _glm(boxes=2), _glm(boxes=2, tensor_split=[3, 1])
+    assert skew["devices"][0]["weights_gib"] > even["devices"][0]["weights_gib"]
+    assert skew["devices"][0]["fits"] is False and skew["fits"] is False
+
+
+def test_bad_cluster_inputs_are_answered_with_errors():
+    a, b, c = plan_many([{"model": "glm-4.7", "cluster": "nope"},
+                         {"model": "glm-4.7", "boxes": 2, "tensor_split": [1, 2, 3]},
+                         {"model": "glm-4.7", "boxes": 2, "link": "carrier-pigeon"}])
+    assert a["error"]["code"] == "unknown_name" and "cluster" in a["error"]["message"]
+    assert "tensor_split" in b["error"]["message"]
+    assert c["error"]["code"] == "unknown_name"
+
+
+def test_declared_cluster_sets_main_hardware_and_backend():
+    a = plan_many([{"model": "minimax-m2-reap-139b", "quant": "Q8_0", "context": 8192, "cluster": "strix-halo-x2-usb4"}])[0]
+    assert a["backend"] == "rocm" and a["link"] == "usb4-net" and len(a["devices"]) == 2
+
+
+def test_network_bytes_per_token():
+    # 1 remote device before the local output device: residual in and out, positions, an F16 mask
+    from vtt.specs.catalog import default_world
+    arch = default_world().models["glm-4.7"]
+    devs = [cc.Device("RPC0", 1, 1.0, 1.0), cc.Device("Vulkan0", 0, 1.0, 1.0)]
+    slots = cc.split_slots(arch.n_layer, [1, 1])
+    link = cc.LinkCost(1e9, 1e-4, 0.0)
+    t = cc.network_time_s(arch, devs, slots, link, 1, np.array([256]), 1, 1, True)
+    assert t["bytes"][0] == 2 * 5120 * 4 + 4 + 256 * 2
+    assert t["round_trip_s"] == pytest.approx(1e-4)
+
+
+def test_cluster_batch_is_fast():
+    qs = [{"model": "glm-4.7", "quant": "Q4_K_M", "context": 4096 * (1 + i % 8), "boxes": 2} for i in range(2000)]
+    t0 = time.perf_counter()
+    out = plan_many(qs)
+    dt = time.perf_counter() - t0
+    assert all("devices" in a for a in out)
+    assert dt < 6.0, dt
+
+
+def test_cluster_spec_rejects_a_split_of_the_wrong_length():
+    from pydantic import ValidationError
+
+    from vtt.specs.cluster import Cluster
+
+    with pytest.raises(ValidationError, match="tensor_split has 3 entries for 2 devices"):
+        Cluster(id="x", name="x", link="10gbe", tensor_split=[1, 1, 1],
+                boxes=[{"hardware": "strix-halo-128"}, {"hardware": "strix-halo-128"}])
+    c = Cluster(id="x", name="x", link="10gbe", main_device=False,
+                boxes=[{"hardware": "strix-halo-128"}, {"hardware": "strix-halo-128"}, {"hardware": "strix-halo-128"}])
+    assert c.n_devices == 2
+
+
+def test_heterogeneous_cluster_uses_each_box_speed(tmp_path, monkeypatch):
+    # a 128 GB Strix Halo beside an H200: layers on the H200 run at its one-box speed
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters" / "mixed.yaml").write_text(
+        "id: mixed\nname: mixed\nlink: 10gbe\nboxes:\n"
+        "  - {hardware: strix-halo-128, backend: vulkan-radv}\n"
+        "  - {hardware: h200-141, backend: vulkan-nvidia}\n")
+    monkeypatch.setenv("VTT_SPECS", str(tmp_path))
+    from vtt.specs.catalog import load_world
+
+    w = load_world()
+    a, one = plan_many([{"model": "qwen3-32b", "quant": "Q8_0", "context": 8192, "cluster": "mixed"},
+                        {"model": "qwen3-32b", "quant": "Q8_0", "context": 8192}], w)
+    assert [d["hardware"] for d in a["devices"]] == ["h200-141", "strix-halo-128"]
+    assert a["tg_tps"] > one["tg_tps"]  # half the layers on a far faster box
+
+
+def test_optimizer_entry_point_answers_candidates_on_a_cluster():
+    from vtt.plan_split import plan_on_cluster
+
+    cands = [{"model": "glm-4.7", "quant": "Q4_K_M", "context": 32768},
+             {"model": "qwen3-30b-a3b", "quant": "Q8_0", "context": 32768}]
+    a, b = plan_on_cluster(cands, cluster="strix-halo-x2-10gbe")
+    assert a["fits"] and len(a["devices"]) == 2 and a["tg_tps"] < a["tg_tps_one_box"]
+    assert b["fits"] and b["network"]["tg_ms_per_token"] > 0
+    with pytest.raises(Exception, match="not both"):
+        plan_on_cluster(cands, cluster="strix-halo-x2-10gbe", boxes=2)

@@ -1,0 +1,117 @@
+"""Score validation/rpc/predictions.jsonl against a run of run_gpu.sh and write the GPU section data.
+
+    python validation/rpc/analyze.py RESULTS_DIR   # rpc.jsonl, local.jsonl, rpc-stderr.log.gz
+
+Per device: weights and KV cache from llama.cpp's -v log against vtt (exact: within the log's 0.005
+MiB), compute buffers (target 10 %). Speed: vtt's pp/tg through the rpc-servers as predicted before
+the run; the network term alone (measured 1/tg_rpc - 1/tg_local against vtt's), and tg/pp through
+RPC when the link's per-graph cost is calibrated on the *other* model (leave-one-model-out) and
+added to the measured local speed. Prints JSON; validation/rpc/REPORT.md quotes it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from vtt.harness.rpc import parse_rpc_log
+from vtt.units import MIB
+
+HERE = Path(__file__).resolve().parent
+ENDPOINTS = ["127.0.0.1:50052", "127.0.0.1:50053"]
+
+
+def _rows(p: Path) -> list[dict]:
+    out = []
+    for line in p.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def _key(model, ts, test, depth):
+    return (Path(model).name, tuple(float(x) for x in ts), test, int(depth))
+
+
+def main(res_dir: Path, predictions: Path = HERE / "predictions.jsonl") -> dict:
+    preds = {_key(p["model_file"], p["tensor_split"], p["test"], p["n_depth"]): p
+             for p in _rows(predictions)}
+    rpc = _rows(res_dir / "rpc.jsonl")
+    local = {(Path(r["model_filename"]).name, "pp" if r["n_prompt"] else "tg", r["n_depth"]): r["avg_ts"]
+             for r in _rows(res_dir / "local.jsonl")}
+    log = gzip.open(res_dir / "rpc-stderr.log.gz", "rt", errors="replace").read()
+    tests = parse_rpc_log(log)
+    mem, speed = [], []
+    for row, lt in zip(rpc, tests):
+        ts = [float(x) for x in row["tensor_split"].split("/")[:2]]
+        test = "pp" if row["n_prompt"] else "tg"
+        p = preds.get(_key(row["model_filename"], ts, test, row["n_depth"]))
+        if p is None:
+            continue
+        for dev, ep in zip(p["devices"], ENDPOINTS):
+            mw, mk, mc = lt["model"].get(ep, 0), lt["kv"].get(ep, 0), lt["compute"].get(ep, 0)
+            mem.append({"model": p["model_file"], "split": ts, "test": test, "depth": row["n_depth"], "device": dev["device"],
+                        "weights_ok": abs(dev["weights_bytes"] - mw) <= 0.005 * MIB + 1,
+                        "kv_ok": abs(dev["kv_cache_bytes"] - mk) <= 0.005 * MIB + 1,
+                        "weights_mib": [round(dev["weights_bytes"] / MIB, 2), round(mw / MIB, 2)],
+                        "kv_mib": [round(dev["kv_cache_bytes"] / MIB, 2), round(mk / MIB, 2)],
+                        "compute_mib": [round(dev["compute_buffer_bytes"] / MIB, 2), round(mc / MIB, 2)],
+                        "compute_err": (dev["compute_buffer_bytes"] - mc) / mc if mc else None})
+        meas = row["avg_ts"]
+        loc = local.get((p["model_file"], test, row["n_depth"]))
+        pred = p[f"{test}_tps"]
+        net_pred = p["network"]["tg_ms_per_token"] if test == "tg" else p["network"]["pp_s"] * 1e3
+        per = 1 if test == "tg" else p["n_prompt"]
+        net_meas = (per * 1e3 / meas - per * 1e3 / loc) if loc else None
+        speed.append({"model": p["model_file"], "split": ts, "test": test, "depth": row["n_depth"], "measured": meas,
+                      "predicted": pred, "err": (pred - meas) / meas, "local": loc, "net_ms_measured": net_meas,
+                      "net_ms_predicted": net_pred, "network": p["network"]})
+    # leave-one-model-out: the per-graph cost that explains the other model's tg, applied to this one
+    loo = []
+    models = sorted({s["model"] for s in speed})
+    for m in models:
+        other = [s for s in speed if s["model"] != m and s["test"] == "tg" and s["net_ms_measured"] is not None]
+        if not other:
+            continue
+        fits = [(s["net_ms_measured"] - (s["network"]["tg_transfer_ms"] + s["network"]["tg_round_trip_ms"]))
+                / s["network"]["remote_devices"] for s in other]
+        graph_ms = max(statistics.median(fits), 0.0)
+        for s in speed:
+            if s["model"] != m or s["local"] is None:
+                continue
+            n = s["network"]
+            if s["test"] == "tg":
+                net = n["tg_transfer_ms"] + n["tg_round_trip_ms"] + n["remote_devices"] * graph_ms
+                pred = 1e3 / (1e3 / s["local"] + net)
+            else:
+                chunks = max(1, -(-512 // 512))
+                net = n["pp_transfer_s"] * 1e3 + chunks * n["remote_devices"] * (n["rtt_us"] * 1e-3 + graph_ms)
+                pred = 512e3 / (512e3 / s["local"] + net)
+            loo.append({**{k: s[k] for k in ("model", "split", "test", "depth", "measured")}, "predicted": pred,
+                        "err": (pred - s["measured"]) / s["measured"], "rpc_graph_us_fitted": graph_ms * 1e3})
+
+    def med(xs):
+        xs = [abs(x) for x in xs if x is not None]
+        return round(statistics.median(xs), 4) if xs else None
+
+    return {
+        "memory": {"devices": len(mem), "weights_exact": sum(m["weights_ok"] for m in mem),
+                   "kv_exact": sum(m["kv_ok"] for m in mem), "compute_median_abs_err": med(m["compute_err"] for m in mem),
+                   "compute_within_10pct": sum(1 for m in mem if m["compute_err"] is not None and abs(m["compute_err"]) <= 0.1),
+                   "rows": mem},
+        "speed_as_predicted": {"tg_median_abs_err": med(s["err"] for s in speed if s["test"] == "tg"),
+                               "pp_median_abs_err": med(s["err"] for s in speed if s["test"] == "pp"), "rows": speed},
+        "speed_link_calibrated_loo": {"tg_median_abs_err": med(x["err"] for x in loo if x["test"] == "tg"),
+                                      "pp_median_abs_err": med(x["err"] for x in loo if x["test"] == "pp"), "rows": loo},
+    }
+
+
+if __name__ == "__main__":
+    out = main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results",
+               Path(sys.argv[2]) if len(sys.argv) > 2 else HERE / "predictions.jsonl")
+    print(json.dumps(out, indent=1))

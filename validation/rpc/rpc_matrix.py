@@ -1,0 +1,76 @@
+"""The RPC validation matrix (two GPUs of one host, one Vulkan ggml-rpc-server each) and its predictions.
+
+    python validation/rpc/rpc_matrix.py predict      # here, BEFORE any measurement: predictions.jsonl
+    python validation/rpc/rpc_matrix.py write DIR M  # on the GPU machine: model M with random weights
+    python validation/rpc/rpc_matrix.py list
+
+Predictions are vtt's answers for cluster `h200-vulkan-x2` (specs/clusters): per-device weights and
+KV cache (exact targets), compute buffers, pp/tg through the two rpc-servers, and the one-box
+(local) pp/tg, whose difference is the network term the run measures directly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "gpu"))
+from matrix import write  # noqa: E402  (validation/gpu/matrix.py: random-weight GGUFs)
+
+MODELS = [("llama-3.1-8b", 32, "q8_0"), ("qwen3-30b-a3b", 24, "q8_0")]
+SPLITS = [(1, 1), (3, 1)]
+DEPTHS = [0, 4096]
+N_PROMPT, N_GEN = 512, 128
+CLUSTER, HARDWARE, BACKEND = "h200-vulkan-x2", "h200-141", "vulkan-nvidia"
+
+
+def tests():
+    """(split, depth, test, n_prompt, n_gen) as run_gpu.sh runs them (the 3:1 split at depth 0 only)."""
+    for split in SPLITS:
+        for d in (DEPTHS if split == SPLITS[0] else [0]):
+            yield split, d, "pp", N_PROMPT, 0
+            yield split, d, "tg", 0, N_GEN
+
+
+def predict(out: Path = HERE / "predictions.jsonl") -> None:
+    from vtt.plan import plan_many
+
+    tmp = Path(tempfile.mkdtemp(prefix="vtt-rpc-"))
+    lines = []
+    for model, n_layer, wtype in MODELS:
+        path = write(model, n_layer, wtype, tmp, header_only=True)
+        for split, d, test, n_p, n_g in tests():
+            base = {"model": str(path), "context": n_p + n_g + d, "depth": d, "n_prompt": max(n_p, 1),
+                    "n_gen": max(n_g, 1), "flash_attn": True, "hardware": HARDWARE, "backend": BACKEND}
+            a, one = plan_many([{**base, "cluster": CLUSTER, "tensor_split": list(split)}, base])
+            if "error" in a:
+                raise SystemExit(f"{path.name}: {a['error']}")
+            lines.append({
+                "predicted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "model_file": path.name, "tensor_split": list(split), "test": test, "n_depth": d,
+                "n_prompt": n_p, "n_gen": n_g, "context": base["context"], "cluster": CLUSTER,
+                "pp_tps": a["pp_tps"], "tg_tps": a["tg_tps"], "pp_tps_local": one["pp_tps"], "tg_tps_local": one["tg_tps"],
+                "network": a["network"], "calibration": a["calibration"],
+                "devices": [{k: dv[k] for k in ("device", "layers", "output_layer", "weights_bytes", "kv_cache_bytes",
+                                                 "compute_buffer_bytes", "total_gib", "fits")} for dv in a["devices"]],
+                "host_weights_bytes": a["host"]["weights_bytes"],
+            })
+    out.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    print(f"{len(lines)} predictions -> {out}")
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "predict"
+    if cmd == "predict":
+        predict()
+    elif cmd == "list":
+        for m in MODELS:
+            print(*m)
+    elif cmd == "write":
+        print(write(*MODELS[int(sys.argv[3])], Path(sys.argv[2])))
+    else:
+        sys.exit(f"unknown command {cmd}")

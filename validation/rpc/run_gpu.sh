@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# On the lent two-GPU machine (nvidia-h200-x2): one Vulkan ggml-rpc-server per GPU on 127.0.0.1
+# (GGML_VK_VISIBLE_DEVICES), llama-bench --rpc through both (-dev RPC0/RPC1: the main process keeps no
+# GPU of its own), and the same tests on one local GPU as the link's baseline. Models are written
+# with random weights (validation/gpu/matrix.py). Results under $OUT (7 files), < 6 minutes.
+#   LLAMA_BIN_DIR=/path/to/vulkan/build/bin OUT=/tmp/out bash validation/rpc/run_gpu.sh
+# Needs python3 with pydantic, gguf, numpy (or the carried .whl/ of validation/gpu/run.sh).
+set -u
+T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; LIMIT=${LIMIT:-300}
+BIN=${LLAMA_BIN_DIR:?set LLAMA_BIN_DIR to the Vulkan build bin dir (llama-bench, ggml-rpc-server)}
+B=$BIN/llama-bench; S=$BIN/ggml-rpc-server; [ -x "$S" ] || S=$BIN/rpc-server
+log() { echo "[$(el)s] $*" | tee -a "$OUT/timeline.txt"; }
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 3
+  export PYTHONPATH=/tmp/site:$PWD/toolkit
+else
+  export PYTHONPATH=$PWD/toolkit:${PYTHONPATH:-}
+fi
+export LD_LIBRARY_PATH=$BIN:${LD_LIBRARY_PATH:-}
+{
+  echo "## date"; date -u +%FT%TZ; echo "## uname"; uname -a
+  echo "## nvidia-smi"; nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv
+  echo "## llama-bench --version"; $B --version 2>&1; echo "## list-devices"; $B --list-devices 2>&1
+  echo "## loopback round trip (python, 1000 x 64 B)"
+  python3 - <<'PY'
+import socket, threading, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1); port = srv.getsockname()[1]
+def echo():
+    c, _ = srv.accept(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while (d := c.recv(65536)): c.sendall(d)
+threading.Thread(target=echo, daemon=True).start()
+s = socket.create_connection(("127.0.0.1", port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+t = time.perf_counter()
+for _ in range(1000): s.sendall(b"x" * 64); s.recv(64)
+print(f"rtt_us {1e6 * (time.perf_counter() - t) / 1000:.1f}")
+PY
+} > "$OUT/fingerprint.txt" 2>&1
+tail -8 "$OUT/fingerprint.txt"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+trap cleanup EXIT
+for g in 0 1; do
+  GGML_VK_VISIBLE_DEVICES=$g "$S" -H 127.0.0.1 -p $((50052 + g)) >> "$OUT/rpc-servers.log" 2>&1 &
+  pids+=($!)
+done
+for g in 0 1; do
+  for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$((50052 + g))) 2>/dev/null && break; sleep 0.1; done
+done
+log "rpc-servers up: ${pids[*]}"
+RPC=127.0.0.1:50052,127.0.0.1:50053
+M=/tmp/rpcmodels; mkdir -p $M
+N=$(python3 validation/rpc/rpc_matrix.py list | wc -l)
+for i in $(seq 0 $((N - 1))); do
+  [ "$(el)" -gt "$LIMIT" ] && { log "time limit: skipping models $i.."; break; }
+  F=$(python3 validation/rpc/rpc_matrix.py write $M $i 2>>"$OUT/timeline.txt" | tail -1)
+  [ -f "$F" ] || { log "model $i not written"; continue; }
+  log "local $(basename $F)"
+  GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" -ngl 99 -fa 1 -p 512 -n 128 -d 0,4096 -r 3 -o jsonl >> "$OUT/local.jsonl" 2>> "$OUT/local-stderr.log"
+  log "rpc 1/1 $(basename $F) (rc $?)"
+  GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc $RPC -dev RPC0/RPC1 -ts 1/1 -ngl 99 -fa 1 -p 512 -n 128 -d 0,4096 -r 3 -o jsonl -v >> "$OUT/rpc.jsonl" 2>> "$OUT/rpc-stderr.log"
+  log "rpc 3/1 $(basename $F) (rc $?)"
+  GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc $RPC -dev RPC0/RPC1 -ts 3/1 -ngl 99 -fa 1 -p 512 -n 128 -d 0 -r 3 -o jsonl -v >> "$OUT/rpc.jsonl" 2>> "$OUT/rpc-stderr.log"
+  log "end $(basename $F) (rc $?)"
+  rm -f "$F"
+done
+cleanup; trap - EXIT
+gzip -9f "$OUT/rpc-stderr.log" "$OUT/local-stderr.log" "$OUT/rpc-servers.log"
+log "done: $(wc -l < "$OUT/rpc.jsonl") rpc rows, $(wc -l < "$OUT/local.jsonl") local rows"
