@@ -409,6 +409,10 @@ def plan_answers(queries: list, world: World | None = None) -> list[Answer | Exc
         by_index = dict(items)
         for i, ans in done:
             q = by_index[i]
+            if "error" in ans:  # a step after the group (a split over boxes) refused this query
+                e = ans["error"]
+                answers[i] = VttError(e["message"], hint=e.get("hint"), code=e["code"])
+                continue
             if ans.get("units") == "GB":
                 ans.update(_gb_keys(ans))
             if notes:
