@@ -220,7 +220,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "fp16_tflops": hw.cpu_tflops or hw.fp16_tflops / 20,
         })
     mem = memory_breakdown(rm, arr, be.compute_overhead_gib, hw.unified_memory)
-    feats = speed_features(rm, hw, arr)
+    feats = speed_features(rm, hw, arr, be)
     sp = predict_speed(feats, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
     budget = hw.budget_gib
     total = mem.total_bytes / GIB
