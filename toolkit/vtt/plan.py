@@ -15,6 +15,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vtt.calibrate.calibration import Calibration, find_calibration
+from vtt.cost import coverage
+from vtt.cost.attention import attention_kind
 from vtt.cost.predict import ResolvedModel, memory_breakdown, predict_speed, speed_features
 from vtt.cost.weights import profile_from_mix
 from vtt.errors import BadQuery, GgufError, VttError
@@ -222,6 +224,9 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
     mem = memory_breakdown(rm, arr, be.compute_overhead_gib, hw.unified_memory)
     feats = speed_features(rm, hw, arr, be)
     sp = predict_speed(feats, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
+    ext = coverage.extrapolation(attention_kind(rm.arch), feats, cal.all_params(), cal.coverage, cal.param_names,
+                                 cal.builds, [getattr(q, "build", None) for q in qs])
+    sp = coverage.widen(sp, ext)
     budget = hw.budget_gib
     total = mem.total_bytes / GIB
     out = []
@@ -230,6 +235,8 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
         if rm.arch.mla and not q.mla_v_less:
             warn.append("MLA: llama.cpp builds since 2026-01-24 (PR #19067) cache K only, about half this KV; "
                         "pass mla_v_less (--mla-v-less) for them")
+        if ext.warning(j):
+            warn.append(ext.warning(j))
         if q.context > rm.arch.n_ctx_train:
             warn.append(f"context {q.context} exceeds the model's trained context {rm.arch.n_ctx_train}")
         out.append({
@@ -258,6 +265,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "weights_source": rm.weights.source,
             "arch": rm.arch.arch,
             "kind": rm.arch.kind,
+            "extrapolated": bool(ext.extrapolated[j]),
             "warnings": warn,
         })
     return out

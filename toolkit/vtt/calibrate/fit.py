@@ -129,6 +129,18 @@ def fa_path_params(ds: Dataset) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def dataset_cells(ds: Dataset) -> list[dict] | None:
+    """The coverage cells of a data set (vtt.cost.coverage); None without kernel paths (no backend)."""
+    from vtt.cost import attention, coverage
+
+    f = ds.features
+    if f.fa_path_full is None or not len(ds.rows):
+        return None
+    kinds = [attention.attention_kind(r.arch) for r in ds.resolved]
+    return coverage.coverage_cells(["tg" if t else "pp" for t in ds.is_tg],
+                                   [attention.PATHS[i] for i in f.fa_path_full], f.head_width, f.gqa, kinds, f.depth)
+
+
 def row_weights(ds: Dataset) -> np.ndarray:
     """Balance model families: a family with n rows of a test weighs sqrt(n), not n, so one
     heavily benchmarked family (e.g. 150 Qwen3.5-MoE rows) does not set the constants for all."""
@@ -185,6 +197,7 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
         "pp": float(dof * np.sqrt(np.mean(r[~tg] ** 2))) if (~tg).any() else 0.45,
     }
     builds = sorted({str(x.get("llama_cpp_build")) for x in ds.rows if x.get("llama_cpp_build")})
+    cells = dataset_cells(ds)
     now = datetime.now(timezone.utc)
     return Calibration(
         id=cal_id or f"{hardware}--{backend}--{now.strftime('%Y%m%dT%H%M%SZ')}",
@@ -196,7 +209,7 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
         params={**{k: float(params[k]) for k in names},
                 **{k: float(v) for k, v in (base_in or {}).items() if k in PARAM_DEFAULTS and k not in names},
                 **{k: float(v) for k, v in tied_params(params, names, base).items()}},
-        sigma_log=sig, param_names=names, covariance=cov.tolist(), n_points=n,
+        sigma_log=sig, param_names=names, covariance=cov.tolist(), n_points=n, coverage=cells,
         builds=(f"{builds[0]} .. {builds[-1]}" if builds else None), created_at=now.isoformat(timespec="seconds"),
         notes=notes,
     )
