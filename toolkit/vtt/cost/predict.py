@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vtt.cost import memory, throughput
+from vtt.cost.coverage import depth_band
 from vtt.cost.weights import WeightProfile
 from vtt.specs.hardware import Hardware
 from vtt.specs.model_arch import FFN_MOE, MIXER_FULL, MIXER_RECURRENT, MIXER_SWA, ModelArch
@@ -156,7 +157,10 @@ def predict_speed(f: throughput.SpeedFeatures, params: dict, sigma_log: dict, na
     out = {}
     for key, fn in (("pp", throughput.pp_tps), ("tg", throughput.tg_tps)):
         val = fn(f, params)
-        sd = np.full(len(val), float(sigma_log.get(key, 0.3)))
+        # sigma per test and depth band where the calibration has one (held-out residuals differ
+        # by depth: attention at 32K is less certain than weights at 0), else per test
+        s0 = float(sigma_log.get(key, 0.3))
+        sd = np.array([float(sigma_log.get(f"{key}@{depth_band(int(d))}", s0)) for d in f.depth]) if len(val) else np.zeros(0)
         if cov is not None and names:
             sd = np.sqrt(sd**2 + _log_sd_from_cov(fn, f, params, names, cov) ** 2)
         out[f"{key}_tps"] = val
