@@ -62,6 +62,22 @@ def param_sd(ds: Dataset, cal: Calibration) -> np.ndarray:
     return np.where(ds.is_tg, sd_tg, sd_pp)
 
 
+def extrapolation_sd(ds: Dataset, cal: Calibration) -> np.ndarray:
+    """Per row: the log-sd vtt.cost.coverage adds for inputs outside `cal`'s rows (0 inside)."""
+    from vtt.cost.coverage import extrapolation
+
+    out = np.zeros(len(ds.rows))
+    if not cal.coverage or not len(ds.rows):
+        return out
+    kinds = np.array([attention_kind(rm.arch) for rm in ds.resolved])
+    for k in np.unique(kinds):
+        m = kinds == k
+        sub = subset(ds, m)
+        ext = extrapolation(str(k), sub.features, cal.all_params(), cal.coverage, cal.param_names, cal.builds)
+        out[m] = np.where(sub.is_tg, ext.sd_tg, ext.sd_pp)
+    return out
+
+
 def sigma_for_coverage(resid_log: np.ndarray, psd: np.ndarray, target: float = TARGET_COVERAGE) -> float:
     """The residual sigma s such that |r| <= Z90 sqrt(s^2 + psd^2) for `target` of the rows."""
     r = np.abs(resid_log)
@@ -162,7 +178,9 @@ def cross_validate(ds: Dataset, *, hardware: str, backend: str, base: dict | Non
             continue
         cal = fit_calibration(train, hardware=hardware, backend=backend, base=base, prior_scale=prior_scale)
         pred[held] = predicted_tps(test, cal.all_params())
-        psd[held] = param_sd(test, cal)
+        # the interval as `vtt plan` gives it: the fitted parameters' spread, widened for inputs the
+        # fold's rows do not cover (vtt.cost.coverage), so coverage scores the flag's widening too
+        psd[held] = np.sqrt(param_sd(test, cal) ** 2 + extrapolation_sd(test, cal) ** 2)
     return CrossValidation(ds, pred, psd, naive_tps(ds), folds, fam, by)
 
 
