@@ -29,7 +29,7 @@ DEPTH_BANDS = ("d=0", "0<d<=8K", "8K<d<=32K", "d>32K")
 # heads) were off by 30-70 % (issue 9), log 1.5-1.7.
 PRIOR_SD_LOG: dict[str, float] = {"fa_eff_scalar": 0.7, "fa_eff_tile": 0.7, "fa_hw2": 0.35, "fa_hw2_fb": 0.35,
                                   "attn_pp_eff": 0.5, "kv_tile_reuse": 0.5, "kv_eff": 0.3, "attn_dec_eff": 0.5,
-                                  "kv_gqa": 1.0}
+                                  "kv_gqa": 1.0, "t_rec_layer_us": 2.0, "state_rw": 1.0, "rec_pp_eff": 1.0}
 # What an unmeasured attention kind or depth band leaves unidentified, per test. kv_gqa: decode KV
 # reuse across the query heads of a KV head is fitted on the GQA ratios the rows have; HIP runs
 # MHA decode on the one-row vec kernel and GQA on the tile kernel (fattn.cu l.704-719), so another
@@ -113,7 +113,7 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
     memo: dict[tuple, tuple] = {}  # queries of one model differ mostly in depth: judge each cell once
     for j in range(n):
         tg_d = f.depth[j] + max(f.n_gen[j] - 1, 0) / 2
-        key = (int(paths_full[j]), bool(swa_used[j]), None if f.fa_path_swa is None else int(f.fa_path_swa[j]),
+        key = (int(paths_full[j]), bool(swa_used[j]), bool(f.n_rec_layers[j] > 0), None if f.fa_path_swa is None else int(f.fa_path_swa[j]),
                None if f.head_width is None else float(f.head_width[j]),
                None if f.head_width_swa is None else float(f.head_width_swa[j]),
                depth_band(int(f.depth[j])), depth_band(int(tg_d)), f.n_prompt[j] > 0, f.n_gen[j] > 0,
@@ -160,6 +160,12 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
                     elif f"attention kind {kind}" not in why:
                         why.append(f"depth {{depth_{test}}} ({test}: no {kind} rows in {band})")
                     u |= set(KIND_PARAMS[test])
+        if f.n_rec_layers[j] > 0 and "t_rec_layer_us" not in fitted:
+            # recurrent (SSM / DeltaNet) layers with no rows to fit their per-layer cost, state passes
+            # and scan rate: the defaults (20 us, 2 passes) were ~5x off on ROCm (REPORT notes)
+            why.append("recurrent layers (no rows)")
+            tg_u |= {"t_rec_layer_us", "state_rw"}
+            pp_u |= {"rec_pp_eff"}
         b = None if builds is None else builds[j]
         if b is not None and rng and not rng[0] <= int(b) <= rng[1]:
             why.append(f"build b{int(b)} (rows: b{rng[0]}-b{rng[1]})")
