@@ -64,3 +64,18 @@ def test_a_build_outside_the_calibration_range_is_named():
 @pytest.mark.parametrize("d,band", [(0, "d=0"), (4096, "0<d<=8K"), (32768, "8K<d<=32K"), (65536, "d>32K")])
 def test_depth_bands(d, band):
     assert coverage.depth_band(d) == band
+
+
+def test_catalog_coverage_lists_the_cells_of_the_shipped_calibrations():
+    import json
+
+    from typer.testing import CliRunner
+
+    from vtt.cli.app import app
+
+    r = CliRunner().invoke(app, ["catalog", "coverage", "--search", "vulkan-radv", "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    cells = [json.loads(x) for x in r.output.splitlines() if x.strip()]
+    assert cells and all(c["backend"] == "vulkan-radv" for c in cells)
+    assert {"test", "path", "head_width", "gqa", "kind", "depth_band", "builds", "n"} <= set(cells[0])
+    assert {c["path"] for c in cells} == {"coopmat1"}  # every public RADV row runs the coopmat1 FA kernel
