@@ -29,7 +29,7 @@ DEPTH_BANDS = ("d=0", "0<d<=8K", "8K<d<=32K", "d>32K")
 # heads) were off by 30-70 % (issue 9), log 1.5-1.7.
 PRIOR_SD_LOG: dict[str, float] = {"fa_eff_scalar": 0.7, "fa_eff_tile": 0.7, "fa_hw2": 0.35, "fa_hw2_fb": 0.35,
                                   "attn_pp_eff": 0.5, "kv_tile_reuse": 0.5, "kv_eff": 0.3, "attn_dec_eff": 0.5,
-                                  "kv_gqa": 1.0, "t_rec_layer_us": 2.0, "state_rw": 1.0, "rec_pp_eff": 1.0}
+                                  "kv_gqa": 1.0, "t_rec_layer_us": 0.7, "state_rw": 0.5, "rec_pp_eff": 0.7}
 # What an unmeasured attention kind or depth band leaves unidentified, per test. kv_gqa: decode KV
 # reuse across the query heads of a KV head is fitted on the GQA ratios the rows have; HIP runs
 # MHA decode on the one-row vec kernel and GQA on the tile kernel (fattn.cu l.704-719), so another
