@@ -79,3 +79,11 @@ def test_catalog_coverage_lists_the_cells_of_the_shipped_calibrations():
     assert cells and all(c["backend"] == "vulkan-radv" for c in cells)
     assert {"test", "path", "head_width", "gqa", "kind", "depth_band", "builds", "n"} <= set(cells[0])
     assert {c["path"] for c in cells} == {"coopmat1"}  # every public RADV row runs the coopmat1 FA kernel
+
+
+def test_depth_is_flagged_only_beyond_the_deepest_rows_of_the_kind():
+    shallow = one(model="llama-3.3-70b", quant="Q4_K_M", depth=0, n_gen=128, backend="vulkan-radv")
+    deep = plan_many([{"model": "llama-3.3-70b", "quant": "Q4_K_M", "context": 70000, "depth": 65536,
+                       "backend": "vulkan-radv"}])[0]
+    assert shallow["extrapolated"] is False
+    assert deep["extrapolated"] is True and any("depth 65536" in w for w in deep["warnings"])

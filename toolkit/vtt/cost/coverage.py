@@ -112,15 +112,14 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
     unid_tg: list[set[str]] = []
     memo: dict[tuple, tuple] = {}  # queries of one model differ mostly in depth: judge each cell once
     for j in range(n):
-        tg_d = f.depth[j] + max(f.n_gen[j] - 1, 0) / 2
         key = (int(paths_full[j]), bool(swa_used[j]), bool(f.n_rec_layers[j] > 0), None if f.fa_path_swa is None else int(f.fa_path_swa[j]),
                None if f.head_width is None else float(f.head_width[j]),
                None if f.head_width_swa is None else float(f.head_width_swa[j]),
-               depth_band(int(f.depth[j])), depth_band(int(tg_d)), f.n_prompt[j] > 0, f.n_gen[j] > 0,
+               depth_band(int(f.depth[j])), f.n_prompt[j] > 0, f.n_gen[j] > 0,
                None if builds is None else builds[j])
         if key in memo:
             why_j, pp_j, tg_j = memo[key]
-            inputs.append([w.replace("{depth_pp}", str(int(f.depth[j]))).replace("{depth_tg}", str(int(tg_d))) for w in why_j])
+            inputs.append([w.replace("{depth}", str(int(f.depth[j]))) for w in why_j])
             unid_pp.append(pp_j)
             unid_tg.append(tg_j)
             continue
@@ -151,14 +150,15 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
                 why.append(f"attention kind {kind}")
                 pp_u |= set(KIND_PARAMS["pp"])
                 tg_u |= set(KIND_PARAMS["tg"])
-            for test, d, u in (("pp", f.depth[j], pp_u), ("tg", tg_d, tg_u)):
+            # depth range: deeper than any row of this test and kind (bands of the -d value, as the
+            # cells are; between measured depths the model interpolates)
+            for test, u in (("pp", pp_u), ("tg", tg_u)):
                 asked = (f.n_prompt[j] if test == "pp" else f.n_gen[j]) > 0
-                band = depth_band(int(d))
-                if asked and not any(c["test"] == test and c["depth_band"] == band and c["kind"] == kind for c in cells):
-                    if not any(c["test"] == test and c["depth_band"] == band for c in cells):
-                        why.append(f"depth {{depth_{test}}} ({test}: no rows in {band})")
-                    elif f"attention kind {kind}" not in why:
-                        why.append(f"depth {{depth_{test}}} ({test}: no {kind} rows in {band})")
+                band = depth_band(int(f.depth[j]))
+                deepest = max((DEPTH_BANDS.index(c["depth_band"]) for c in cells if c["test"] == test and c["kind"] == kind),
+                              default=None)
+                if asked and deepest is not None and DEPTH_BANDS.index(band) > deepest:
+                    why.append(f"depth {{depth}} ({test}: {kind} rows reach {DEPTH_BANDS[deepest]})")
                     u |= set(KIND_PARAMS[test])
         if f.n_rec_layers[j] > 0 and "t_rec_layer_us" not in fitted:
             # recurrent (SSM / DeltaNet) layers with no rows to fit their per-layer cost, state passes
@@ -173,7 +173,7 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
         # a parameter the rows did fit is identified whatever this query's cell says
         memo[key] = (why, {k for k in pp_u if k not in fitted or k in KIND_PARAMS["pp"]},
                      {k for k in tg_u if k not in fitted or k in KIND_PARAMS["tg"]})
-        inputs.append([w.replace("{depth_pp}", str(int(f.depth[j]))).replace("{depth_tg}", str(int(tg_d))) for w in why])
+        inputs.append([w.replace("{depth}", str(int(f.depth[j]))) for w in why])
         unid_pp.append(memo[key][1])
         unid_tg.append(memo[key][2])
     sd_pp = _jacobian_sd(lambda ff, pp: np.maximum(throughput.pp_tps(ff, pp), 1e-12), f, params, unid_pp)
