@@ -173,3 +173,20 @@ def test_an_unfitted_mxfp4_family_follows_the_fitted_legacy_block_formats():
     assert out == pytest.approx({"ce_mxfp4": 0.14, "dq_mxfp4": 1.2})
     # a family fitted from its own rows keeps its own value
     assert "ce_mxfp4" not in tied_params({"ce_legacy": 0.16, "ce_mxfp4": 0.3}, ["ce_legacy", "ce_mxfp4"], base)
+
+
+def test_folds_group_by_architecture_and_attention_kind_not_catalog_family():
+    from vtt.calibrate.dataset import build_dataset
+    from vtt.calibrate.validate import build_era, fold_labels
+    from vtt.specs.catalog import load_world
+
+    w = load_world()
+    rows = [{"model": m, "quant": "Q4_K_M", "n_prompt": 512, "n_gen": 0, "pp_tps": 500.0, "build": b}
+            for m, b in (("qwen3.5-35b-a3b", 8000), ("qwen3.6-35b-a3b", 9500), ("llama-2-7b", None),
+                         ("llama-3.1-8b", 9000))]
+    ds = build_dataset(rows, w, w.get_hardware("strix-halo-128"), backend=w.get_backend("rocm"))
+    arch = fold_labels(ds, "architecture")
+    assert arch[0] == arch[1] and arch[2] == arch[3] and arch[0] != arch[2]
+    assert list(fold_labels(ds, "attention")) == ["SWA/hybrid", "SWA/hybrid", "MHA", "GQA"]
+    assert list(fold_labels(ds, "build-era")) == [build_era(8000), build_era(9500), "build unknown", build_era(9000)]
+    assert build_era(8000) != build_era(9500)

@@ -91,14 +91,22 @@ def test_no_flash_attention_pays_for_materialised_scores_by_query_heads():
     assert prefill_time_s(_features(**fa), PARAM_DEFAULTS)[0] == prefill_time_s(_features(), PARAM_DEFAULTS)[0]
 
 
-def test_wide_heads_halve_flash_attention_prefill_rate():
-    """MLA's 576/512 latent heads: FA tiles hold half the Q rows, attention costs twice per FLOP."""
+def test_a_fallback_fa_path_slows_attention_by_its_efficiency():
+    """AMDVLK runs a 576-wide (MLA) head on the scalar shader: attention costs 1 / fa_eff_scalar more."""
+    import numpy as np
+
+    from vtt.cost.attention import PATHS
     from vtt.cost.throughput import PARAM_DEFAULTS, prefill_time_s
 
     one = _features().depth ** 0
-    narrow = prefill_time_s(_features(head_width=128 * one), PARAM_DEFAULTS)[0]
-    wide = prefill_time_s(_features(head_width=576 * one), PARAM_DEFAULTS)[0]
-    assert wide > 1.3 * narrow
+    ref = np.full(len(one), PATHS.index("coopmat1"))
+    scal = np.full(len(one), PATHS.index("scalar"))
+    attn_only = {"p_active": 0 * one, "w_stream_bytes": 0 * one, "kv_full_bytes_per_cell": 0 * one}
+    fast = prefill_time_s(_features(fa_ref=ref, fa_path_full=ref, fa_path_swa=ref, **attn_only), PARAM_DEFAULTS)[0]
+    slow = prefill_time_s(_features(fa_ref=ref, fa_path_full=scal, fa_path_swa=ref, **attn_only), PARAM_DEFAULTS)[0]
+    t_fixed = prefill_time_s(_features(fa_ref=ref, fa_path_full=ref, fa_path_swa=ref, **attn_only,
+                                       attn_flops_full=0 * one, attn_flops_swa=0 * one), PARAM_DEFAULTS)[0]
+    assert abs((slow - t_fixed) / (fast - t_fixed) - 1 / PARAM_DEFAULTS["fa_eff_scalar"]) < 1e-6
 
 
 def test_shared_expert_adds_dispatch_time_per_token():

@@ -14,6 +14,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from vtt.calibrate.calibration import Calibration, find_calibration
+from vtt.cost import coverage
+from vtt.cost.attention import attention_kind
 from vtt.cost.predict import ResolvedModel, memory_breakdown, predict_speed, speed_features
 from vtt.cost.weights import profile_from_mix
 from vtt.errors import BadQuery, GgufError, VttError
@@ -481,14 +483,18 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "fp16_tflops": hw.cpu_tflops or hw.fp16_tflops / 20,
         })
     mem = memory_breakdown(rm, arr, be.compute_overhead_gib, hw.unified_memory)
-    feats = speed_features(rm, hw, arr)
+    feats = speed_features(rm, hw, arr, be)
     sp = predict_speed(feats, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
+    ext = coverage.extrapolation(attention_kind(rm.arch), feats, cal.all_params(), cal.coverage, cal.param_names,
+                                 cal.builds, [getattr(q, "build", None) for q in qs])
+    sp = coverage.widen(sp, ext)
     rt = None
     if any(q.request for q in qs):  # generation at the depths it happens: C + P onward
         from vtt.cost.request import request_features, request_times
 
         _, f_gen = request_features(feats, arr["depth"], arr["n_prompt"], arr["n_gen"])
-        sp_gen = predict_speed(f_gen, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
+        sp_gen = coverage.widen(predict_speed(f_gen, cal.all_params(), cal.sigma_log, cal.param_names or None,
+                                                   cal.cov()), ext)
         rt = request_times(f_gen, cal.all_params(), sp, sp_gen)
     budget = hw.budget_gib
     total = mem.total_bytes / GIB
@@ -498,6 +504,8 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
         if rm.arch.mla and not q.mla_v_less:
             warn.append("MLA: this KV is the K+V layout of llama.cpp builds before PR #19067 (2026-01-24); "
                         "newer builds, the pinned one included, cache K only (about half); drop --mla-kv-full for them")
+        if ext.warning(j):
+            warn.append(ext.warning(j))
         if q.context > rm.arch.n_ctx_train:
             warn.append(f"context {q.context} exceeds the model's trained context {rm.arch.n_ctx_train}")
         out.append({
@@ -525,6 +533,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "weights_source": rm.weights.source,
             "arch": rm.arch.arch,
             "kind": rm.arch.kind,
+            "extrapolated": bool(ext.extrapolated[j]),
             "warnings": warn,
         })
     return out

@@ -34,6 +34,9 @@ class Calibration:
     n_points: int = 0
     builds: str | None = None  # llama.cpp build range of the data
     residual_stats: dict | None = None  # in-sample and leave-family-out error summaries
+    # cells the fitted rows cover: (test, FA path, head width, GQA, attention kind, depth band, n);
+    # vtt.cost.coverage flags queries outside them. None: a calibration from before they were stored.
+    coverage: list[dict] | None = None
     created_at: str | None = None
     notes: str | None = None
 
@@ -52,7 +55,7 @@ class Calibration:
             "id": self.id, "hardware": self.hardware, "backend": self.backend,
             "params": self.params, "sigma_log": self.sigma_log, "param_names": self.param_names,
             "covariance": self.covariance, "n_points": self.n_points, "builds": self.builds,
-            "residual_stats": self.residual_stats,
+            "residual_stats": self.residual_stats, "coverage": self.coverage,
             "created_at": self.created_at, "notes": self.notes,
         }
 

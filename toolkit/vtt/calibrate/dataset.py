@@ -69,7 +69,7 @@ def _concat(feats: list[SpeedFeatures]) -> SpeedFeatures:
     return SpeedFeatures(**{k: cat(k) for k in names})
 
 
-def build_dataset(rows: list[dict], world: World, hw: Hardware, cpu_backend: bool = False) -> Dataset:
+def build_dataset(rows: list[dict], world: World, hw: Hardware, cpu_backend: bool = False, backend=None) -> Dataset:
     """Resolve each row's model (catalog + quant, weights scaled to the measured file size)."""
     from vtt.plan import resolve_model
 
@@ -119,7 +119,7 @@ def build_dataset(rows: list[dict], world: World, hw: Hardware, cpu_backend: boo
             "type_v": [str(r.get("type_v") or "f16")],
             "mla_v_less": bool(r.get("mla_v_less", False)),  # llama.cpp >= PR #19067 (see cost.memory)
         }
-        feats.append(speed_features(rm, hw, q))
+        feats.append(speed_features(rm, hw, q, backend))
         resolved.append(rm)
         kept.append({**r, "test": "tg" if n_gen else "pp", "measured_tps": float(tps),
                      "model_id": rm.arch.id, "family": rm.arch.family, "kind": rm.arch.kind, "n_depth": depth})

@@ -33,7 +33,8 @@ PRIOR_SD_BY_PREFIX: dict[str, float] = {"t_layer_us": 2.0, "t_moe_layer_us": 2.0
 # runs llama.cpp's legacy block-format paths: the Q4_0-style mat-vec (dequant table, no K-quant
 # super-blocks) and the same MMQ / dequant-to-tile GEMM, so a backend faster than its defaults on
 # Q4_0 is faster on MXFP4 too.
-TIED: dict[str, str] = {"ce_mxfp4": "ce_legacy", "dq_mxfp4": "dq_legacy"}
+# A fallback FA path without rows of two head widths follows the reference path's head-width law.
+TIED: dict[str, str] = {"ce_mxfp4": "ce_legacy", "dq_mxfp4": "dq_legacy", "fa_hw2_fb": "fa_hw2"}
 
 
 def tied_params(fitted: dict, names: list[str], base: dict) -> dict:
@@ -86,7 +87,8 @@ def free_params(ds: Dataset) -> list[str]:
     if np.any(ds.features.depth > 0):
         names += ["kv_eff", "attn_dec_eff", "attn_pp_eff", "kv_gqa"]
         if np.any((f.depth > 0) & ~ds.is_tg & f.flash_attn):
-            names.append("pp_q_tile")
+            names.append("kv_tile_reuse")
+            names += fa_path_params(ds)
         if np.any(~f.flash_attn & (f.depth > 0)):
             names += ["kv_nofa", "attn_nofa"]
     names += [f"ce_{x}" for x in throughput.FAMILIES if x in fams]
@@ -102,6 +104,41 @@ def free_params(ds: Dataset) -> list[str]:
     if np.any(rec_pp > 0) and np.any(rec_pp == 0):
         names.append("rec_pp_eff")
     return names
+
+
+def fa_path_params(ds: Dataset) -> list[str]:
+    """FA kernel-path parameters the prefill-at-depth rows can inform: fa_eff_<path> for a fallback
+    path some rows run."""
+    from vtt.cost import attention
+
+    f = ds.features
+    if f.fa_ref is None or f.head_width is None:
+        return []
+    sel = (f.depth > 0) & ~ds.is_tg & f.flash_attn
+    names = []
+    for path in (f.fa_path_full, f.fa_path_swa):
+        if path is None:
+            continue
+        for idx in np.unique(path[sel]):
+            m = sel & (path == idx)
+            is_ref = bool(np.all(f.fa_ref[m] == idx))
+            eff_k = None if is_ref else f"fa_eff_{attention.PATHS[idx]}"
+            if eff_k in PARAM_DEFAULTS:
+                names.append(eff_k)
+            # The head-width laws (fa_hw2, fa_hw2_fb) stay priors: see PARAM_DEFAULTS.
+    return list(dict.fromkeys(names))
+
+
+def dataset_cells(ds: Dataset) -> list[dict] | None:
+    """The coverage cells of a data set (vtt.cost.coverage); None without kernel paths (no backend)."""
+    from vtt.cost import attention, coverage
+
+    f = ds.features
+    if f.fa_path_full is None or not len(ds.rows):
+        return None
+    kinds = [attention.attention_kind(r.arch) for r in ds.resolved]
+    return coverage.coverage_cells(["tg" if t else "pp" for t in ds.is_tg],
+                                   [attention.PATHS[i] for i in f.fa_path_full], f.head_width, f.gqa, kinds, f.depth)
 
 
 def row_weights(ds: Dataset) -> np.ndarray:
@@ -160,6 +197,7 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
         "pp": float(dof * np.sqrt(np.mean(r[~tg] ** 2))) if (~tg).any() else 0.45,
     }
     builds = sorted({str(x.get("llama_cpp_build")) for x in ds.rows if x.get("llama_cpp_build")})
+    cells = dataset_cells(ds)
     now = datetime.now(timezone.utc)
     return Calibration(
         id=cal_id or f"{hardware}--{backend}--{now.strftime('%Y%m%dT%H%M%SZ')}",
@@ -171,7 +209,7 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
         params={**{k: float(params[k]) for k in names},
                 **{k: float(v) for k, v in (base_in or {}).items() if k in PARAM_DEFAULTS and k not in names},
                 **{k: float(v) for k, v in tied_params(params, names, base).items()}},
-        sigma_log=sig, param_names=names, covariance=cov.tolist(), n_points=n,
+        sigma_log=sig, param_names=names, covariance=cov.tolist(), n_points=n, coverage=cells,
         builds=(f"{builds[0]} .. {builds[-1]}" if builds else None), created_at=now.isoformat(timespec="seconds"),
         notes=notes,
     )

@@ -26,7 +26,7 @@ def calibrate_rows(rows: list[dict], world: World, hardware: str, backend: str, 
                        hint="record some: vtt bench run ..., or vtt ingest FILE")
     hw = world.get_hardware(hardware)
     be = world.get_backend(backend)
-    ds = build_dataset(rows, world, hw, cpu_backend=be.api == "cpu")
+    ds = build_dataset(rows, world, hw, cpu_backend=be.api == "cpu", backend=be)
     cal = fit_calibration(ds, hardware=hardware, backend=backend, base=be.defaults, cal_id=cal_id, notes=notes,
                           prior_scale=be.prior_scale)
     cal.builds = build_range(ds.rows) or cal.builds

@@ -9,7 +9,7 @@ import typer
 
 
 def catalog(
-    what: Annotated[str, typer.Argument(help="models, quants, hardware, backends, runtimes or modes")] = "models",
+    what: Annotated[str, typer.Argument(help="models, quants, hardware, backends, runtimes, modes or coverage")] = "models",
     search: Annotated[Optional[str], typer.Option("--search", "-s", help="only entries whose id or alias contains this")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ):
@@ -21,6 +21,8 @@ def catalog(
     if what == "modes":
         _modes(w, search, json_out)
         return
+    if what == "coverage":
+        return _coverage(w, search, json_out)
     table = {"models": w.models, "quants": w.quants, "hardware": w.hardware, "backends": w.backends,
              "runtimes": w.runtimes}.get(what)
     if table is None:
@@ -59,3 +61,25 @@ def _modes(w, search: str | None, json_out: bool) -> None:
             else:
                 print(f"{ref:24s} cached {r.depth:>6d}  prompt {r.n_prompt:>5d}  output {r.n_gen:>5d}  "
                       f"min ctx {m.needs.min_context:>6d}  {m.name}")
+
+
+def _coverage(world, search, json_out) -> None:
+    """The (hardware, backend, FA path, head width, GQA, attention kind, depth band, build) cells the
+    visible calibrations' rows cover: a query outside them is answered as extrapolated."""
+    from vtt.calibrate.calibration import list_calibrations, load_calibration_file
+
+    from pathlib import Path
+
+    seen = set()
+    for c in list_calibrations(world.roots):
+        if (c["hardware"], c["backend"]) in seen or (search and search not in f"{c['hardware']} {c['backend']}"):
+            continue
+        seen.add((c["hardware"], c["backend"]))  # the newest one is what vtt plan uses
+        cal = load_calibration_file(Path(c["path"]))
+        for cell in cal.coverage or []:
+            row = {"hardware": cal.hardware, "backend": cal.backend, **cell, "builds": cal.builds, "calibration": cal.id}
+            if json_out:
+                print(json.dumps(row))
+            else:
+                print(f"{cal.hardware:16s} {cal.backend:14s} {cell['test']:2s} {cell['path']:9s} hd {cell['head_width']:>4d} "
+                      f"gqa {cell['gqa']:>5g} {cell['kind']:11s} {cell['depth_band']:10s} n {cell['n']:>4d}  {cal.builds or '-'}")

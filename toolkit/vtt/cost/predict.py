@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vtt.cost import memory, throughput
+from vtt.cost.coverage import depth_band
 from vtt.cost.weights import WeightProfile
 from vtt.specs.hardware import Hardware
 from vtt.specs.model_arch import FFN_MOE, MIXER_FULL, MIXER_RECURRENT, MIXER_SWA, ModelArch
@@ -29,7 +30,9 @@ class ResolvedModel:
     source: str  # "catalog", "gguf", "gguf-url"
 
 
-def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> throughput.SpeedFeatures:
+def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], backend=None) -> throughput.SpeedFeatures:
+    """`backend` (a specs Backend) picks the FA kernel path per layer group (vtt.cost.attention);
+    without it every group runs the reference path."""
     a = r.arch
     n = len(q["n_prompt"])
     lay = memory.kv_layout(a, bool(q.get("mla_v_less", False)))
@@ -41,10 +44,30 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
     mix = a.mixers
     hq = a.head_dim_q or a.head_dim_k
     # FLOPs per (query token x cached cell) per layer: QK^T over K width, PV over V width.
+    # Layer groups (Gemma 4): full layers at head_dim_k with n_head_kv, sliding layers at swa_head_dim
+    # with swa_n_head_kv; where the arch gives no sliding geometry both groups share one.
     if a.mla:
         per_layer = 2.0 * a.n_head * (a.head_dim_k + a.head_dim_v)
+        per_layer_swa = per_layer
+    elif a.swa_head_dim:
+        per_layer = 2.0 * a.n_head * (a.head_dim_k + a.head_dim_v)
+        per_layer_swa = 2.0 * a.n_head * 2 * a.swa_head_dim
     else:
         per_layer = 2.0 * a.n_head * (hq + a.head_dim_v)
+        per_layer_swa = per_layer
+    width_full = float(max(a.head_dim_k, a.head_dim_v, hq))
+    width_swa = float(a.swa_head_dim or width_full)
+    gqa_full = a.n_head / max(a.n_head_kv or a.n_head, 1) if not a.mla else float(a.n_head)
+    gqa_swa = a.n_head / max(a.swa_n_head_kv or a.n_head_kv or a.n_head, 1) if not a.mla else float(a.n_head)
+    paths = {}
+    if backend is not None:
+        from vtt.cost import attention
+
+        dev = backend.device.model_dump()
+        ref = attention.PATHS.index(attention.reference_path(backend.api, dev))
+        paths = {"fa_ref": np.full(n, ref, dtype=int),
+                 "fa_path_full": np.full(n, attention.path_index(attention.fa_path(backend.api, dev, [width_full], [gqa_full]))[0], dtype=int),
+                 "fa_path_swa": np.full(n, attention.path_index(attention.fa_path(backend.api, dev, [width_swa], [gqa_swa]))[0], dtype=int)}
     # BF16 weights are their own speed family: bf16 support differs by backend (RADV: none).
     fam = "bf16" if r.family == "f16" and r.quant_label.upper().startswith("BF16") else r.family
     fam_idx = throughput.FAMILIES.index(fam) if fam in throughput.FAMILIES else throughput.FAMILIES.index("k")
@@ -67,7 +90,7 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
         swa_cells=np.minimum(swa_cells, per_stream).astype(float),
         state_bytes=lay.recurrent_bytes_per_seq * ones,
         attn_flops_full=per_layer * mix.count(MIXER_FULL) * ones,
-        attn_flops_swa=per_layer * mix.count(MIXER_SWA) * ones,
+        attn_flops_swa=per_layer_swa * mix.count(MIXER_SWA) * ones,
         n_prompt=np.asarray(q["n_prompt"], dtype=float),
         n_gen=np.asarray(q["n_gen"], dtype=float),
         depth=np.asarray(q["depth"], dtype=float),
@@ -75,7 +98,10 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
         flash_attn=np.asarray(q["flash_attn"], dtype=bool),
         bw_bytes_s=hw.mem_bandwidth_gbs * 1e9 * ones,
         peak_flops=hw.fp16_tflops * 1e12 * ones,
-        gqa=(a.n_head / max(a.n_head_kv or a.n_head, 1) if not a.mla else float(a.n_head)) * ones,
+        gqa=gqa_full * ones,
+        gqa_swa=gqa_swa * ones,
+        head_width_swa=width_swa * ones,
+        **paths,
         # chunked scan per token and layer: state update + readout 4 d_inner d_state, intra-chunk
         # products 4 x chunk (64) x d_inner
         rec_flops=(mix.count(MIXER_RECURRENT) * (4.0 * a.ssm.d_inner * a.ssm.d_state + 256.0 * a.ssm.d_inner)
@@ -83,7 +109,7 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray]) -> 
         kq_heads_full=float(a.n_head * mix.count(MIXER_FULL)) * ones,
         kq_heads_swa=float(a.n_head * mix.count(MIXER_SWA)) * ones,
         n_shexp_layers=(float(a.ffns.count(FFN_MOE)) if a.n_expert_shared else 0.0) * ones,
-        head_width=float(max(a.head_dim_k, a.head_dim_v, hq)) * ones,
+        head_width=width_full * ones,
         w_expert_decode_bytes=(w.expert_bytes * a.n_expert_used / a.n_expert if a.n_expert else 0.0) * ones,
         w_unplaced_bytes=w.unplaced_bytes * ones,
         p_expert_active=(3.0 * a.n_embd * a.n_ff_exp * a.n_expert_used * a.ffns.count(FFN_MOE) if a.n_expert else 0.0) * ones,
@@ -131,7 +157,10 @@ def predict_speed(f: throughput.SpeedFeatures, params: dict, sigma_log: dict, na
     out = {}
     for key, fn in (("pp", throughput.pp_tps), ("tg", throughput.tg_tps)):
         val = fn(f, params)
-        sd = np.full(len(val), float(sigma_log.get(key, 0.3)))
+        # sigma per test and depth band where the calibration has one (held-out residuals differ
+        # by depth: attention at 32K is less certain than weights at 0), else per test
+        s0 = float(sigma_log.get(key, 0.3))
+        sd = np.array([float(sigma_log.get(f"{key}@{depth_band(int(d))}", s0)) for d in f.depth]) if len(val) else np.zeros(0)
         if cov is not None and names:
             sd = np.sqrt(sd**2 + _log_sd_from_cov(fn, f, params, names, cov) ** 2)
         out[f"{key}_tps"] = val
@@ -167,7 +196,7 @@ def predict_rows(rows: list[dict], calibration=None) -> list[tuple[float, float,
         try:
             hw = world.get_hardware(hw_id if hw_id in world.hardware else "strix-halo-128")
             be = world.get_backend(row.get("backend") or hw.default_backend)
-            ds = build_dataset([row], world, hw, cpu_backend=be.api == "cpu")
+            ds = build_dataset([row], world, hw, cpu_backend=be.api == "cpu", backend=be)
         except VttError:
             out.append(None)
             continue

@@ -12,8 +12,13 @@ prefill (n_prompt tokens at depth d, in ubatches of u):
         + 2 * P_expert * n_prompt * (s(32) / s(tpe) - 1) / (compute_eff * moe_factor * peak)
           [routed-expert GEMMs of tpe = min(n_prompt, u) * used / n_expert rows, s(t) = t / (t + h)]
         + chunks * W_stream / (bw_eff * BW)
-        + attention FLOPs over causal contexts / (attn_pp_eff(fa) * peak)
-        + (n_prompt / pp_q_tile) * KV_bytes(depth + n_prompt / 2) / (bw_eff * BW)   [FA KV re-reads]
+        + per layer group g (full, sliding): attention FLOPs_g over causal contexts
+              / (attn_pp_eff * path_eff(path_g, width_g) * peak)   [x attn_nofa without FA]
+        + per layer group g: (n_prompt / q_rows(path_g)) / kv_tile_reuse
+              * KV_bytes_g(depth + n_prompt / 2) / (bw_eff * BW)   [FA KV re-reads]
+    path_g is the FA kernel llama.cpp runs for that group's head width and GQA on this backend
+    (vtt.cost.attention: coopmat1 / scalar on Vulkan, WMMA / tile on HIP); path_eff is
+    fa_eff_<path> (1 on the backend's reference path) x fa_hw2 ^ log2(width / 128).
         + n_prompt * recurrent scan FLOPs / (rec_pp_eff * peak) + chunks * t_ubatch
 Every term is named so a prediction can be explained; parameters are calibrated per
 hardware x backend (vtt.calibrate). Everything is numpy-vectorised over queries.
@@ -76,20 +81,29 @@ PARAM_DEFAULTS: dict[str, float] = {
     # moe_pp gives, s(t) = t / (t + moe_tpe_half); attention and shared experts see the whole
     # ubatch. h ~ half a tile; tile shapes differ by backend (AMDVLK: 32 KB shared memory).
     "moe_tpe_half": 16.0,
-    "attn_pp_eff": 0.15,  # share of FP16 peak for prefill attention (flash attention)
+    "attn_pp_eff": 0.15,  # share of FP16 peak for prefill attention on the backend's reference FA path
     "attn_nofa": 0.6,  # ... relative efficiency without flash attention
-    # Flash-attention prefill streams K and V once per query tile, not once per prompt: at depth
-    # the KV cache is re-read n_prompt / pp_q_tile times (q_tile = rows of Q a workgroup holds;
-    # 16-128 by kernel). A memory term, so it follows KV heads (GQA) where FLOPs follow Q heads.
-    "pp_q_tile": 64.0,
-    # Without flash attention llama.cpp materialises the scores: KQ = K x Q (f32, written), softmax
-    # (read + write), KQ x V (read): 16 bytes per head x query x cell that FA keeps on chip.
+    # Flash-attention prefill streams the KV once per query tile (vtt.cost.attention.Q_ROWS: the Q
+    # rows a workgroup holds on that kernel path): n_prompt / rows passes over the attended KV, of
+    # which DRAM sees 1 / kv_tile_reuse (concurrent tiles hit in L2). Per KV head a kernel reads
+    # n x gqa / rows tiles, but the gqa query heads sharing a head run side by side: scaled by gqa the
+    # term was not better held out (RADV pp 10.4 -> 11.4, AMDVLK 16.7 -> 15.2, ROCm 14.9 both), so
+    # the data do not identify it and it is left out. A memory term: it follows KV heads.
+    "kv_tile_reuse": 4.0,
     "kq_nofa_bytes": 16.0,
-    # FA prefill tiles hold a block of Q rows x head width in shared memory: at a head width >= 512
-    # (MLA latent 576/512, Gemma-4 global 512) llama.cpp halves the rows per tile (Vulkan coopmat2:
-    # block_rows 64 -> 32; CUDA/HIP FA pick narrower tiles for D >= 512 too), so each K/V load
-    # feeds half the math: attention runs at fa_wide_eff of its narrow-head rate.
-    "fa_wide_eff": 0.5,
+    # FA kernel paths other than the backend's reference one (vtt.cost.attention), relative rate:
+    # Vulkan's scalar shader (no cooperative matrices: AMDVLK at head width >= 512) and HIP's tile
+    # kernel (no WMMA: MHA, MLA 576, Gemma 4 global 512). 0.5: about half the matrix-core rate;
+    # fitted only where rows run that path, so it stays a prior elsewhere (and says so).
+    "fa_eff_scalar": 0.5,
+    "fa_eff_tile": 0.5,
+    # Rate change per doubling of head width within a path (reference path; fallback path):
+    # wider heads do more FLOPs per K/V load but hold fewer Q rows per register file. Not fitted:
+    # the public rows span 64-256 only on the reference paths, and fitted there it made held-out
+    # ROCm pp worse (14.9 -> 17.6 %); it stays a prior whose spread widens the interval of an
+    # unmeasured width (vtt.cost.coverage).
+    "fa_hw2": 1.0,
+    "fa_hw2_fb": 1.0,
     "t_ubatch_ms": 2.0,  # fixed cost per prefill ubatch
     # Prefill of recurrent layers (chunked SSM / delta-rule scan: state update 4 d_inner d_state
     # plus the intra-chunk C x C products per token): many small ops, far below matmul peak.
@@ -133,7 +147,12 @@ class SpeedFeatures:
     kq_heads_full: np.ndarray | None = None
     kq_heads_swa: np.ndarray | None = None
     n_shexp_layers: np.ndarray | None = None  # MoE layers with a shared expert (None: 0)
-    head_width: np.ndarray | None = None  # widest K or V head the attention kernel holds (MLA: 576)
+    head_width: np.ndarray | None = None  # widest K or V head of the full layers' FA kernel (MLA: 576)
+    head_width_swa: np.ndarray | None = None  # same for the sliding layers (Gemma 4: 256; None: head_width)
+    gqa_swa: np.ndarray | None = None  # query heads per KV head of the sliding layers (None: gqa)
+    fa_path_full: np.ndarray | None = None  # vtt.cost.attention.PATHS index of the full layers' FA kernel
+    fa_path_swa: np.ndarray | None = None
+    fa_ref: np.ndarray | None = None  # PATHS index of the backend's reference path (None: unknown backend)
     n_expert_frac: np.ndarray | None = None  # n_expert_used / n_expert of MoE models (None or 0: dense)
     p_expert_active: np.ndarray | None = None  # routed-expert matmul params per token (part of p_active)
 
@@ -152,11 +171,24 @@ def _kq_bytes(f: SpeedFeatures, params: dict, cells_full, cells_swa) -> np.ndarr
     return _p(params, "kq_nofa_bytes") * (f.kq_heads_full * cells_full + f.kq_heads_swa * cells_swa)
 
 
-def _wide_head(f: SpeedFeatures, params: dict) -> np.ndarray:
-    """Attention rate factor for wide heads (>= 512: half-height FA tiles); 1 otherwise."""
-    if f.head_width is None:
-        return np.ones(len(f))
-    return np.where(f.head_width >= 512, _p(params, "fa_wide_eff"), 1.0)
+def _fa_groups(f: SpeedFeatures, params: dict):
+    """Per layer group (full, sliding): (path efficiency, Q rows per tile, gqa). Without a backend
+    (fa_ref None) every group runs the reference path."""
+    from vtt.cost import attention
+
+    n = len(f)
+    ref = f.fa_ref if f.fa_ref is not None else np.zeros(n, dtype=int)
+    out = []
+    for path, width, gqa in ((f.fa_path_full, f.head_width, f.gqa), (f.fa_path_swa, f.head_width_swa, f.gqa_swa)):
+        path = ref if path is None else path
+        width = (f.head_width if width is None else width)
+        width = np.full(n, 128.0) if width is None else width
+        g = (f.gqa if gqa is None else gqa)
+        g = np.full(n, 8.0) if g is None else g
+        eff = attention.path_eff(params, PARAM_DEFAULTS, path, ref, width)
+        rows = attention.q_rows(path) if f.fa_ref is not None else np.full(n, 16.0)
+        out.append((eff, rows, g))
+    return out
 
 
 def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
@@ -214,14 +246,17 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
     d = f.depth.astype(float)
     ctx_sum_full = n * d + n * (n - 1) / 2
     ctx_sum_swa = n * np.minimum(d + (n - 1) / 2, f.swa_cells)
-    attn = f.attn_flops_full * ctx_sum_full + f.attn_flops_swa * ctx_sum_swa
-    eff = _p(params, "attn_pp_eff") * np.where(f.flash_attn, _wide_head(f, params), _p(params, "attn_nofa"))
-    t_attn = attn / (eff * f.peak_flops)
+    (eff_full, rows_full, gqa_full), (eff_swa, rows_swa, gqa_swa) = _fa_groups(f, params)
+    a_eff = _p(params, "attn_pp_eff")
+    nofa = _p(params, "attn_nofa")
+    t_attn = (f.attn_flops_full * ctx_sum_full / np.where(f.flash_attn, eff_full, nofa)
+              + f.attn_flops_swa * ctx_sum_swa / np.where(f.flash_attn, eff_swa, nofa)) / (a_eff * f.peak_flops)
     t_kq = np.where(f.flash_attn, 0.0, _kq_bytes(f, params, ctx_sum_full, ctx_sum_swa)) / (_p(params, "bw_eff") * f.bw_bytes_s)
     # FA re-reads the cache once per query tile: n / q_tile passes over the mean attended KV.
     ctx_mid = d + n / 2
-    kv_mid = f.kv_full_bytes_per_cell * ctx_mid + f.kv_swa_bytes_per_cell * np.minimum(ctx_mid, f.swa_cells)
-    t_kv = (n / _p(params, "pp_q_tile")) * kv_mid / (_p(params, "bw_eff") * f.bw_bytes_s)
+    kv_reads = (f.kv_full_bytes_per_cell * ctx_mid / rows_full
+                + f.kv_swa_bytes_per_cell * np.minimum(ctx_mid, f.swa_cells) / rows_swa)
+    t_kv = n * kv_reads / _p(params, "kv_tile_reuse") / (_p(params, "bw_eff") * f.bw_bytes_s)
     t_rec = n * (f.rec_flops if f.rec_flops is not None else 0.0) / (_p(params, "rec_pp_eff") * f.peak_flops)
     return t_mm + t_stream + t_attn + t_kq + t_kv + t_rec + chunks * _p(params, "t_ubatch_ms") * 1e-3
 

@@ -78,6 +78,10 @@ class ModelArch(Spec):
     head_dim_v: int = Field(gt=0, description="V width per KV head as cached (MLA: kv_lora_rank)")
     head_dim_q: int | None = Field(default=None, description="Q/K head dim for attention FLOPs if not head_dim_k")
     swa_window: int = Field(default=0, ge=0)
+    # Per-layer-group geometry where sliding layers differ from full ones (Gemma 4: full 4 KV heads x
+    # 512, sliding 16 x 256). Speed only: the attention kernel and its FLOPs per group.
+    swa_head_dim: int | None = Field(default=None, gt=0, description="K/V/Q head width of sliding layers, if not head_dim_k")
+    swa_n_head_kv: int | None = Field(default=None, gt=0, description="KV heads of sliding layers, if not n_head_kv")
     swa_pattern: int = Field(default=0, ge=0, description="layer il is SWA iff il % n < n-1")
     recurrent_interval: int = Field(default=0, ge=0, description="layer il is recurrent iff (il+1) % n != 0")
     layer_pattern: str | None = Field(default=None, description="mixer per layer: A full, S swa, R recurrent, - none")

@@ -1,0 +1,89 @@
+"""Answers know which of their inputs no calibration row covers, and widen through the model."""
+
+import numpy as np
+import pytest
+
+from vtt.cost import coverage
+from vtt.plan import plan_many
+
+
+def one(**kw):
+    a = plan_many([{"context": 40960, **kw}])[0]
+    assert "error" not in a, a
+    return a
+
+
+def ratio(a, key="pp_tps_interval"):
+    return a[key][1] / a[key][0]
+
+
+def test_a_measured_kind_on_its_measured_path_is_not_extrapolated():
+    a = one(model="gpt-oss-20b", quant="MXFP4", depth=0, backend="vulkan-radv")
+    assert a["extrapolated"] is False
+    assert not any("extrapolated" in w for w in a["warnings"])
+
+
+def test_mla_on_amdvlk_names_the_scalar_path_the_width_and_the_kind():
+    a = one(model="glm-4.7-flash", quant="Q8_0", depth=32768, backend="vulkan-amdvlk")
+    assert a["extrapolated"] is True
+    w = next(w for w in a["warnings"] if w.startswith("extrapolated"))
+    for part in ("kernel path scalar", "head width 576", "attention kind MLA"):
+        assert part in w
+
+
+def test_the_widening_follows_the_attention_share_not_a_flat_factor():
+    """The same unmeasured model: its prefill at 32K is attention-bound, at depth 0 weight-bound."""
+    shallow = one(model="glm-4.7-flash", quant="Q8_0", depth=0, backend="vulkan-amdvlk")
+    deep = one(model="glm-4.7-flash", quant="Q8_0", depth=32768, backend="vulkan-amdvlk")
+    assert ratio(deep) > 1.5 * ratio(shallow)
+
+
+def test_no_rows_for_a_backend_means_everything_is_extrapolated():
+    a = one(model="llama-3.1-8b", quant="Q4_K_M", depth=0, hardware="h100-sxm-80", backend="cuda")
+    assert a["extrapolated"] is True
+
+
+def test_a_build_outside_the_calibration_range_is_named():
+    from vtt.cost.predict import speed_features
+    from vtt.plan import resolve_model
+    from vtt.specs.catalog import load_world
+
+    w = load_world()
+    rm = resolve_model(w, "llama-3.1-8b", "Q4_K_M", None)
+    q = {"context": np.array([4096]), "depth": np.array([0]), "n_prompt": np.array([512]), "n_gen": np.array([0]),
+         "n_ubatch": np.array([512]), "parallel": np.array([1]), "flash_attn": np.array([True]),
+         "type_k": ["f16"], "type_v": ["f16"]}
+    f = speed_features(rm, w.get_hardware("strix-halo-128"), q, w.get_backend("vulkan-radv"))
+    cells = coverage.coverage_cells(["pp"], ["coopmat1"], [128], [4], ["GQA"], [0])
+    inside = coverage.extrapolation("GQA", f, {}, cells, [], "b7938 .. b9193", [9000])
+    outside = coverage.extrapolation("GQA", f, {}, cells, [], "b7938 .. b9193", [6000])
+    assert not inside.extrapolated[0]
+    assert outside.extrapolated[0] and "build b6000" in outside.inputs[0][0]
+
+
+@pytest.mark.parametrize("d,band", [(0, "d=0"), (4096, "0<d<=8K"), (32768, "8K<d<=32K"), (65536, "d>32K")])
+def test_depth_bands(d, band):
+    assert coverage.depth_band(d) == band
+
+
+def test_catalog_coverage_lists_the_cells_of_the_shipped_calibrations():
+    import json
+
+    from typer.testing import CliRunner
+
+    from vtt.cli.app import app
+
+    r = CliRunner().invoke(app, ["catalog", "coverage", "--search", "vulkan-radv", "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    cells = [json.loads(x) for x in r.output.splitlines() if x.strip()]
+    assert cells and all(c["backend"] == "vulkan-radv" for c in cells)
+    assert {"test", "path", "head_width", "gqa", "kind", "depth_band", "builds", "n"} <= set(cells[0])
+    assert {c["path"] for c in cells} == {"coopmat1"}  # every public RADV row runs the coopmat1 FA kernel
+
+
+def test_depth_is_flagged_only_beyond_the_deepest_rows_of_the_kind():
+    shallow = one(model="llama-3.3-70b", quant="Q4_K_M", depth=0, n_gen=128, backend="vulkan-radv")
+    deep = plan_many([{"model": "llama-3.3-70b", "quant": "Q4_K_M", "context": 70000, "depth": 65536,
+                       "backend": "vulkan-radv"}])[0]
+    assert shallow["extrapolated"] is False
+    assert deep["extrapolated"] is True and any("depth 65536" in w for w in deep["warnings"])

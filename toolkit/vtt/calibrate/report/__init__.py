@@ -1,0 +1,47 @@
+"""The accuracy report: validation/REPORT.md + validation/plots/*.png, from one call.
+
+compute.py gets the numbers (held-out folds per backend x era, memory, seed), markdown.py writes
+them, plots.py draws them; prose with experiment numbers lives in validation/report_notes.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vtt.calibrate.report.compute import ROOT
+
+DEFAULT_CSV = ROOT.parent / "shared" / "reference" / "strix_halo_calibration.csv"
+
+
+def default_csv() -> Path:
+    """The public rows: validation/data/ in the repository, else the shared reference copy."""
+    local = ROOT / "validation" / "data" / "strix_halo_calibration.csv"
+    return local if local.is_file() else DEFAULT_CSV
+
+
+def write_accuracy_report(csv: str | None = None, out_dir: Path | str = ROOT / "validation", plots: bool = True) -> Path:
+    from vtt.calibrate.report import compute, markdown
+    from vtt.calibrate.rows import csv_rows
+    from vtt.specs.catalog import load_world
+
+    if plots:
+        from vtt.calibrate.report.plots import matplotlib_pyplot
+
+        matplotlib_pyplot()  # fail before the minute of fitting, not after
+    world = load_world()
+    csv_path = Path(csv) if csv else default_csv()
+    rows = csv_rows(csv_path)
+    out_dir = Path(out_dir)
+    groups = compute.group_results(rows, world)
+    mem_pts = compute.memory_points(rows, world)
+    seed = compute.seed_comparison(rows, world)
+    made = []
+    if plots:
+        from vtt.calibrate.report.plots import draw_plots
+
+        made = draw_plots(groups, mem_pts, world, out_dir)
+    text = markdown.render(groups, mem_pts, seed, len(rows), csv_path.name, made,
+                           markdown.notes(ROOT / "validation" / "report_notes.md"), world)
+    path = out_dir / "REPORT.md"
+    path.write_text(text)
+    return path

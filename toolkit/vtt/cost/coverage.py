@@ -1,0 +1,200 @@
+"""Which inputs of a prediction lie outside the rows its calibration was fitted on, and how much wider
+the interval must be for them. Pure: no I/O.
+
+A calibration stores the cells its rows cover (`coverage_cells`, written by vtt.calibrate.fit): one
+per (test, FA kernel path, head width, GQA, attention kind, depth band) with a row count, and its
+llama.cpp build range. A query whose kernel path, attention kind, head width, depth band or build
+has no such cell is extrapolated. The parameters that only rows of that cell could inform are then
+unidentified: their prior spread (log-normal, PRIOR_SD_LOG) is pushed through the prediction's
+Jacobian (the delta method, as for the fitted covariance), so the interval widens by what those
+parameters do to this query, not by a flat factor: an attention-bound query at depth widens a lot,
+a weight-bound one at depth 0 hardly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from vtt.cost import attention, throughput
+
+DEPTH_BANDS = ("d=0", "0<d<=8K", "8K<d<=32K", "d>32K")
+
+# Log-space prior sd of a parameter the rows did not identify for this query. fa_eff_<path>: a
+# fallback kernel's rate is known to within ~2x (the fitted ROCm tile path: 0.52 of WMMA).
+# fa_hw2 / fa_hw2_fb: per doubling of head width, the rate moves by up to ~1.4x. The attention
+# terms of an unmeasured kind or depth band: the public rows of unmeasured kinds (MLA, 512-wide
+# heads) were off by 30-70 % (issue 9), log 1.5-1.7.
+PRIOR_SD_LOG: dict[str, float] = {"fa_eff_scalar": 0.7, "fa_eff_tile": 0.7, "fa_hw2": 0.35, "fa_hw2_fb": 0.35,
+                                  "attn_pp_eff": 0.5, "kv_tile_reuse": 0.5, "kv_eff": 0.3, "attn_dec_eff": 0.5,
+                                  "kv_gqa": 1.0, "t_rec_layer_us": 0.7, "state_rw": 0.5, "rec_pp_eff": 0.7}
+# What an unmeasured attention kind or depth band leaves unidentified, per test. kv_gqa: decode KV
+# reuse across the query heads of a KV head is fitted on the GQA ratios the rows have; HIP runs
+# MHA decode on the one-row vec kernel and GQA on the tile kernel (fattn.cu l.704-719), so another
+# kind's ratio is a different kernel (held-out MHA on ROCm: 64 % tg error).
+KIND_PARAMS = {"pp": ("attn_pp_eff", "kv_tile_reuse"), "tg": ("kv_eff", "attn_dec_eff", "kv_gqa")}
+
+
+def depth_band(depth: int) -> str:
+    if depth == 0:
+        return "d=0"
+    if depth <= 8192:
+        return "0<d<=8K"
+    if depth <= 32768:
+        return "8K<d<=32K"
+    return "d>32K"
+
+
+def coverage_cells(tests, paths, widths, gqas, kinds, depths) -> list[dict]:
+    """The cells a set of rows covers, with row counts (stored in a calibration)."""
+    count: dict[tuple, int] = {}
+    for key in zip(tests, paths, widths, gqas, kinds, (depth_band(int(d)) for d in depths)):
+        k = (str(key[0]), str(key[1]), int(key[2]), round(float(key[3]), 2), str(key[4]), key[5])
+        count[k] = count.get(k, 0) + 1
+    return [{"test": t, "path": p, "head_width": w, "gqa": g, "kind": k, "depth_band": d, "n": n}
+            for (t, p, w, g, k, d), n in sorted(count.items())]
+
+
+def _build_range(text: str | None) -> tuple[int, int] | None:
+    nums = [int(x) for x in re.findall(r"b?(\d{3,6})", text or "")]
+    return (min(nums), max(nums)) if nums else None
+
+
+@dataclass
+class Extrapolation:
+    extrapolated: np.ndarray  # bool per query
+    inputs: list[list[str]]  # per query: the inputs outside the data
+    sd_pp: np.ndarray  # extra log-sd per query, to combine in quadrature
+    sd_tg: np.ndarray
+
+    def warning(self, j: int) -> str | None:
+        if not self.inputs[j]:
+            return None
+        return ("extrapolated: outside the calibration's rows: " + "; ".join(self.inputs[j])
+                + " (interval widened by the prior spread of what those rows would have fitted)")
+
+
+def _jacobian_sd(fn, f, params: dict, names_by_query: list[set[str]]) -> np.ndarray:
+    """sqrt(sum_k (d log fn / d log p_k)^2 sd_k^2) over each query's own unidentified parameters."""
+    n = len(names_by_query)
+    var = np.zeros(n)
+    every = sorted(set().union(*names_by_query)) if n else []
+    if not every:
+        return var
+    base = np.log(np.maximum(fn(f, params), 1e-300))
+    h = 1e-4
+    for k in every:
+        p2 = dict(params)
+        p2[k] = params.get(k, throughput.PARAM_DEFAULTS[k]) * np.exp(h)
+        g = (np.log(np.maximum(fn(f, p2), 1e-300)) - base) / h
+        use = np.array([k in s for s in names_by_query])
+        var += np.where(use, (g * PRIOR_SD_LOG.get(k, 1.0)) ** 2, 0.0)
+    return np.sqrt(var)
+
+
+def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: list[dict] | None,
+                  fitted: list[str] | None, build_range: str | None = None, builds=None) -> Extrapolation:
+    """Per query: extrapolated or not, which inputs, and the sigma inflation (log-sd, pp and tg).
+
+    `kind` is the model's attention kind (attention.attention_kind), `cells` the calibration's
+    coverage cells (None or empty: a calibration without rows: everything is outside), `fitted` its
+    fitted parameter names, `builds` the llama.cpp build asked for per query (None: the newest)."""
+    n = len(f)
+    cells = cells or []
+    fitted = set(fitted or [])
+    paths_full = f.fa_path_full if f.fa_path_full is not None else np.zeros(n, dtype=int)
+    swa_used = (f.attn_flops_swa > 0) if f.attn_flops_swa is not None else np.zeros(n, bool)
+    rng = _build_range(build_range)
+    inputs: list[list[str]] = []
+    unid_pp: list[set[str]] = []
+    unid_tg: list[set[str]] = []
+    memo: dict[tuple, tuple] = {}  # queries of one model differ mostly in depth: judge each cell once
+    for j in range(n):
+        key = (int(paths_full[j]), bool(swa_used[j]), bool(f.n_rec_layers[j] > 0), None if f.fa_path_swa is None else int(f.fa_path_swa[j]),
+               None if f.head_width is None else float(f.head_width[j]),
+               None if f.head_width_swa is None else float(f.head_width_swa[j]),
+               depth_band(int(f.depth[j])), f.n_prompt[j] > 0, f.n_gen[j] > 0,
+               None if builds is None else builds[j])
+        if key in memo:
+            why_j, pp_j, tg_j = memo[key]
+            inputs.append([w.replace("{depth}", str(int(f.depth[j]))) for w in why_j])
+            unid_pp.append(pp_j)
+            unid_tg.append(tg_j)
+            continue
+        why: list[str] = []
+        pp_u: set[str] = set()
+        tg_u: set[str] = set()
+        if not cells:
+            why.append("no measured rows for this hardware and backend (physics defaults)")
+            pp_u |= set(KIND_PARAMS["pp"])
+            tg_u |= set(KIND_PARAMS["tg"])
+        else:
+            groups = [(attention.PATHS[int(paths_full[j])], float(f.head_width[j]) if f.head_width is not None else 128.0)]
+            if swa_used[j] and f.fa_path_swa is not None:
+                groups.append((attention.PATHS[int(f.fa_path_swa[j])],
+                               float(f.head_width_swa[j]) if f.head_width_swa is not None else groups[0][1]))
+            ref = attention.PATHS[int(f.fa_ref[j])] if f.fa_ref is not None else groups[0][0]
+            for path, width in dict.fromkeys(groups):
+                on_path = [c for c in cells if c["path"] == path and c["test"] == "pp"]
+                if not on_path:
+                    why.append(f"kernel path {path}")
+                    if path != ref:
+                        pp_u.add(f"fa_eff_{path}")
+                ws = [c["head_width"] for c in on_path] or [c["head_width"] for c in cells]
+                if not min(ws) <= width <= max(ws):
+                    why.append(f"head width {int(width)} (rows: {min(ws)}-{max(ws)})")
+                    pp_u.add("fa_hw2" if path == ref else "fa_hw2_fb")
+            if not any(c["kind"] == kind for c in cells):
+                why.append(f"attention kind {kind}")
+                pp_u |= set(KIND_PARAMS["pp"])
+                tg_u |= set(KIND_PARAMS["tg"])
+            # depth range: deeper than any row of this test and kind (bands of the -d value, as the
+            # cells are; between measured depths the model interpolates)
+            for test, u in (("pp", pp_u), ("tg", tg_u)):
+                asked = (f.n_prompt[j] if test == "pp" else f.n_gen[j]) > 0
+                band = depth_band(int(f.depth[j]))
+                deepest = max((DEPTH_BANDS.index(c["depth_band"]) for c in cells if c["test"] == test and c["kind"] == kind),
+                              default=None)
+                if asked and deepest is not None and DEPTH_BANDS.index(band) > deepest:
+                    why.append(f"depth {{depth}} ({test}: {kind} rows reach {DEPTH_BANDS[deepest]})")
+                    u |= set(KIND_PARAMS[test])
+        if f.n_rec_layers[j] > 0 and "t_rec_layer_us" not in fitted:
+            # recurrent (SSM / DeltaNet) layers with no rows to fit their per-layer cost, state passes
+            # and scan rate: the defaults (20 us, 2 passes) were ~5x off on ROCm (REPORT notes)
+            why.append("recurrent layers (no rows)")
+            tg_u |= {"t_rec_layer_us", "state_rw"}
+            pp_u |= {"rec_pp_eff"}
+        b = None if builds is None else builds[j]
+        if b is not None and rng and not rng[0] <= int(b) <= rng[1]:
+            why.append(f"build b{int(b)} (rows: b{rng[0]}-b{rng[1]})")
+        why = list(dict.fromkeys(why))
+        # a parameter the rows did fit is identified whatever this query's cell says
+        memo[key] = (why, {k for k in pp_u if k not in fitted or k in KIND_PARAMS["pp"]},
+                     {k for k in tg_u if k not in fitted or k in KIND_PARAMS["tg"]})
+        inputs.append([w.replace("{depth}", str(int(f.depth[j]))) for w in why])
+        unid_pp.append(memo[key][1])
+        unid_tg.append(memo[key][2])
+    sd_pp = _jacobian_sd(lambda ff, pp: np.maximum(throughput.pp_tps(ff, pp), 1e-12), f, params, unid_pp)
+    sd_tg = _jacobian_sd(throughput.tg_tps, f, params, unid_tg)
+    return Extrapolation(np.array([bool(x) for x in inputs]), inputs, sd_pp, sd_tg)
+
+
+def widen(sp: dict, ext: Extrapolation) -> dict:
+    """Widen predict_speed's 90 % intervals by the extrapolation's log-sd (in quadrature)."""
+    from vtt.cost.predict import Z90
+
+    out = dict(sp)
+    for key, extra in (("pp", ext.sd_pp), ("tg", ext.sd_tg)):
+        val, lo = sp[f"{key}_tps"], sp[f"{key}_lo"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd0 = np.where((val > 0) & (lo > 0), np.log(np.where(val > 0, val, 1) / np.where(lo > 0, lo, 1)) / Z90, 0.0)
+        sd = np.sqrt(sd0**2 + extra**2)
+        out[f"{key}_lo"] = val * np.exp(-Z90 * sd)
+        out[f"{key}_hi"] = val * np.exp(Z90 * sd)
+    pf = sp["ttft_s"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["ttft_lo"] = np.where(out["pp_hi"] > 0, pf * sp["pp_tps"] / np.where(out["pp_hi"] > 0, out["pp_hi"], 1), pf)
+        out["ttft_hi"] = np.where(out["pp_lo"] > 0, pf * sp["pp_tps"] / np.where(out["pp_lo"] > 0, out["pp_lo"], 1), pf)
+    return out
