@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from vtt.calibrate.calibration import Calibration
+from vtt.calibrate.calibration import Calibration, describe_builds, split_by_era
 from vtt.calibrate.dataset import build_dataset
 from vtt.calibrate.fit import fit_calibration, residuals
-from vtt.calibrate.rows import build_range
 from vtt.calibrate.validate import CrossValidation, abs_pct, cross_validate, summarize
 from vtt.errors import VttError
 from vtt.specs.catalog import World
@@ -29,7 +28,7 @@ def calibrate_rows(rows: list[dict], world: World, hardware: str, backend: str, 
     ds = build_dataset(rows, world, hw, cpu_backend=be.api == "cpu")
     cal = fit_calibration(ds, hardware=hardware, backend=backend, base=be.defaults, cal_id=cal_id, notes=notes,
                           prior_scale=be.prior_scale)
-    cal.builds = build_range(ds.rows) or cal.builds
+    cal.builds = describe_builds(ds.rows) or cal.builds
     r = residuals(ds, cal)
     tg = ds.is_tg
     ape = abs_pct(np.exp(r), np.ones(len(r)))
@@ -68,30 +67,51 @@ def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None =
     """`vtt calibrate`: rows -> fit + leave-family-out sigma -> store + user YAML. Returns a summary."""
     from datetime import datetime, timezone
 
-    from vtt.calibrate.calibration import export_user_calibration
     from vtt.calibrate.rows import select_rows
 
     rows = select_rows(load_rows(db=db, csv=csv, label=label), backend, since=since)
     if not rows:
         raise VttError(f"no measurements for backend '{backend}'" + (f" from build b{since}" if since else ""),
                        code="no_data", hint="record some: vtt bench run ..., or vtt ingest FILE; see --csv")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    cal_id = f"{hardware}--{backend}--{stamp}" + (f"--{label}" if label else "")
-    cal, _ = calibrate_rows(rows, world, hardware, backend, cal_id=cal_id,
-                            notes=f"vtt calibrate from {'CSV ' + csv if csv else 'the store'}"
-                                  + (f", label {label}" if label else "") + (f", since b{since}" if since else ""))
-    out = {"calibration": cal.to_dict(), "saved_to_store": None, "yaml": None}
-    if save:
-        if not csv or db:
-            from vtt.store import records
-            from vtt.store.db import open_store
+    now = datetime.now(timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    groups = split_by_era(rows, backend)
+    eras = [g for g in groups if len(g) >= MIN_ERA_ROWS] or groups[-1:]
+    out = {"calibration": None, "saved_to_store": None, "yaml": None, "eras": []}
+    # one calibration per kernel era, oldest first; the last (newest builds) is the summary's
+    for i, era_rows in enumerate(eras):
+        era = f"--era{i}" if len(eras) > 1 else ""
+        cal_id = f"{hardware}--{backend}--{stamp}" + (f"--{label}" if label else "") + era
+        cal, _ = calibrate_rows(era_rows, world, hardware, backend, cal_id=cal_id,
+                                notes=f"vtt calibrate from {'CSV ' + csv if csv else 'the store'}"
+                                      + (f", label {label}" if label else "") + (f", since b{since}" if since else "")
+                                      + (f", kernel era {i} of {backend}" if era else ""))
+        cal.created_at = now.isoformat(timespec="seconds")  # one batch: find_calibration's default picks its newest era
+        one = _save(cal, hardware, backend, db=db, csv=csv, label=label, since=since) if save else \
+            {"calibration": cal.to_dict(), "saved_to_store": None, "yaml": None}
+        out["eras"].append({"id": cal.id, "builds": cal.builds, "n_points": cal.n_points, "yaml": one["yaml"]})
+        out.update(one)
+    return out
 
-            with open_store(db) as st:
-                out["saved_to_store"] = records.save_calibration(
-                    st, hardware, backend, cal.params,
-                    covariance={"param_names": cal.param_names, "matrix": cal.covariance},
-                    residual_stats={**(cal.residual_stats or {}), "sigma_log": cal.sigma_log},
-                    data_range={"calibration_id": cal.id, "builds": cal.builds, "n_points": cal.n_points,
-                                "label": label, "since": since})
-        out["yaml"] = str(export_user_calibration(cal))
+
+# An era with fewer rows than this is left out rather than fitted on its own (and never pooled).
+MIN_ERA_ROWS = 12
+
+
+def _save(cal: Calibration, hardware: str, backend: str, *, db, csv, label, since) -> dict:
+    from vtt.calibrate.calibration import export_user_calibration
+
+    out = {"calibration": cal.to_dict(), "saved_to_store": None, "yaml": None}
+    if not csv or db:
+        from vtt.store import records
+        from vtt.store.db import open_store
+
+        with open_store(db) as st:
+            out["saved_to_store"] = records.save_calibration(
+                st, hardware, backend, cal.params,
+                covariance={"param_names": cal.param_names, "matrix": cal.covariance},
+                residual_stats={**(cal.residual_stats or {}), "sigma_log": cal.sigma_log},
+                data_range={"calibration_id": cal.id, "builds": cal.builds, "build_bounds": cal.build_bounds(),
+                            "n_points": cal.n_points, "label": label, "since": since})
+    out["yaml"] = str(export_user_calibration(cal))
     return out
