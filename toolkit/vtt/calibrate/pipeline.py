@@ -7,6 +7,8 @@ sigma that makes the 90 % interval cover 90 % of held-out rows.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from vtt.calibrate.calibration import Calibration, describe_builds, split_by_era
@@ -19,7 +21,9 @@ from vtt.specs.catalog import World
 
 def calibrate_rows(rows: list[dict], world: World, hardware: str, backend: str, *,
                    cal_id: str | None = None, notes: str | None = None,
-                   cross_validation: bool = True) -> tuple[Calibration, CrossValidation | None]:
+                   cross_validation: bool = True, op_rows: list[dict] | None = None) -> tuple[Calibration, CrossValidation | None]:
+    """`op_rows` (`vtt bench ops` results of this hardware x backend) fill what the llama-bench rows
+    cannot identify (vtt.calibrate.ops_fit.fill_from_ops)."""
     if not rows:
         raise VttError(f"no measurements for {hardware}/{backend}", code="no_data",
                        hint="record some: vtt bench run ..., or vtt ingest FILE")
@@ -29,12 +33,19 @@ def calibrate_rows(rows: list[dict], world: World, hardware: str, backend: str, 
     cal = fit_calibration(ds, hardware=hardware, backend=backend, base=be.defaults, cal_id=cal_id, notes=notes,
                           prior_scale=be.prior_scale)
     cal.builds = describe_builds(ds.rows) or cal.builds
+    ops_notes = []
+    if op_rows:
+        from vtt.calibrate.ops_fit import fill_from_ops
+
+        cal.params, ops_notes = fill_from_ops(cal.params, cal.param_names, op_rows, world)
     r = residuals(ds, cal)
     tg = ds.is_tg
     ape = abs_pct(np.exp(r), np.ones(len(r)))
     stats = {"in_sample": {"tg": summarize(ape[tg]), "pp": summarize(ape[~tg])},
              "models": sorted({x["model_id"] for x in ds.rows}),
              "families": sorted({x["family"] for x in ds.rows})}
+    if op_rows:
+        stats["operator_rows"] = {"n": len(op_rows), "set": ops_notes}
     cv = None
     if cross_validation and len(stats["families"]) >= 3:
         cv = cross_validate(ds, hardware=hardware, backend=backend, base=be.defaults)
@@ -62,6 +73,22 @@ def load_rows(*, db: str | None = None, csv: str | None = None, label: str | Non
         return store_rows(records.results(st, label=label))
 
 
+def load_op_rows(db: str | None, hardware: str, backend: str) -> list[dict]:
+    """`vtt bench ops` rows of hardware x backend in the store (none when the store has none)."""
+    from vtt.store.db import default_db_path, open_store
+    from vtt.store.ops_records import op_results
+
+    if not Path(db or default_db_path()).is_file():
+        return []
+    with open_store(db, read_only=True) as st:
+        try:
+            return op_results(st, hardware=hardware, backend=backend)
+        except Exception as e:  # a store from before migration 0002 has no op_results table
+            if "op_results" in str(e):
+                return []
+            raise
+
+
 def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None = None, csv: str | None = None,
                   label: str | None = None, since: int | None = None, save: bool = True) -> dict:
     """`vtt calibrate`: rows -> fit + leave-family-out sigma -> store + user YAML. Returns a summary."""
@@ -75,6 +102,7 @@ def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None =
                        code="no_data", hint="record some: vtt bench run ..., or vtt ingest FILE; see --csv")
     now = datetime.now(timezone.utc)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    op_rows = load_op_rows(db, hardware, backend) if (db or not csv) else []
     groups = split_by_era(rows, backend)
     eras = [g for g in groups if len(g) >= MIN_ERA_ROWS] or groups[-1:]
     out = {"calibration": None, "saved_to_store": None, "yaml": None, "eras": []}
@@ -82,7 +110,7 @@ def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None =
     for i, era_rows in enumerate(eras):
         era = f"--era{i}" if len(eras) > 1 else ""
         cal_id = f"{hardware}--{backend}--{stamp}" + (f"--{label}" if label else "") + era
-        cal, _ = calibrate_rows(era_rows, world, hardware, backend, cal_id=cal_id,
+        cal, _ = calibrate_rows(era_rows, world, hardware, backend, cal_id=cal_id, op_rows=op_rows,
                                 notes=f"vtt calibrate from {'CSV ' + csv if csv else 'the store'}"
                                       + (f", label {label}" if label else "") + (f", since b{since}" if since else "")
                                       + (f", kernel era {i} of {backend}" if era else ""))
