@@ -125,10 +125,10 @@ def op_cases(profile: str, world=None) -> list[OpCase]:
     """The case set of a profile.
 
     ci: tiny shapes for the CPU backend in CI (about 10 cases, ~1-2 s each).
-    quick: what `vtt calibrate --quick` runs on a GPU: one dense weight matmul per quant family at
-      decode (n=1) and ubatch (n=512) width, flash attention at the catalog's head-width bands
-      (128, 256, 576/512 MLA) at ubatch and decode width and three KV lengths, and the MoE
-      expert matmuls llama.cpp ships perf cases for.
+    quick: what `vtt calibrate --quick` runs on a GPU (21 cases, ~30-40 s): one dense weight
+      matmul per quant family at decode (n=1) and ubatch (n=512) width, flash attention at the
+      catalog's head-width bands (128 GQA 4, 256 GQA 8, the 576/512 MLA latent) at ubatch width
+      and KV 4K/16K plus decode at 16K, and the MoE expert matmuls llama.cpp ships perf cases for.
     catalog: every distinct attention shape of the catalog at n_q 1 and 512 and KV 4K/16K/32K,
       plus the quick matmuls.
     """
@@ -139,16 +139,17 @@ def op_cases(profile: str, world=None) -> list[OpCase]:
     if profile not in PROFILES:
         raise BadQuery(f"unknown ops profile '{profile}'", hint="one of: " + ", ".join(PROFILES))
     cases = [mul_mat(t, 4096, n, 4096) for t in ("f16", "q8_0", "q4_0", "q4_k", "mxfp4") for n in (1, 512)]
-    cases += [mul_mat_id_builtin(t, 128, 8, 768, n, 2048) for t in ("q4_0", "q8_0") for n in (1, 512)]
+    cases += [mul_mat_id_builtin(t, 128, 8, 768, 512, 2048) for t in ("q4_0", "q8_0")]
     bands = [(128, 128, 32, 8), (256, 256, 16, 2), (576, 512, 20, 1)]  # GQA 4 / GQA 8 / MLA latent
+    kvs, decode_kvs = (4096, 16384), (16384,)
     if profile == "catalog":
         from vtt.specs.catalog import default_world
 
-        bands = attention_shapes(world or default_world())
+        bands, kvs, decode_kvs = attention_shapes(world or default_world()), (4096, 16384, 32768), (4096, 16384, 32768)
+        cases += [mul_mat_id_builtin(t, 128, 8, 768, 1, 2048) for t in ("q4_0", "q8_0")]
     for d_k, d_v, h, hkv in bands:
-        for n_kv in (4096, 16384, 32768):
-            cases.append(flash_attn(d_k, d_v, h, hkv, 512, n_kv))
-            cases.append(flash_attn(d_k, d_v, h, hkv, 1, n_kv))
+        cases += [flash_attn(d_k, d_v, h, hkv, 512, n_kv) for n_kv in kvs]
+        cases += [flash_attn(d_k, d_v, h, hkv, 1, n_kv) for n_kv in decode_kvs]
     return cases
 
 
