@@ -76,7 +76,10 @@ class OpCase:
             srcs = [("f32", (d["d_k"], d["n_q"], d["n_head"], 1)), (d["kv_type"], (d["d_k"], d["n_kv"], d["n_head_kv"], 1)),
                     (d["kv_type"], (d["d_v"], d["n_kv"], d["n_head_kv"], 1)), ("f16", (d["n_kv"], d["n_q"], 1, 1))]
             ne = (d["d_v"], d["n_head"], d["n_q"], 1)  # ggml_flash_attn_ext's result is permuted
-            params = [_f32_bits(d["d_k"] ** -0.5), 0, 0, 0]  # scale, max_bias, logit_softcap, precision
+            # scale, max_bias, logit_softcap, accumulator precision: llama.cpp sets GGML_PREC_F32 (10) on every
+            # FA node (llama-graph.cpp build_attn_mha: ggml_prec_set_acc(cur, GGML_PREC_F32)); op_params[4]
+            # n_kv_max 0 keeps the dense kernel (ggml-vulkan.cpp: the sparse-mask path needs n_kv_max > 0)
+            params = [_f32_bits(d["d_k"] ** -0.5), 0, 0, 10]
         else:
             raise ValueError(f"no generic form for {self.op}")
         parts = [OP_IDS[self.op], TYPE_IDS["f32"], *ne, len(params), *params, len(srcs)]
