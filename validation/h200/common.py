@@ -27,7 +27,6 @@ HARDWARE, BACKEND = "h200-141", "vulkan-nvidia"
 def h100_rows(world, header_dir: Path) -> list[dict]:
     """The H100 Vulkan llama-bench rows of validation/gpu/results (runs 1 and 2), resolved through
     exact header-only copies of the files that ran, unsteady rows marked (not fitted)."""
-    from vtt.calibrate.dataset import MAX_SAMPLE_SPREAD, sample_spread
     from vtt.calibrate.rows import store_rows
     from vtt.harness.ingest import ingest_files
     from vtt.store import open_store, results

@@ -60,7 +60,7 @@ def cmd_ops(out: str) -> None:
 
     lines = []
     s = bench_ops(op_cases("quick"), backend=os.environ.get("OPS_BACKEND", "Vulkan0"), db=DB, label="h200-ops",
-                  hardware=common.HARDWARE, vtt_backend=common.BACKEND, timeout_s=float(os.environ.get("OPS_TIMEOUT", 150)),
+                  hardware=common.HARDWARE, vtt_backend=common.BACKEND, timeout_s=float(os.environ.get("OPS_TIMEOUT", "150")),
                   on_result=lines.append)
     Path(out, "ops.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     print(json.dumps({k: v for k, v in s.items() if k != "missing"}), f"missing {len(s['missing'])}")

@@ -27,7 +27,6 @@ from collections import defaultdict
 
 import numpy as np
 
-
 HEAD_WIDTH_BANDS = ((128, "<=128"), (256, "129-256"), (10**9, ">256"))
 
 
