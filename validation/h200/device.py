@@ -49,8 +49,9 @@ def rest_plan() -> list[tuple[int, int, list[int]]]:
 
 def cmd_write(out_dir: str, *idx: str) -> None:
     """Write each model, then FILE.done beside it (run.sh waits for that, not for the file)."""
+    header_only = os.environ.get("H200_HEADER_ONLY") == "1"  # a dry run of run.sh off the GPU machine
     for i in idx:
-        f = matrix.write(*matrix.MODELS[int(i)], Path(out_dir))
+        f = matrix.write(*matrix.MODELS[int(i)], Path(out_dir), header_only=header_only)
         Path(str(f) + ".done").touch()
         print(f)
 

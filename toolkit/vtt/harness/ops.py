@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -254,6 +255,8 @@ def run_ops(cases: list[OpCase], *, binary: Path, backend: str, timeout_s: float
             continue
         out_path = tmp / f"out{len(run.failed)}_{len(run.results)}.sql"
         argv = [str(binary), "perf", "-b", backend, "--output", "sql", *args]
+        if shutil.which("stdbuf"):  # line-buffered stdout: rows survive a kill at the deadline
+            argv = ["stdbuf", "-oL", *argv]
         with out_path.open("w") as out, ChildProcess(argv, stdout=out, stderr=subprocess.DEVNULL,
                                                      env=(os.environ | env) if env else None) as child:
             seen = 0
@@ -263,12 +266,12 @@ def run_ops(cases: list[OpCase], *, binary: Path, backend: str, timeout_s: float
                 if rc is not None:
                     break
                 if time.monotonic() > deadline:
-                    run.failed.append(f"timeout after {timeout_s:.0f} s: {' '.join(argv[1:6])}")
+                    run.failed.append(f"timeout after {timeout_s:.0f} s: {' '.join(args[:2])}")
                     break
                 time.sleep(0.1)
         _drain(out_path, seen, inv_cases, run, on_result)
         if rc not in (0, None):
-            run.failed.append(f"test-backend-ops exited {rc}: {' '.join(argv[1:6])}")
+            run.failed.append(f"test-backend-ops exited {rc}: {' '.join(args[:2])}")
     run.wall_s = time.monotonic() - t0
     return run
 
