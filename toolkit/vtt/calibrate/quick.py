@@ -177,7 +177,7 @@ def run_quick(world, hardware: str, backend: str, *, ops_backend: str, model_dir
     be = world.get_backend(backend)
     prior = find_calibration(world.roots, hardware, backend, None, be.defaults)
     transfer = False
-    if prior_id or prior.is_physics_default:
+    if prior_id or prior_hardware or prior.is_physics_default:
         src_hw = prior_hardware or hardware
         p = find_calibration(world.roots, src_hw, backend, prior_id, be.defaults)
         if not p.is_physics_default:
