@@ -68,7 +68,9 @@ def _path_of(row: dict, world) -> str:
         spec = None
     if spec is None:
         return "fa"
-    return str(fa_path(spec.api, getattr(spec, "device", None), [d["d_k"]], [d["n_head"] / d["n_head_kv"]])[0])
+    dev = getattr(spec, "device", None)
+    dev = dev.model_dump() if hasattr(dev, "model_dump") else dev  # a pydantic Device spec, or a plain dict
+    return str(fa_path(spec.api, dev, [d["d_k"]], [d["n_head"] / d["n_head_kv"]])[0])
 
 
 def _geo(xs) -> float:
