@@ -64,10 +64,11 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
 
     hw = world.get_hardware(hardware)
     be = world.get_backend(backend)
-    try:  # with the backend, rows carry their flash-attention kernel path (vtt.cost.attention)
-        ds = build_dataset(rows, world, hw, cpu_backend=be.api == "cpu", backend=be)
-    except TypeError:  # a build_dataset without kernel paths
-        ds = build_dataset(rows, world, hw, cpu_backend=be.api == "cpu")
+    import inspect
+
+    # with the backend, rows carry their flash-attention kernel path (vtt.cost.attention), where it exists
+    extra = {"backend": be} if "backend" in inspect.signature(build_dataset).parameters else {}
+    ds = build_dataset(rows, world, hw, cpu_backend=be.api == "cpu", **extra)
     base = {**prior.all_params()}
     names = [k for k in free_params(ds) if k in base]
     sd_prior = PRIOR_SD_TRANSFER if transfer and not prior.is_physics_default else PRIOR_SD_PHYSICS * be.prior_scale
