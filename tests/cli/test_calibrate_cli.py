@@ -1,6 +1,7 @@
 """`vtt calibrate` and `vtt report` through the CLI (CliRunner)."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,28 @@ def test_calibrate_without_a_database_says_how_to_record_results(tmp_path):
 
     r = runner.invoke(app, ["calibrate", "--backend", "rocm", "--db", str(tmp_path / "none.duckdb")])
     assert isinstance(r.exception, VttError) and r.exception.code == "no_database"
+
+
+ROCM_CSV = Path(os.environ.get("VTT_PUBLIC_CSV", str(CSV)))
+
+
+@pytest.mark.skipif(not ROCM_CSV.exists(), reason="public CSV not present")
+def test_calibrate_fits_rocm_kernel_eras_apart_and_plan_picks_by_build(tmp_path):
+    from vtt.calibrate.calibration import find_calibration
+    from vtt.specs.catalog import default_world
+
+    r = runner.invoke(app, ["calibrate", "--backend", "rocm", "--since", "b7000", "--csv", str(ROCM_CSV), "--json"],
+                      catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    old, new = out["eras"]
+    assert old["builds"].startswith("b7938") and new["builds"].startswith("b9187")
+    assert out["calibration"]["id"] == new["id"]  # the summary and the default: the newest era
+    w = default_world()
+    assert find_calibration(w.roots, "strix-halo-128", "rocm").id == new["id"]
+    old_cal = find_calibration(w.roots, "strix-halo-128", "rocm", build=8038)
+    assert old_cal.id == old["id"]
+    # only attention terms differ between the eras: WMMA flash attention got faster after b9187
+    new_cal = find_calibration(w.roots, "strix-halo-128", "rocm", build="b9500")
+    assert new_cal.params["attn_pp_eff"] > 1.3 * old_cal.params["attn_pp_eff"]
+    assert new_cal.params["ce_q8"] == old_cal.params["ce_q8"]

@@ -3,12 +3,18 @@
 Shipped defaults live in specs/calibrations/<hardware>/<backend>.yaml; `vtt calibrate` writes
 new ones to the DuckDB store and exports them as YAML under the user data directory, which
 `vtt plan` reads (newest first) without touching the database.
+
+The llama.cpp build is an input: each calibration records the build range of its rows
+(`builds`: 'b7938 .. b10273', or 'commit 0c1e570' for a source tree without build numbers), and
+`find_calibration(..., build=N)` picks the one whose range covers N. Where a backend's kernels
+changed (KERNEL_ERAS), rows of the two sides are fitted as separate calibrations, never pooled.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +23,11 @@ import numpy as np
 from vtt.cost.throughput import PARAM_DEFAULTS
 from vtt.errors import UnknownName
 from vtt.specs.yamlfile import read_yaml
+
+# Builds where a backend's kernels changed enough that rows on either side must not be pooled:
+# the first build of each new era. ROCm flash attention on the WMMA path got 1.5-2.6x faster
+# between the early-2026 builds (b7938) and b9187+ (issue 9; public Strix Halo rows of both eras).
+KERNEL_ERAS: dict[str, tuple[int, ...]] = {"rocm": (9187,)}
 
 # Log-space spread of uncalibrated (physics-default) predictions: wide on purpose.
 UNCALIBRATED_SIGMA = {"tg": 0.35, "pp": 0.5}
@@ -47,6 +58,18 @@ class Calibration:
     def all_params(self) -> dict[str, float]:
         return {**PARAM_DEFAULTS, **self.params}
 
+    def build_bounds(self) -> tuple[int, int] | None:
+        """(min, max) build number of the rows, or None when they carried no build numbers."""
+        return parse_build_range(self.builds)
+
+    def covers_build(self, build) -> bool:
+        """True when `build` (a number, 'b9187', or a commit prefix) lies in this calibration's rows' range."""
+        n, commit = parse_build_query(build)
+        if n is not None:
+            b = self.build_bounds()
+            return b is not None and b[0] <= n <= b[1]
+        return bool(commit) and commit in build_commits(self.builds)
+
     def cov(self) -> np.ndarray | None:
         return np.asarray(self.covariance, dtype=float) if self.covariance else None
 
@@ -62,6 +85,68 @@ class Calibration:
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def parse_build_range(text) -> tuple[int, int] | None:
+    """'b7938 .. b10273' -> (7938, 10273); 'b9193' -> (9193, 9193); None or commits only -> None."""
+    nums = [int(x) for x in re.findall(r"\bb(\d+)\b", str(text or "")) if int(x) > 1]
+    return (min(nums), max(nums)) if nums else None
+
+
+def build_commits(text) -> set[str]:
+    """Commit ids named in a build range: 'commit 0c1e570' -> {'0c1e570'}."""
+    m = re.search(r"commits?\s+([0-9a-f, ]+)", str(text or ""))
+    return {c.strip()[:7] for c in m.group(1).split(",") if c.strip()} if m else set()
+
+
+def parse_build_query(build) -> tuple[int | None, str | None]:
+    """A build asked for: 9187, 'b9187', '9187' -> (9187, None); '0c1e570...' -> (None, '0c1e570')."""
+    if build is None:
+        return None, None
+    if isinstance(build, (int, np.integer)):
+        return (int(build) if build > 1 else None), None
+    t = str(build).strip().lower()
+    m = re.fullmatch(r"b?(\d{1,6})", t)
+    if m:
+        return (int(m.group(1)) if int(m.group(1)) > 1 else None), None
+    if re.fullmatch(r"[0-9a-f]{7,40}", t):
+        return None, t[:7]
+    from vtt.errors import BadQuery
+
+    raise BadQuery(f"bad build '{build}': give a llama.cpp build number (b9187) or commit (0c1e570)")
+
+
+def describe_builds(rows: list[dict]) -> str | None:
+    """The build range of rows: 'b7938 .. b10273' from build numbers; rows with none (a source tree
+    without git history reports build 1) are named by commit: 'commit 0c1e570'."""
+    nums = sorted({int(r["build"]) for r in rows if r.get("build") and int(r["build"]) > 1})
+    commits = sorted({str(r.get("build_commit"))[:7] for r in rows
+                      if not (r.get("build") and int(r["build"]) > 1) and r.get("build_commit")
+                      and str(r.get("build_commit")) not in ("unknown", "None")})
+    parts = []
+    if nums:
+        parts.append(f"b{nums[0]} .. b{nums[-1]}")
+    if commits:
+        parts.append("commit " + ", ".join(commits))
+    return "; ".join(parts) or None
+
+
+def kernel_era(backend: str, build: int | None) -> int:
+    """Index of the kernel era `build` falls in for `backend` (0 when the backend has none or the build is unknown)."""
+    if build is None or build <= 1:
+        return 0
+    return sum(build >= b for b in KERNEL_ERAS.get(backend, ()))
+
+
+def split_by_era(rows: list[dict], backend: str) -> list[list[dict]]:
+    """Rows grouped by kernel era, oldest first; rows without a build number go with the newest
+    era (the pinned source and current toolboxes are newer than every era boundary)."""
+    n_eras = len(KERNEL_ERAS.get(backend, ())) + 1
+    groups: list[list[dict]] = [[] for _ in range(n_eras)]
+    for r in rows:
+        b = r.get("build")
+        groups[kernel_era(backend, int(b)) if b and int(b) > 1 else n_eras - 1].append(r)
+    return [g for g in groups if g]
 
 
 def physics_default(hardware: str, backend: str, backend_defaults: dict | None = None) -> Calibration:
@@ -104,16 +189,51 @@ def load_calibration_file(path: Path) -> Calibration:
 
 
 def find_calibration(spec_roots, hardware: str, backend: str, calibration_id: str | None = None,
-                     backend_defaults: dict | None = None) -> Calibration:
-    """The newest calibration for hardware x backend, or the one named, or physics defaults."""
-    for p in _candidates(spec_roots, hardware, backend):
-        cal = load_calibration_file(p)
-        if calibration_id is None or cal.id == calibration_id:
+                     backend_defaults: dict | None = None, build=None) -> Calibration:
+    """The calibration for hardware x backend: the one named; else, for `build`, the newest whose
+    build range covers it (none covers: the one whose range lies nearest, same kernel era first);
+    else the newest (of one `vtt calibrate` batch split by era: the newest era). Physics defaults
+    when there is none."""
+    paths = _candidates(spec_roots, hardware, backend)
+    if calibration_id is not None:
+        for p in paths:
+            cal = load_calibration_file(p)
+            if cal.id == calibration_id:
+                return cal
+        if calibration_id != "physics-default":
+            raise UnknownName(f"unknown calibration '{calibration_id}' for {hardware}/{backend}",
+                              hint="list them with: vtt calibrate --list")
+        return physics_default(hardware, backend, backend_defaults)
+    if not paths:
+        return physics_default(hardware, backend, backend_defaults)
+    cals = [load_calibration_file(p) for p in paths]
+    n, commit = parse_build_query(build)
+    if n is None and commit is None:
+        return _newest(cals)
+    for cal in cals:
+        if cal.covers_build(build):
             return cal
-    if calibration_id not in (None, "physics-default"):
-        raise UnknownName(f"unknown calibration '{calibration_id}' for {hardware}/{backend}",
-                          hint="list them with: vtt calibrate --list")
-    return physics_default(hardware, backend, backend_defaults)
+    if n is None:
+        return _newest(cals)
+
+    def distance(i: int):
+        b = cals[i].build_bounds()
+        if b is None:
+            return (2, 0, i)
+        same_era = kernel_era(backend, b[1]) == kernel_era(backend, n) or kernel_era(backend, b[0]) == kernel_era(backend, n)
+        return (0 if same_era else 1, min(abs(n - b[0]), abs(n - b[1])), i)
+
+    return cals[min(range(len(cals)), key=distance)]
+
+
+def _newest(cals: list[Calibration]) -> Calibration:
+    """The first (newest) calibration; if others were written in the same batch (one `vtt calibrate`
+    split by kernel era: same created_at), the one of the newest builds."""
+    first = cals[0]
+    if not first.created_at:
+        return first
+    batch = [c for c in cals if c.created_at == first.created_at and c.hardware == first.hardware]
+    return max(batch, key=lambda c: (c.build_bounds() or (0, 0))[1])
 
 
 def write_calibration_yaml(cal: Calibration, path: Path, header: str | None = None) -> Path:
@@ -147,5 +267,5 @@ def list_calibrations(spec_roots, hardware: str | None = None, backend: str | No
         if (hardware and cal.hardware != hardware) or (backend and cal.backend != backend):
             continue
         out.append({"id": cal.id, "hardware": cal.hardware, "backend": cal.backend, "origin": origin,
-                    "n_points": cal.n_points, "builds": cal.builds, "created_at": cal.created_at, "path": str(p)})
+                    "n_points": cal.n_points, "builds": cal.builds, "build_bounds": cal.build_bounds(), "created_at": cal.created_at, "path": str(p)})
     return out

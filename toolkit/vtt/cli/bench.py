@@ -207,3 +207,50 @@ def _run_rpc(cells, binary, n: int, tensor_split: str | None, baseline: bool, db
               + (f"; link cost {link['ms_per_token_median']:.3f} ms per generated token" if link else ""))
     if summary["cells_failed"]:
         raise typer.Exit(EXIT_CELLS_FAILED)
+
+
+@bench.command("ops")
+def ops(
+    backend: str = typer.Option("CPU", "-b", "--backend", help="test-backend-ops backend: CPU, Vulkan0, ROCm0 ..."),
+    profile: str = typer.Option("ci", "--profile", help="ci (tiny, CPU), quick (what calibrate --quick runs), catalog (every catalog attention shape)."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of this run (default ops-DATE-TIME)."),
+    hardware: Optional[str] = typer.Option(None, "--hardware", help="Hardware spec id the rows describe (for vtt calibrate)."),
+    vtt_backend: Optional[str] = typer.Option(None, "--vtt-backend", help="vtt backend id the rows describe (vulkan-nvidia ...)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file (default ~/.local/share/vtt/vtt.duckdb)."),
+    binary: Optional[Path] = typer.Option(None, "--binary", help="Use this test-backend-ops (or $VTT_TEST_BACKEND_OPS, $LLAMA_BIN_DIR)."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds for the whole run; the child is killed after."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per result, then the summary."),
+) -> None:
+    """Run llama.cpp's operator benchmark (test-backend-ops perf) for FLASH_ATTN_EXT, MUL_MAT and
+    MUL_MAT_ID at the catalog's shapes, and store every result with the machine fingerprint.
+
+    MUL_MAT and FLASH_ATTN_EXT shapes are written to a --test-file (the pinned test-backend-ops
+    takes no shapes on its command line); MUL_MAT_ID uses its built-in perf cases filtered with -p.
+
+    Exit status: 0 ok; 2 bad input; 3 test-backend-ops missing, or no result came back.
+
+    Example:
+      vtt bench ops -b CPU --profile ci --label ci-ops
+      vtt bench ops -b Vulkan0 --profile quick --hardware h200-141 --vtt-backend vulkan-nvidia
+    """
+    from vtt.errors import EnvironmentProblem
+    from vtt.harness.ops import bench_ops, op_cases
+
+    cases = op_cases(profile)
+
+    def show(rec: dict) -> None:
+        if as_json:
+            print(json.dumps(rec), flush=True)
+
+    summary = bench_ops(cases, backend=backend, db=db, label=label, hardware=hardware, vtt_backend=vtt_backend,
+                        binary=binary, timeout_s=timeout, on_result=show)
+    if as_json:
+        print(json.dumps({"summary": summary}))
+    else:
+        print(f"ops run {summary['run_id']} '{summary['label']}': {summary['supported']} of {summary['cases']} "
+              f"cases measured on {backend} in {summary['wall_s']:.1f} s -> {summary['db']}")
+        for f in summary["failed"]:
+            print(f"  {f}", file=sys.stderr)
+    if not summary["results"]:
+        raise EnvironmentProblem(f"test-backend-ops returned no results on backend {backend}",
+                                 code="ops_no_results", hint="; ".join(summary["failed"]) or "check -b (CPU, Vulkan0 ...)")

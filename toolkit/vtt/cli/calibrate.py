@@ -75,6 +75,12 @@ def calibrate(
     remove: Annotated[Optional[str], typer.Option("--remove", help="delete your calibration ID (shipped ones stay)")] = None,
     force: Annotated[bool, typer.Option("--force", help=f"replace the current calibration even with a fit on fewer than {MIN_ROWS} rows or {MIN_FAMILIES} model families")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="measure the designed quick set here (operators + 10 llama-bench rows, <= 10 min) and fit from it")] = False,
+    ops_backend: Annotated[Optional[str], typer.Option("--ops-backend", help="--quick: test-backend-ops backend (CPU, Vulkan0 ...; default from --backend)")] = None,
+    model_dir: Annotated[Optional[str], typer.Option("--model-dir", help="--quick: where the random-weight models are written")] = None,
+    prior: Annotated[Optional[str], typer.Option("--prior", help="--quick: start from this calibration id (of --prior-hardware)")] = None,
+    prior_hardware: Annotated[Optional[str], typer.Option("--prior-hardware", help="--quick: a card whose calibration transfers (e.g. h100-sxm-80)")] = None,
+    quick_model: Annotated[Optional[list[str]], typer.Option("--quick-model", help="--quick: use these GGUF files instead of writing the quick models")] = None,
 ):
     """Fit pp/tg speed parameters to measurements and make them `vtt plan`'s default.
 
@@ -94,6 +100,8 @@ def calibrate(
       vtt calibrate --list
 
       vtt calibrate --use strix-halo-128--vulkan-radv--20260101T000000Z
+
+      vtt calibrate --quick --hardware h200-141 --backend vulkan-nvidia --prior-hardware h100-sxm-80
     """
     from vtt.calibrate.calibration import list_calibrations
     from vtt.calibrate.rows import parse_build
@@ -116,7 +124,25 @@ def calibrate(
         return
     if backend is None:
         raise BadQuery("give --backend", hint="one of: " + ", ".join(sorted(world.backends)))
-    world.get_backend(backend)
+    be = world.get_backend(backend)
+    if quick:
+        import tempfile
+
+        from vtt.calibrate.quick import run_quick
+
+        world.get_hardware(hardware)
+        out = run_quick(world, hardware, backend, ops_backend=ops_backend or ("CPU" if be.api == "cpu" else "Vulkan0"),
+                        model_dir=model_dir or tempfile.mkdtemp(prefix="vtt-quick-"), db=db, prior_id=prior,
+                        prior_hardware=prior_hardware, label=label, models=quick_model,
+                        on_step=None if json_out else (lambda m: print(f"  {m}")))
+        cal = out["calibration"]
+        if json_out:
+            print(json.dumps(out))
+        else:
+            print(f"calibration {cal['id']}: {cal['n_points']} rows in {out['bench_s']:.0f} s of bench time, "
+                  f"builds {cal['builds'] or '-'}, prior {cal['residual_stats']['prior']}")
+            print(f"  vtt plan now uses {out['yaml']}")
+        return
     since_n = None
     if since is not None:
         since_n = parse_build(since if str(since).startswith("b") else f"b{since}")

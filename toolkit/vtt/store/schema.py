@@ -178,3 +178,32 @@ def apply_migrations(conn) -> list[str]:
 
 def schema_version(conn) -> int:
     return conn.execute("SELECT count(*) FROM vtt_migrations").fetchone()[0]
+
+
+@migration("0002_op_results")
+def create_op_results(conn) -> None:
+    """Operator benchmarks (`vtt bench ops`: test-backend-ops perf), one row per op at one shape.
+    The run (machine fingerprint, build, backend) is a row of `runs` with source 'ops'."""
+    conn.execute("CREATE SEQUENCE IF NOT EXISTS op_result_id_seq START 1")
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS op_results (
+            op_result_id BIGINT PRIMARY KEY DEFAULT nextval('op_result_id_seq'),
+            run_id BIGINT NOT NULL,
+            case_key VARCHAR,               -- vtt's id of the shape (NULL: a row vtt did not ask for)
+            op VARCHAR NOT NULL,            -- MUL_MAT, MUL_MAT_ID, FLASH_ATTN_EXT
+            shape JSON,                     -- the dims the FLOPs come from
+            backend_name VARCHAR,           -- test-backend-ops' name: CPU, Vulkan0, ROCm0
+            op_params VARCHAR,              -- test-backend-ops' own description of the case
+            supported BOOLEAN,
+            time_us DOUBLE,                 -- mean time per op
+            n_runs BIGINT,
+            flops_per_op DOUBLE,
+            flops_s DOUBLE,                 -- flops_per_op / time
+            tool_flops_s DOUBLE,            -- test-backend-ops' own figure (0 for generic ops)
+            bandwidth_gb_s DOUBLE,
+            memory_kb BIGINT,
+            build_commit VARCHAR,
+            device_description VARCHAR,
+            test_time VARCHAR)"""
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS op_results_run ON op_results(run_id)")
