@@ -382,13 +382,13 @@ def plan_answers(queries: list, world: World | None = None) -> list[Answer | Exc
             q = raw if isinstance(raw, PlanQuery) else parse_query(raw, world)
             hw = world.get_hardware(q.hardware or "strix-halo-128")
             be = world.get_backend(q.backend or hw.default_backend)
-            key = (q.model, q.quant, q.file_size_gib, hw.id, be.id, q.calibration, q.mla_v_less, q.kv_unified,
+            key = (q.model, q.quant, q.file_size_gib, hw.id, be.id, q.calibration, q.build, q.mla_v_less, q.kv_unified,
                    q.swa_full)
             if key not in resolved:
                 try:
                     notes: list[str] = []
                     rm = resolve_model(world, q.model, q.quant, q.file_size_gib, notes)
-                    cal = find_calibration(world.roots, hw.id, be.id, q.calibration, be.defaults)
+                    cal = find_calibration(world.roots, hw.id, be.id, q.calibration, be.defaults, build=q.build)
                     resolved[key] = (rm, hw, be, cal, notes)
                 except Exception as e:  # noqa: BLE001 - one query's failure is its own answer
                     resolved[key] = e
@@ -530,6 +530,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "build": q.build,
             "units": q.units,
             "calibration": cal.id,
+            "calibration_builds": cal.builds,  # the llama.cpp builds its rows came from (vtt plan --build picks by it)
             "weights_source": rm.weights.source,
             "arch": rm.arch.arch,
             "kind": rm.arch.kind,
