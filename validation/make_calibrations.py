@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CSV = ROOT.parent / "shared" / "reference" / "strix_halo_calibration.csv"
+DEFAULT_CSV = ROOT / "validation" / "data" / "strix_halo_calibration.csv"  # validation/SOURCES.md
 HARDWARE = "strix-halo-128"
 BACKENDS = ("vulkan-radv", "vulkan-amdvlk", "rocm")
 SINCE = 7000

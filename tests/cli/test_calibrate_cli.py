@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from vtt.cli.app import app
 
-CSV = Path(__file__).resolve().parents[3] / "shared" / "reference" / "strix_halo_calibration.csv"
+CSV = Path(__file__).resolve().parents[2] / "validation" / "data" / "strix_halo_calibration.csv"
 runner = CliRunner()
 
 
@@ -18,7 +18,6 @@ def isolated_data_home(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.skipif(not CSV.exists(), reason="public CSV not present")
 def test_calibrate_from_csv_exports_yaml_that_plan_then_uses(tmp_path):
     r = runner.invoke(app, ["calibrate", "--backend", "vulkan-amdvlk", "--since", "b7000", "--csv", str(CSV),
                             "--db", str(tmp_path / "v.duckdb"), "--json"], catch_exceptions=False)

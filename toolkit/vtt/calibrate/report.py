@@ -15,9 +15,8 @@ from vtt.calibrate.pipeline import calibrate_rows
 from vtt.calibrate.rows import csv_rows, select_rows
 from vtt.calibrate.validate import DEPTH_BANDS, abs_pct, depth_band, summarize
 from vtt.errors import EnvironmentProblem
+from vtt.resources import calibration_csv, seed_tables
 
-ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_CSV = ROOT.parent / "shared" / "reference" / "strix_halo_calibration.csv"
 HARDWARE = "strix-halo-128"
 GROUPS = [("vulkan-radv", "2026"), ("vulkan-amdvlk", "2026"), ("rocm", "2026"), ("rocm", "2025"), ("vulkan-amdvlk", "2025")]
 KINDS = ("dense", "moe", "mla", "swa", "hybrid")
@@ -106,7 +105,7 @@ def _seed_section(rows, world) -> list[str]:
 
     from vtt.plan import plan_many
 
-    seed = yaml.safe_load((ROOT / "fixtures" / "seed" / "seed_tables.yaml").read_text())
+    seed = yaml.safe_load(seed_tables().read_text())
     by_model: dict = {}
     for r in rows:
         if r.get("n_depth") not in ("0", 0) or not r.get("quant"):
@@ -227,13 +226,13 @@ def _plots(groups, mem_pts, world, out_dir: Path) -> list[str]:
     return made
 
 
-def write_accuracy_report(csv: str | None = None, out_dir: Path | str = ROOT / "validation", plots: bool = True) -> Path:
+def write_accuracy_report(csv: str | None = None, out_dir: Path | str = "validation", plots: bool = True) -> Path:
     from vtt.specs.catalog import load_world
 
     if plots:
         _matplotlib()  # fail before the minute of fitting, not after
     world = load_world()
-    csv_path = Path(csv) if csv else DEFAULT_CSV
+    csv_path = Path(csv) if csv else calibration_csv()
     rows = csv_rows(csv_path)
     out_dir = Path(out_dir)
     groups = _group_results(rows, world)

@@ -1,6 +1,6 @@
 """Exports of a plan: llama-swap config (v225+ routing.router groups), Roo Code settings, Claude Code settings.
 
-Schemas follow shared/reference/editors_and_exports.md (llama-swap @0bdb372, Roo Code v3.52.1, Claude Code docs).
+Schemas follow validation/data/reference/editors_and_exports.md (llama-swap @0bdb372, Roo Code v3.52.1, Claude Code docs).
 """
 
 from __future__ import annotations

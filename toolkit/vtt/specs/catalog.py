@@ -1,7 +1,7 @@
 """The declared world: every spec file under specs/ (and user overlays), loaded and validated.
 
-Search order for spec roots: the directories in $VTT_SPECS (os.pathsep-separated, later ones
-override earlier ones by id), then the project's own `specs/`.
+Spec roots, later ones overriding earlier ones by id: vtt's own specs (package data, see
+vtt.resources), then the directories in $VTT_SPECS (os.pathsep-separated overlays).
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ from vtt.specs.yamlfile import read_yaml, validate
 
 
 def builtin_specs_dir() -> Path:
-    here = Path(__file__).resolve()
-    for cand in (here.parents[3] / "specs", Path(os.sys.prefix) / "share" / "vtt" / "specs"):
-        if (cand / "hardware").is_dir():
-            return cand
-    raise SpecError("cannot find vtt's specs/ directory; set VTT_SPECS to its path")
+    from vtt.resources import specs_dir
+
+    return specs_dir()
 
 
 def spec_roots() -> list[Path]:
