@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vtt.calibrate.calibration import Calibration, find_calibration
+from vtt.calibration import Calibration, find_calibration
 from vtt.cost.predict import ResolvedModel, memory_breakdown, predict_speed, speed_features
 from vtt.cost.weights import profile_from_mix
 from vtt.errors import BadQuery, GgufError, VttError
