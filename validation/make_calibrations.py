@@ -22,7 +22,7 @@ SINCE = 7000
 
 
 def main() -> None:
-    from vtt.calibrate.calibration import write_calibration_yaml
+    from vtt.calibration import write_calibration_yaml
     from vtt.calibrate.pipeline import calibrate_rows, load_rows
     from vtt.calibrate.rows import select_rows
     from vtt.harness.ingest import ingest_files

@@ -1,13 +1,8 @@
-"""Moved to vtt.calibration (the calibration file format, which `vtt plan` reads); kept for old imports."""
+"""Moved to vtt.calibration (the calibration file format, which `vtt plan` reads without importing
+vtt.calibrate). This name stays an alias of that same module for old imports and patches."""
 
-from vtt.calibration import (  # noqa: F401
-    UNCALIBRATED_SIGMA,
-    Calibration,
-    export_user_calibration,
-    find_calibration,
-    list_calibrations,
-    load_calibration_file,
-    physics_default,
-    user_calibration_dir,
-    write_calibration_yaml,
-)
+import sys
+
+from vtt import calibration as _moved
+
+sys.modules[__name__] = _moved

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vtt.calibrate.calibration import Calibration
+from vtt.calibration import Calibration
 from vtt.calibrate.dataset import build_dataset
 from vtt.calibrate.fit import fit_calibration, residuals
 from vtt.calibrate.rows import build_range
@@ -68,7 +68,7 @@ def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None =
     """`vtt calibrate`: rows -> fit + leave-family-out sigma -> store + user YAML. Returns a summary."""
     from datetime import datetime, timezone
 
-    from vtt.calibrate.calibration import export_user_calibration
+    from vtt.calibration import export_user_calibration
     from vtt.calibrate.rows import select_rows
 
     rows = select_rows(load_rows(db=db, csv=csv, label=label), backend, since=since)

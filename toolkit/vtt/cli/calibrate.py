@@ -33,7 +33,7 @@ def calibrate(
 
       vtt calibrate --list
     """
-    from vtt.calibrate.calibration import list_calibrations
+    from vtt.calibration import list_calibrations
     from vtt.calibrate.rows import parse_build
     from vtt.errors import BadQuery
     from vtt.specs.catalog import default_world
