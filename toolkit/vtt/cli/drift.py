@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Optional
 
 import typer
+
+from vtt.cli.options import DbOption, JsonOption
 
 
 def _render(report, baseline: dict, candidate: dict) -> None:
@@ -39,60 +40,36 @@ def _render(report, baseline: dict, candidate: dict) -> None:
 def drift(
     baseline: str = typer.Option(..., "--baseline", help="Label or run id of the reference run."),
     candidate: str = typer.Option(..., "--candidate", help="Label or run id of the run under test."),
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file (default ~/.local/share/vtt/vtt.duckdb)."),
+    db: DbOption = None,
     min_effect: float = typer.Option(0.05, "--min-effect", help="Smallest change that counts (0.05 = 5%)."),
     alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the Mann-Whitney U test."),
     against_prediction: bool = typer.Option(False, "--against-prediction",
                                             help="Also check the candidate against vtt's predicted t/s band."),
     across: Optional[list[str]] = typer.Option(None, "--across", help="A key field allowed to differ because it is what you compare, e.g. --across backends for Vulkan vs CUDA builds."),
-    as_json: bool = typer.Option(False, "--json", help="Print verdicts as JSON on stdout."),
+    as_json: JsonOption = False,
 ) -> None:
     """Compare two runs test by test: per-sample t/s, Mann-Whitney U, and an effect floor.
 
     Tests are matched on model, test and parameters (threads and build may differ and are shown).
     A regression is significant (p < alpha) AND slower by at least --min-effect.
     Exit status: 0 no regression, 1 a regression, 2 bad input (unknown label).
+    The same from Python: vtt.drift.api.drift(baseline, candidate, db=...).
 
     Example:
       vtt drift --baseline base --candidate nightly --min-effect 0.05
 
       vtt drift --baseline vulkan --candidate cuda --across backends
     """
-    from vtt import store
-    from vtt.drift.compare import compare_runs
+    from vtt.drift.api import drift as drift_runs
 
-    if not 0 < alpha < 1 or min_effect < 0:
-        from vtt.errors import BadQuery
-
-        raise BadQuery(f"bad --alpha {alpha:g} or --min-effect {min_effect:g} (want 0 < alpha < 1, min-effect >= 0)")
-    from vtt.drift.compare import KEY_FIELDS
-
-    bad = set(across or ()) - set(KEY_FIELDS)
-    if bad:
-        from vtt.errors import BadQuery
-
-        raise BadQuery(f"bad --across {', '.join(sorted(bad))}: not a key field (one of {', '.join(KEY_FIELDS)})")
-    with store.open_store(db, read_only=True) as s:
-        base_run = store.resolve_run(s, baseline)
-        cand_run = store.resolve_run(s, candidate)
-        base_rows = store.results(s, run_id=base_run["run_id"])
-        cand_rows = store.results(s, run_id=cand_run["run_id"])
-    report = compare_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha, across=tuple(across or ()))
-    checks = []
-    if against_prediction:
-        from vtt.drift.vs_prediction import check_against_prediction, default_predict_fn
-
-        checks = check_against_prediction(cand_rows, default_predict_fn())
+    result = drift_runs(baseline, candidate, db, min_effect=min_effect, alpha=alpha, across=tuple(across or ()),
+                        against_prediction=against_prediction)
     if as_json:
-        out = report.to_dict() | {"baseline": {k: base_run[k] for k in ("run_id", "label")},
-                                  "candidate": {k: cand_run[k] for k in ("run_id", "label")}}
-        if against_prediction:
-            out["against_prediction"] = [c.to_dict() for c in checks]
-        print(json.dumps(out, indent=2, default=str))
+        print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
-        _render(report, base_run, cand_run)
-        for c in checks:
+        _render(result.report, result.baseline, result.candidate)
+        for c in result.against_prediction or ():
             print(f"{c.test}: measured {c.measured_tps:.2f} t/s, predicted {c.predicted_tps:.2f} "
                   f"[{c.lo_tps:.2f}, {c.hi_tps:.2f}]: {c.verdict.replace('_', ' ')}")
-    if report.regressed or any(c.verdict != "within" for c in checks):
+    if result.regressed:
         raise typer.Exit(1)
