@@ -16,7 +16,6 @@ import numpy as np
 
 from vtt.cost.throughput import PARAM_DEFAULTS
 from vtt.errors import UnknownName
-from vtt.specs.yamlfile import read_yaml
 
 # Log-space spread of uncalibrated (physics-default) predictions: wide on purpose.
 UNCALIBRATED_SIGMA = {"tg": 0.35, "pp": 0.5}
@@ -88,14 +87,22 @@ def _candidates(spec_roots: list[Path], hardware: str, backend: str) -> list[Pat
 _FILE_CACHE: dict[tuple[str, int, int], dict] = {}
 
 
+def read_yaml(path):
+    from vtt.specs.yamlfile import read_yaml as read  # yaml is imported only when a file is parsed
+
+    return read(path)
+
+
 def load_calibration_file(path: Path) -> Calibration:
     """Parse a calibration YAML once per (path, mtime, size): a `plan_many` batch asks for the same
     backend's calibration once per (model, quant) group. Each call returns a fresh Calibration."""
+    from vtt.specs.catalog import disk_cached, file_key
+
     st = Path(path).stat()
     key = (str(path), st.st_mtime_ns, st.st_size)
     data = _FILE_CACHE.get(key)
     if data is None:
-        data = read_yaml(path).data
+        data = disk_cached("calibration", file_key(path), lambda: read_yaml(path).data)
         _FILE_CACHE[key] = data
     return Calibration.from_dict(copy.deepcopy(data))
 

@@ -24,6 +24,13 @@ from pathlib import Path
 # pydantic scans every installed package's entry points for plugins on first use (~30 ms);
 # vtt uses none, and `vtt plan` must start in well under a second.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+if os.environ["PYDANTIC_DISABLE_PLUGINS"] == "__all__" and "pydantic.plugin._loader" not in sys.modules:
+    # With plugins off, pydantic's plugin loader still imports importlib.metadata (email, zipfile,
+    # csv: ~25 ms) the first time it builds a validator. Its one function then returns (), so
+    # the CLI gives it that function directly.
+    _loader = types.ModuleType("pydantic.plugin._loader")
+    _loader.get_plugins = lambda: ()
+    sys.modules["pydantic.plugin._loader"] = _loader
 
 import typer
 
