@@ -119,3 +119,26 @@ def test_cost_is_pure():
     """vtt.cost imports only specs, units, errors and ggml types: no files, no calibrations, no plan."""
     allowed = {"vtt.specs", "vtt.units", "vtt.errors", "vtt.ggml_types", "vtt.cost"}
     assert package_graph(import_graph()).get("vtt.cost", set()) <= allowed
+
+
+def test_readme_dependency_list_matches_the_code():
+    """README "How it works": every package imports only packages listed on lines above it."""
+    readme = (ROOT.parents[1] / "README.md").read_text()
+    block = readme.split("Module dependencies:", 1)[1].split("```")[1]
+    order, allowed = [], {}
+    for line in block.strip().splitlines():
+        names, arrow, rest = line.partition("->")
+        names, deps = (names, rest.strip().split("  ")[0]) if arrow else (line.split("  ")[0], "")
+        for name in (n.strip() for n in names.split(",")):
+            order.append(name)
+            allowed[name] = {d.strip() for d in deps.split(",") if d.strip()} if "(any" not in deps else None
+    graph = package_graph(import_graph())
+    for pkg, deps in graph.items():
+        name = pkg.removeprefix("vtt.")
+        assert name in allowed, f"{name} is missing from the README's dependency list"
+        real = {d.removeprefix("vtt.") for d in deps}
+        if allowed[name] is None:
+            continue
+        assert real <= allowed[name], f"{name} imports {sorted(real - allowed[name])}, not in the README"
+        above = set(order[: order.index(name)])
+        assert allowed[name] <= above, f"{name} lists {sorted(allowed[name] - above)} below it"
