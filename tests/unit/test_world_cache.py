@@ -1,12 +1,13 @@
-"""The start-up cache of parsed specs (vtt.specs.catalog.disk_cached) never changes an answer."""
+"""The start-up cache of parsed files (vtt.cache) never changes an answer."""
 
 from __future__ import annotations
 
 import os
 import shutil
 
+from vtt.cache import disk_cached
 from vtt.specs import catalog
-from vtt.specs.catalog import disk_cached, load_world, spec_roots
+from vtt.specs.catalog import load_world, spec_roots
 
 
 def _world(monkeypatch, roots):

@@ -96,7 +96,7 @@ def read_yaml(path):
 def load_calibration_file(path: Path) -> Calibration:
     """Parse a calibration YAML once per (path, mtime, size): a `plan_many` batch asks for the same
     backend's calibration once per (model, quant) group. Each call returns a fresh Calibration."""
-    from vtt.specs.catalog import disk_cached, file_key
+    from vtt.cache import disk_cached, file_key
 
     st = Path(path).stat()
     key = (str(path), st.st_mtime_ns, st.st_size)

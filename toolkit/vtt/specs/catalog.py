@@ -154,34 +154,23 @@ def default_world() -> World:
         key = _fingerprint(roots)
     except OSError:
         return load_world(roots)  # a file vanished while we looked: the loader says what is wrong
+    from vtt.cache import disk_cached
+
     return disk_cached("world", key, lambda: load_world(roots))
 
 
-# ---- a start-up cache of parsed spec files ----
+# ---- the World's key in the start-up cache (vtt.cache) ----
 # Reading and validating ~60 YAML files costs `vtt plan` about as much as importing numpy, and
-# building the spec models' pydantic validators (deferred: vtt.specs.base) more. So the validated
-# World (and each calibration file's data, vtt.calibration) is pickled under
-# $XDG_CACHE_HOME/vtt/parsed/, keyed by every file's path, size and mtime, the spec model sources
-# and the versions of vtt, Python and pydantic. Any change is a miss, and a miss or an unreadable
-# cache file just reads the YAML: the cache never changes an answer, only the start-up time.
-CACHE_KEEP = 32
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vtt" / "parsed"
-
-
-def file_key(path: Path) -> str:
-    st = Path(path).stat()
-    return f"{path}|{st.st_size}|{st.st_mtime_ns}"
-
-
+# building the spec models' pydantic validators (deferred: vtt.specs.base) more, so the
+# validated World is cached, keyed by every spec file's path, size and mtime, the spec model
+# sources and the versions of vtt, Python and pydantic.
 def _fingerprint(roots: list[Path]) -> str:
     import sys
 
     import pydantic
 
     from vtt import __version__
+    from vtt.cache import file_key
 
     parts = [f"{__version__}|{sys.version}|{pydantic.VERSION}"]
     files = [*sorted(Path(__file__).parent.glob("*.py"))]
@@ -191,42 +180,3 @@ def _fingerprint(roots: list[Path]) -> str:
                 dirnames.sort()
                 files += [Path(dirpath) / n for n in sorted(names) if n.endswith(".yaml")]
     return "\n".join(parts + [file_key(f) for f in files])
-
-
-def disk_cached(kind: str, key: str, build):
-    """`build()`, or what it returned last time for the same `key` (a string naming every input)."""
-    import pickle
-    import zlib
-
-    path = _cache_dir() / f"{kind}-{zlib.crc32(key.encode()):08x}.pickle"  # the full key is checked below
-    try:
-        with open(path, "rb") as f:
-            stored_key, value = pickle.load(f)
-        if stored_key == key:
-            return value
-    except Exception:  # no cache yet, an old format, a damaged file: build it
-        pass
-    value = build()
-    _write_cache(path, (key, value))
-    return value
-
-
-def _write_cache(path: Path, entry: tuple) -> None:
-    import pickle
-    import tempfile
-
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("wb", dir=path.parent, suffix=".tmp", delete=False) as f:
-            tmp = f.name
-            pickle.dump(entry, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees no file or the whole file
-        tmp = None
-        for old in sorted(path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime)[:-CACHE_KEEP]:
-            old.unlink(missing_ok=True)
-    except Exception:
-        pass  # a read-only home or a full disk: no cache, same answers
-    finally:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
