@@ -51,3 +51,35 @@ def test_version_names_vtt_and_the_pinned_llama_cpp():
         r = _vtt(*args)
         assert r.returncode == 0, r.stderr
         assert __version__ in r.stdout and LLAMA_CPP_COMMIT[:12] in r.stdout and SDIST_VERSION in r.stdout
+
+
+def test_choices_and_enums_read_like_typer():
+    import enum
+    from typing import Annotated, Literal
+
+    import typer
+
+    class Units(str, enum.Enum):
+        gb = "GB"
+        gib = "GiB"
+
+    def cmd(units: Annotated[Literal["GB", "GiB"], typer.Option("--units")] = "GiB",
+            mode: Annotated[Units, typer.Option("--mode")] = Units.gib) -> None:
+        pass
+
+    decls = app_mod._declarations(cmd)
+    assert app_mod._parse(decls, ["--units", "GB", "--mode", "GB"]) == {"units": "GB", "mode": Units.gb}
+    assert app_mod._parse(decls, []) == {"units": "GiB", "mode": Units.gib}
+    for bad in (["--units", "gb"], ["--mode", "TB"]):  # typer says what is wrong
+        with pytest.raises(app_mod._Unusual):
+            app_mod._parse(decls, bad)
+    captured = {}
+    runner_app = typer.Typer()  # typer itself reads the same line to the same values
+
+    @runner_app.command()
+    def same(units: Annotated[Literal["GB", "GiB"], typer.Option("--units")] = "GiB",
+             mode: Annotated[Units, typer.Option("--mode")] = Units.gib) -> None:
+        captured.update(units=units, mode=mode)
+
+    CliRunner().invoke(runner_app, ["--units", "GB", "--mode", "GB"], catch_exceptions=False)
+    assert captured == {"units": "GB", "mode": Units.gb}

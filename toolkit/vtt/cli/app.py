@@ -140,7 +140,7 @@ def _declarations(fn) -> list[tuple[str, object, type, object]]:
         args = [a for a in typing.get_args(base) if a is not type(None)]
         if typing.get_origin(base) in (typing.Union, types.UnionType) and len(args) == 1:
             base = args[0]
-        if info is None or base not in _PLAIN or p.default is inspect.Parameter.empty \
+        if info is None or not _known(base) or p.default is inspect.Parameter.empty \
                 or any(getattr(info, a, None) for a in _OFF_FAST_PATH) or getattr(info, "count", False) \
                 or not getattr(info, "expose_value", True):
             raise _Unusual(name)
@@ -148,7 +148,24 @@ def _declarations(fn) -> list[tuple[str, object, type, object]]:
     return out
 
 
-def _convert(text: str, kind: type):
+def _known(kind) -> bool:
+    import enum
+    import typing
+
+    if typing.get_origin(kind) is typing.Literal:
+        return all(isinstance(v, str) for v in typing.get_args(kind))
+    return kind in _PLAIN or isinstance(kind, type) and issubclass(kind, enum.Enum) \
+        and all(isinstance(m.value, str) for m in kind)
+
+
+def _convert(text: str, kind):
+    import enum
+    import typing
+
+    if typing.get_origin(kind) is typing.Literal and text in typing.get_args(kind):
+        return text
+    if isinstance(kind, type) and issubclass(kind, enum.Enum) and text in {m.value for m in kind}:
+        return kind(text)
     if kind is int and _INT.fullmatch(text):
         return int(text)
     if kind is float and _FLOAT.fullmatch(text):
