@@ -15,14 +15,14 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CSV = ROOT.parent / "shared" / "reference" / "strix_halo_calibration.csv"
+DEFAULT_CSV = ROOT / "validation" / "data" / "strix_halo_calibration.csv"  # validation/SOURCES.md
 HARDWARE = "strix-halo-128"
 BACKENDS = ("vulkan-radv", "vulkan-amdvlk", "rocm")
 SINCE = 7000
 
 
 def main() -> None:
-    from vtt.calibrate.calibration import write_calibration_yaml
+    from vtt.calibration import write_calibration_yaml
     from vtt.calibrate.pipeline import calibrate_rows, load_rows
     from vtt.calibrate.rows import select_rows
     from vtt.harness.ingest import ingest_files

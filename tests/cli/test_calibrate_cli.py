@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from vtt.cli.app import app
 
-CSV = Path(__file__).resolve().parents[3] / "shared" / "reference" / "strix_halo_calibration.csv"
+CSV = Path(__file__).resolve().parents[2] / "validation" / "data" / "strix_halo_calibration.csv"
 runner = CliRunner()
 
 
@@ -19,7 +19,6 @@ def isolated_data_home(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.skipif(not CSV.exists(), reason="public CSV not present")
 def test_calibrate_from_csv_exports_yaml_that_plan_then_uses(tmp_path):
     r = runner.invoke(app, ["calibrate", "--backend", "vulkan-amdvlk", "--since", "b7000", "--csv", str(CSV),
                             "--db", str(tmp_path / "v.duckdb"), "--json"], catch_exceptions=False)
@@ -60,7 +59,7 @@ ROCM_CSV = Path(os.environ.get("VTT_PUBLIC_CSV", str(CSV)))
 
 @pytest.mark.skipif(not ROCM_CSV.exists(), reason="public CSV not present")
 def test_calibrate_fits_rocm_kernel_eras_apart_and_plan_picks_by_build(tmp_path):
-    from vtt.calibrate.calibration import find_calibration
+    from vtt.calibration import find_calibration
     from vtt.specs.catalog import default_world
 
     r = runner.invoke(app, ["calibrate", "--backend", "rocm", "--since", "b7000", "--csv", str(ROCM_CSV), "--json"],

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vtt.calibrate.calibration import Calibration
+from vtt.calibration import Calibration
 from vtt.calibrate.dataset import Dataset
 from vtt.calibrate.fit import fit_calibration
 from vtt.calibrate.rows import csv_rows, era_of, parse_build, select_rows
@@ -117,7 +117,7 @@ def test_calibration_round_trips_through_a_dict():
 
 
 def test_calibration_file_is_parsed_once_per_mtime(tmp_path, monkeypatch):
-    from vtt.calibrate import calibration as calmod
+    from vtt import calibration as calmod
 
     cal = Calibration(id="c1", hardware="h", backend="b", params={"bw_eff": 0.7}, n_points=3)
     path = calmod.write_calibration_yaml(cal, tmp_path / "b.yaml")

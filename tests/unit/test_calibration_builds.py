@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vtt.calibrate.calibration import (Calibration, describe_builds, export_user_calibration, find_calibration,
+from vtt.calibration import (Calibration, describe_builds, export_user_calibration, find_calibration,
                                        kernel_era, parse_build_query, split_by_era)
 from vtt.errors import BadQuery
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vtt.calibrate.calibration import find_calibration
+from vtt.calibration import find_calibration
 from vtt.cost import throughput
 from vtt.cost.predict import predict_speed, speed_features
 from vtt.cost.request import gen_seconds, request_features, request_times

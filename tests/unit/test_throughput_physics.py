@@ -22,7 +22,7 @@ def test_flash_attention_off_is_slower_at_depth():
 
 
 def test_predict_rows_gives_an_interval_around_the_prediction():
-    from vtt.cost.predict import predict_rows
+    from vtt.calibrate.predict_rows import predict_rows
 
     out = predict_rows([{"model_filename": "llama-2-7b.Q4_0.gguf", "model_size": int(3.56 * 2**30), "n_prompt": 0,
                          "n_gen": 128, "n_depth": 0, "flash_attn": 1, "n_ubatch": 512, "backends": "Vulkan"},

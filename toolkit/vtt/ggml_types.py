@@ -32,6 +32,17 @@ def gguf_constants() -> ModuleType:
 @lru_cache(maxsize=1)
 def type_table() -> dict[str, tuple[int, int, int]]:
     """lower-case ggml type name -> (type id, block size, bytes per block)."""
+    from vtt.cache import disk_cached, file_key
+
+    spec = importlib.util.find_spec("gguf")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - gguf is a dependency
+        return _table()
+    # Executing constants.py (hundreds of enum members) costs ~20 ms of every cold `vtt plan`.
+    path = next(iter(spec.submodule_search_locations)) + "/constants.py"
+    return disk_cached("ggml-types", file_key(path), _table)
+
+
+def _table() -> dict[str, tuple[int, int, int]]:
     c = gguf_constants()
     out = {}
     for t, (blck, size) in c.GGML_QUANT_SIZES.items():

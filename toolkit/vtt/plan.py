@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from vtt.calibrate.calibration import Calibration, find_calibration
+from vtt.calibration import Calibration, find_calibration
 from vtt.cost import coverage
 from vtt.cost.attention import attention_kind
 from vtt.cost.predict import ResolvedModel, memory_breakdown, predict_speed, speed_features

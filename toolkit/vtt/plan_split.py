@@ -108,7 +108,7 @@ def _fixed_costs(world, hardware: str, backend: str) -> tuple[float, float]:
     box's calibration (t_token_us, t_ubatch_ms)."""
     key = (id(world), hardware, backend)
     if key not in _FIXED:
-        from vtt.calibrate.calibration import find_calibration
+        from vtt.calibration import find_calibration
 
         be = world.get_backend(backend)
         p = find_calibration(world.roots, hardware, backend, None, be.defaults).all_params()

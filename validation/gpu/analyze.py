@@ -146,7 +146,7 @@ def main() -> None:
            "hardware": matrix.HARDWARE, "backend": "vulkan-nvidia"} for r in test]
     after = defaultdict(list)
     after_in = defaultdict(list)
-    from vtt.calibrate.calibration import export_user_calibration
+    from vtt.calibration import export_user_calibration
 
     export_user_calibration(cal)  # plan_many picks the newest user calibration
     for q in qs:

@@ -67,7 +67,7 @@ def h100_calibration(world, tmp: Path):
 
 def transfer(cal, hardware: str, cal_id: str):
     """The same efficiencies, filed under another card (its spec sheet supplies BW and FLOPs)."""
-    from vtt.calibrate.calibration import Calibration
+    from vtt.calibration import Calibration
 
     d = cal.to_dict()
     d.update(id=cal_id, hardware=hardware,
@@ -78,7 +78,7 @@ def transfer(cal, hardware: str, cal_id: str):
 def predict_matrix(cal, out: Path, *, tag: str, header_dir: Path | None = None, skip=None) -> int:
     """Predict every (model, fa, depth, test) cell of the GPU matrix on HARDWARE with `cal`; one
     JSON line per cell to `out`. `skip(model_file, fa, depth)` drops cells (the quick set)."""
-    from vtt.calibrate.calibration import export_user_calibration
+    from vtt.calibration import export_user_calibration
     from vtt.plan import plan_many
     from vtt.specs.catalog import default_world
 

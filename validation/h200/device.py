@@ -68,7 +68,7 @@ def cmd_ops(out: str) -> None:
 
 
 def cmd_fit(out: str) -> None:
-    from vtt.calibrate.calibration import load_calibration_file, write_calibration_yaml
+    from vtt.calibration import load_calibration_file, write_calibration_yaml
     from vtt.calibrate.pipeline import load_op_rows
     from vtt.calibrate.quick import fit_quick
     from vtt.calibrate.rows import store_rows

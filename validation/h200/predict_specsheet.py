@@ -28,7 +28,7 @@ def main() -> None:
     world = default_world()
     h100 = common.h100_calibration(world, tmp)
     cal = common.transfer(h100, common.HARDWARE, "h200-141--vulkan-nvidia--from-h100-specsheet")
-    from vtt.calibrate.calibration import write_calibration_yaml
+    from vtt.calibration import write_calibration_yaml
 
     write_calibration_yaml(cal, common.HERE / "prior_from_h100.yaml",
                            "# The H100 Vulkan calibration (validation/gpu, all steady rows) carried to the H200's spec\n"

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from vtt.calibrate.calibration import Calibration
+from vtt.calibration import Calibration
 from vtt.calibrate.dataset import Dataset
 from vtt.cost import throughput
 from vtt.cost.throughput import PARAM_DEFAULTS

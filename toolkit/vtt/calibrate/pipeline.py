@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vtt.calibrate.calibration import Calibration, describe_builds, split_by_era
+from vtt.calibration import Calibration, describe_builds, split_by_era
 from vtt.calibrate.dataset import build_dataset
 from vtt.calibrate.fit import fit_calibration, residuals
 from vtt.calibrate.validate import CrossValidation, abs_pct, cross_validate, summarize
@@ -153,7 +153,7 @@ MIN_ERA_ROWS = 12
 
 
 def _save(cal: Calibration, hardware: str, backend: str, *, db, csv, label, since) -> dict:
-    from vtt.calibrate.calibration import export_user_calibration
+    from vtt.calibration import export_user_calibration
 
     out = {"calibration": cal.to_dict(), "saved_to_store": None, "yaml": None}
     if not csv or db:

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from vtt.calibrate.calibration import Calibration, describe_builds
+from vtt.calibration import Calibration, describe_builds
 
 # (catalog id, layers kept, weight type) as written by vtt.gguf.write with random weights.
 QUICK_MODELS = [("llama-3.1-8b", 32, "q4_0"), ("llama-3.1-8b", 32, "q8_0"), ("gpt-oss-20b", 24, "mxfp4")]
@@ -169,7 +169,7 @@ def run_quick(world, hardware: str, backend: str, *, ops_backend: str, model_dir
     import time
     from pathlib import Path
 
-    from vtt.calibrate.calibration import export_user_calibration, find_calibration
+    from vtt.calibration import export_user_calibration, find_calibration
     from vtt.calibrate.pipeline import load_op_rows, load_rows
     from vtt.harness.locate import find_llama_bench
     from vtt.harness.matrix import BenchMatrix, expand_cells

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vtt.calibrate.calibration import Calibration
+from vtt.calibration import Calibration
 from vtt.calibrate.dataset import Dataset
 from vtt.calibrate.fit import fit_calibration
 from vtt.cost import throughput

@@ -27,7 +27,7 @@ def safe_name(kind: str, value: str) -> str:
 
 def _user_file(cal_id: str) -> list:
     """The user calibration files holding `cal_id`, each checked to lie inside the user calibration folder."""
-    from vtt.calibrate.calibration import load_calibration_file, user_calibration_dir
+    from vtt.calibration import load_calibration_file, user_calibration_dir
 
     root = user_calibration_dir().resolve()
     out = []
@@ -41,7 +41,7 @@ def _user_file(cal_id: str) -> list:
 
 def _current(world, hardware: str, backend: str):
     """The calibration `vtt plan` uses now for hardware x backend (None: only physics defaults)."""
-    from vtt.calibrate.calibration import find_calibration
+    from vtt.calibration import find_calibration
 
     be = world.get_backend(backend)
     cal = find_calibration(world.roots, hardware, backend, None, be.defaults)
@@ -103,7 +103,7 @@ def calibrate(
 
       vtt calibrate --quick --hardware h200-141 --backend vulkan-nvidia --prior-hardware h100-sxm-80
     """
-    from vtt.calibrate.calibration import list_calibrations
+    from vtt.calibration import list_calibrations
     from vtt.calibrate.rows import parse_build
     from vtt.errors import BadQuery
     from vtt.specs.catalog import default_world
@@ -172,7 +172,7 @@ def calibrate(
 def _use_or_remove(world, use: str | None, remove: str | None, json_out: bool) -> None:
     from datetime import datetime, timezone
 
-    from vtt.calibrate.calibration import (list_calibrations, load_calibration_file, user_calibration_dir,
+    from vtt.calibration import (list_calibrations, load_calibration_file, user_calibration_dir,
                                            write_calibration_yaml)
     from vtt.errors import BadQuery, UnknownName
 

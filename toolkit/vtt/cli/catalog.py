@@ -66,7 +66,7 @@ def _modes(w, search: str | None, json_out: bool) -> None:
 def _coverage(world, search, json_out) -> None:
     """The (hardware, backend, FA path, head width, GQA, attention kind, depth band, build) cells the
     visible calibrations' rows cover: a query outside them is answered as extrapolated."""
-    from vtt.calibrate.calibration import list_calibrations, load_calibration_file
+    from vtt.calibration import list_calibrations, load_calibration_file
 
     from pathlib import Path
 

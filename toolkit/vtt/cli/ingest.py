@@ -8,14 +8,16 @@ from typing import Optional
 
 import typer
 
+from vtt.cli.options import BackendOption, DbOption, HardwareOption, JsonOption
+
 
 def ingest(
     files: list[Path] = typer.Argument(..., help="llama-bench .json/.jsonl/.csv/.sql/.md, or a community CSV."),
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file (default ~/.local/share/vtt/vtt.duckdb)."),
+    db: DbOption = None,
     label: Optional[str] = typer.Option(None, "--label", help="Run label (default: the file name without suffix)."),
-    hardware: Optional[str] = typer.Option(None, "--hardware", help="Hardware id the results came from."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="Backend id (cpu, vulkan, rocm, cuda...)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the per-file summary as JSON on stdout."),
+    hardware: HardwareOption = None,
+    backend: BackendOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Store llama-bench results from files; rows already in the database are skipped.
 

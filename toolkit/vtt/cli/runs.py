@@ -8,23 +8,42 @@ from typing import Optional
 
 import typer
 
+from vtt.cli.options import DbOption, JsonOption
+
+
+def list_runs(db: str | Path | None = None, label: str | None = None) -> list[dict]:
+    """The runs in the database, oldest first, each with its result counts by status.
+
+    A database that does not exist yet, or holds no vtt tables, has no runs: an empty list.
+    """
+    from vtt import store
+
+    path = Path(db) if db else store.default_db_path()
+    if not path.exists():
+        return []
+    with store.open_store(path, read_only=True) as s:
+        tables = {r[0] for r in s.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "runs" not in tables:
+            return []
+        rows = store.find_runs(s, label=label)
+        for r in rows:
+            r["results"] = store.count_results(s, r["run_id"])
+    return rows
+
 
 def runs(
-    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file (default ~/.local/share/vtt/vtt.duckdb)."),
+    db: DbOption = None,
     label: Optional[str] = typer.Option(None, "--label", help="Only runs with this label."),
-    as_json: bool = typer.Option(False, "--json", help="Print runs as JSON on stdout."),
+    as_json: JsonOption = False,
 ) -> None:
     """List runs (benchmarks and ingested files) with their status and result counts.
+
+    An empty or missing database lists nothing (exit 0).
 
     Example:
       vtt runs --db results.duckdb
     """
-    from vtt import store
-
-    with store.open_store(db, read_only=True) as s:
-        rows = store.find_runs(s, label=label)
-        for r in rows:
-            r["results"] = store.count_results(s, r["run_id"])
+    rows = list_runs(db, label)
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
         return

@@ -1,7 +1,7 @@
 """Memory of one llama.cpp context: KV cache as llama.cpp allocates it, compute buffers, overhead.
 
 KV rules (src/llama-context.cpp, llama-kv-cache.cpp, llama-kv-cache-iswa.cpp,
-llama-memory-recurrent.cpp; summarised in ../shared/reference/kv_cache_and_runtime.md):
+llama-memory-recurrent.cpp; summarised in validation/data/reference/kv_cache_and_runtime.md):
 n_ctx is padded to 256; -np splits it into streams unless the cache is unified; SWA layers
 hold min(n_ctx_seq, window x streams + n_ubatch) cells padded to 256; recurrent layers hold a
 fixed F32 state per sequence.

@@ -1,7 +1,7 @@
 """Weight bytes: per tensor, from a GGUF header's real types or from a file type's mix.
 
 The mix follows llama.cpp's `llama_tensor_get_type` (src/llama-quant.cpp; summarised in
-../shared/reference/quants.md section 2.3) for the tensors that dominate size.
+validation/data/reference/quants.md section 2.3) for the tensors that dominate size.
 """
 
 from __future__ import annotations

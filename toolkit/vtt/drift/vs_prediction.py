@@ -48,11 +48,11 @@ def check_against_prediction(results: list[dict], predict_fn: PredictFn) -> list
 
 
 def default_predict_fn() -> PredictFn:
-    """vtt.cost.predict.predict_rows(rows) -> [(tps, lo, hi) | None, ...], wrapped per row."""
+    """vtt.calibrate.predict_rows.predict_rows(rows) -> [(tps, lo, hi) | None, ...], wrapped per row."""
     try:
-        from vtt.cost.predict import predict_rows
+        from vtt.calibrate.predict_rows import predict_rows
     except ImportError:
-        raise VttError("the cost model cannot predict llama-bench rows yet (vtt.cost.predict.predict_rows missing)",
+        raise VttError("the cost model cannot predict llama-bench rows yet (vtt.calibrate.predict_rows missing)",
                        code="no_cost_model", hint="run vtt drift without --against-prediction") from None
 
     def predict(row: dict):

@@ -1,6 +1,6 @@
 """Exports of a plan: llama-swap config, Roo Code settings, Claude Code settings, Cursor instructions.
 
-Schemas follow shared/reference/editors_and_exports.md (llama-swap @0bdb372, Roo Code v3.52.1, Claude Code docs).
+Schemas follow validation/data/reference/editors_and_exports.md (llama-swap @0bdb372, Roo Code v3.52.1, Claude Code docs).
 Every export names what it targets: the llama.cpp build whose llama-server flags it uses (flags checked against
 that build's common/arg.cpp) and the llama-swap version. Co-resident sets go in top-level `groups` (v107+; v225+
 still reads it), never in `routing` (v225+ only: older versions ignore it and swap co-resident models out).

@@ -49,7 +49,7 @@ class Pricer:
     """One hardware x backend; calibrations are read once per pricer (not patched into vtt.plan)."""
 
     def __init__(self, world, hardware: str, backend: str | None = None):
-        from vtt.calibrate.calibration import find_calibration
+        from vtt.calibration import find_calibration
 
         self.world = world
         hw = world.get_hardware(hardware)

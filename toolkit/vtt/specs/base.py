@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # validators built on first use: a cached World (vtt.specs.catalog) needs none
 
 
 class Source(Spec):

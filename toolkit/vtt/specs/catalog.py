@@ -1,7 +1,7 @@
 """The declared world: every spec file under specs/ (and user overlays), loaded and validated.
 
-Search order for spec roots: the directories in $VTT_SPECS (os.pathsep-separated, later ones
-override earlier ones by id), then the project's own `specs/`.
+Spec roots, later ones overriding earlier ones by id: vtt's own specs (package data, see
+vtt.resources), then the directories in $VTT_SPECS (os.pathsep-separated overlays).
 """
 
 from __future__ import annotations
@@ -19,15 +19,12 @@ from vtt.specs.hardware import Hardware
 from vtt.specs.model_arch import ModelArch
 from vtt.specs.quant import FileType
 from vtt.specs.runtime import Runtime
-from vtt.specs.yamlfile import read_yaml, validate
 
 
 def builtin_specs_dir() -> Path:
-    here = Path(__file__).resolve()
-    for cand in (here.parents[3] / "specs", Path(os.sys.prefix) / "share" / "vtt" / "specs"):
-        if (cand / "hardware").is_dir():
-            return cand
-    raise SpecError("cannot find vtt's specs/ directory; set VTT_SPECS to its path")
+    from vtt.resources import specs_dir
+
+    return specs_dir()
 
 
 def spec_roots() -> list[Path]:
@@ -130,6 +127,8 @@ def _did_you_mean(name: str, keys: dict[str, str], items: dict) -> str:
 
 
 def _load_dir(root: Path, sub: str, cls, into: dict, list_key: str | None = None) -> None:
+    from vtt.specs.yamlfile import read_yaml, validate  # yaml only on a cache miss
+
     d = root / sub
     if not d.is_dir():
         return
@@ -148,6 +147,9 @@ def _load_dir(root: Path, sub: str, cls, into: dict, list_key: str | None = None
             into[obj.id] = obj
 
 
+LOADED = ("hardware", "backends", "models", "quants", "runtimes")
+
+
 def load_world(roots: list[Path] | None = None) -> World:
     w = World(roots=roots or spec_roots())
     for root in w.roots:
@@ -164,4 +166,34 @@ def load_world(roots: list[Path] | None = None) -> World:
 
 @lru_cache(maxsize=1)
 def default_world() -> World:
-    return load_world()
+    roots = spec_roots()
+    try:
+        key = _fingerprint(roots)
+    except OSError:
+        return load_world(roots)  # a file vanished while we looked: the loader says what is wrong
+    from vtt.cache import disk_cached
+
+    return disk_cached("world", key, lambda: load_world(roots))
+
+
+# ---- the World's key in the start-up cache (vtt.cache) ----
+# Reading and validating ~60 YAML files costs `vtt plan` about as much as importing numpy, and
+# building the spec models' pydantic validators (deferred: vtt.specs.base) more, so the
+# validated World is cached, keyed by every spec file's path, size and mtime, the spec model
+# sources and the versions of vtt, Python and pydantic.
+def _fingerprint(roots: list[Path]) -> str:
+    import sys
+
+    import pydantic
+
+    from vtt import __version__
+    from vtt.cache import file_key
+
+    parts = [f"{__version__}|{sys.version}|{pydantic.VERSION}"]
+    files = [*sorted(Path(__file__).parent.glob("*.py"))]
+    for root in roots:
+        for sub in LOADED:
+            for dirpath, dirnames, names in os.walk(Path(root) / sub):
+                dirnames.sort()
+                files += [Path(dirpath) / n for n in sorted(names) if n.endswith(".yaml")]
+    return "\n".join(parts + [file_key(f) for f in files])

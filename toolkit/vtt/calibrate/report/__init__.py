@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vtt.calibrate.report.compute import ROOT
-
-DEFAULT_CSV = ROOT.parent / "shared" / "reference" / "strix_halo_calibration.csv"
+from vtt.resources import calibration_csv
 
 
 def default_csv() -> Path:
-    """The public rows: validation/data/ in the repository, else the shared reference copy."""
-    local = ROOT / "validation" / "data" / "strix_halo_calibration.csv"
-    return local if local.is_file() else DEFAULT_CSV
+    """The public rows vtt is calibrated on: validation/data/, shipped as package data."""
+    return calibration_csv()
 
 
-def write_accuracy_report(csv: str | None = None, out_dir: Path | str = ROOT / "validation", plots: bool = True) -> Path:
+def notes_path(out_dir: Path) -> Path:
+    """validation/report_notes.md beside the report being written (a clone's validation/ by default)."""
+    return Path(out_dir) / "report_notes.md" if (Path(out_dir) / "report_notes.md").is_file() \
+        else Path("validation") / "report_notes.md"
+
+
+def write_accuracy_report(csv: str | None = None, out_dir: Path | str = "validation", plots: bool = True) -> Path:
     from vtt.calibrate.report import compute, markdown
     from vtt.calibrate.rows import csv_rows
     from vtt.specs.catalog import load_world
@@ -41,7 +44,7 @@ def write_accuracy_report(csv: str | None = None, out_dir: Path | str = ROOT / "
 
         made = draw_plots(groups, mem_pts, world, out_dir)
     text = markdown.render(groups, mem_pts, seed, len(rows), csv_path.name, made,
-                           markdown.notes(ROOT / "validation" / "report_notes.md"), world)
+                           markdown.notes(notes_path(out_dir)), world)
     path = out_dir / "REPORT.md"
     path.write_text(text)
     return path

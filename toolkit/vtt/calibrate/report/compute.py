@@ -11,6 +11,7 @@ import numpy as np
 from vtt.calibrate.pipeline import calibrate_rows
 from vtt.calibrate.rows import select_rows
 from vtt.calibrate.validate import CrossValidation, abs_pct, cross_validate, fold_labels, summarize
+from vtt.resources import seed_tables
 
 HARDWARE = "strix-halo-128"
 GROUPS = [("vulkan-radv", "2026"), ("vulkan-amdvlk", "2026"), ("rocm", "2026"), ("rocm", "2025"), ("vulkan-amdvlk", "2025")]
@@ -19,7 +20,7 @@ SCHEMES = ("family", "architecture", "attention", "build-era")
 SLICES = ("pp d=0", "pp d>0", "tg")  # the issue-9 targets: pp at depth 0, pp at depth, tg
 TARGETS = {"pp d=0": 12.0, "pp d>0": 15.0, "tg": 6.0}  # leave-attention-kind-out median abs %, per backend
 COVERAGE_BAND = (0.85, 0.95)
-ROOT = Path(__file__).resolve().parents[4]
+
 
 
 def slice_mask(cv: CrossValidation, name: str) -> np.ndarray:
@@ -111,7 +112,7 @@ def seed_comparison(rows, world) -> list[dict]:
 
     from vtt.plan import plan_many, resolve_model
 
-    seed = yaml.safe_load((ROOT / "fixtures" / "seed" / "seed_tables.yaml").read_text())
+    seed = yaml.safe_load(seed_tables().read_text())
     by_model: dict = {}
     for r in rows:
         if r.get("n_depth") not in ("0", 0) or not r.get("quant"):
