@@ -125,7 +125,7 @@ def test_heterogeneous_cluster_uses_each_box_speed(tmp_path, monkeypatch):
 
 
 def test_optimizer_entry_point_answers_candidates_on_a_cluster():
-    from vtt.plan_split import plan_on_cluster
+    from vtt.plan import plan_on_cluster
 
     cands = [{"model": "glm-4.7", "quant": "Q4_K_M", "context": 32768},
              {"model": "qwen3-30b-a3b", "quant": "Q8_0", "context": 32768}]

@@ -454,7 +454,7 @@ def _answer_split(rm, hw, be, cal, qs: list, world) -> list[dict]:
     if any(q.boxes or q.cluster for q in qs):
         from vtt.plan_split import with_cluster
 
-        group = with_cluster(group, rm, qs, world)
+        group = with_cluster(group, rm, qs, world, _one_box_speed)
     return group
 
 
@@ -574,3 +574,25 @@ def _gb_keys(ans: dict) -> dict:
     """`*_gb` (10^9 bytes) beside every `*_gib` (2^30 bytes) key, as download pages count."""
     return {k[:-4] + "_gb": (None if v is None else round(v * GIB / 1e9, 4))
             for k, v in ans.items() if k.endswith("_gib") and isinstance(v, (int, float, type(None)))}
+
+
+def _one_box_speed(q, hardware: str, backend: str) -> tuple[float, float]:
+    """(pp_tps, tg_tps) of the whole model on one box of another kind (heterogeneous clusters)."""
+    raw = q.model_dump(exclude={"boxes", "cluster", "link", "tensor_split", "calibration"})
+    a = plan_many([{**raw, "hardware": hardware, "backend": backend}])[0]
+    if "error" in a:
+        raise BadQuery(f"no one-box speed on {hardware}/{backend}: {a['error']['message']}")
+    return a["pp_tps"], a["tg_tps"]
+
+
+def plan_on_cluster(queries: list[dict], *, cluster: str | None = None, boxes: int | None = None,
+                    link: str | None = None, world=None) -> list[dict]:
+    """The optimizer's entry point for candidates that may only fit split across boxes: each
+    candidate query (plan keys: model, quant, context, ...) answered on the cluster, in order.
+    Each answer has `fits` (every device fits its box), `tg_tps` / `pp_tps` with the network paid,
+    `tg_tps_one_box` (what one box would do, were it big enough), `devices` and `network` (the
+    named terms, for the `why`). A candidate that cannot be planned has an `error` instead."""
+    if (cluster is None) == (boxes is None):
+        raise BadQuery("give a cluster id or a number of boxes, not both or neither")
+    extra = {"cluster": cluster} if cluster else {"boxes": boxes, "link": link}
+    return plan_many([{**q, **{k: v for k, v in extra.items() if v is not None}} for q in queries], world)

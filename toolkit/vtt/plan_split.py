@@ -75,7 +75,7 @@ def model_tensors(rm, model_name: str, world) -> list[tuple[str, float]]:
     return [(n, b * k) for n, b in rows]
 
 
-def with_cluster(answers: list[dict], rm, qs: list, world, cal_speed=None) -> list[dict]:
+def with_cluster(answers: list[dict], rm, qs: list, world, cal_speed) -> list[dict]:
     """Add `devices`, per-device fits and network-adjusted speeds to single-box answers (one group:
     the same model, hardware and backend). `cal_speed(query, hardware, backend)` gives the one-box
     (pp_tps, tg_tps) on another box's hardware (heterogeneous clusters). Queries with the same
@@ -92,7 +92,7 @@ def with_cluster(answers: list[dict], rm, qs: list, world, cal_speed=None) -> li
         try:
             if tensors is None:
                 tensors = cc.place_tensors(model_tensors(rm, qs[idx[0]].model, world), rm.arch.n_layer)
-            done = _many([answers[i] for i in idx], rm, [qs[i] for i in idx], world, tensors, cal_speed or _one_box_speed)
+            done = _many([answers[i] for i in idx], rm, [qs[i] for i in idx], world, tensors, cal_speed)
         except VttError as e:
             done = [{k: answers[i].get(k) for k in ("model", "quant", "context")} | {"error": e.to_dict()} for i in idx]
         for i, a in zip(idx, done):
@@ -114,17 +114,6 @@ def _fixed_costs(world, hardware: str, backend: str) -> tuple[float, float]:
         p = find_calibration(world.roots, hardware, backend, None, be.defaults).all_params()
         _FIXED[key] = (p["t_token_us"] * 1e-6, p["t_ubatch_ms"] * 1e-3)
     return _FIXED[key]
-
-
-def _one_box_speed(q, hardware: str, backend: str) -> tuple[float, float]:
-    """(pp_tps, tg_tps) of the whole model on one box of another kind (heterogeneous clusters)."""
-    from vtt.plan import plan_many
-
-    raw = q.model_dump(exclude={"boxes", "cluster", "link", "tensor_split", "calibration"})
-    a = plan_many([{**raw, "hardware": hardware, "backend": backend}])[0]
-    if "error" in a:
-        raise BadQuery(f"no one-box speed on {hardware}/{backend}: {a['error']['message']}")
-    return a["pp_tps"], a["tg_tps"]
 
 
 _LAYOUTS: dict = {}
@@ -273,18 +262,3 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
             new["tensor_split"] = list(ts)
         out.append(new)
     return out
-
-
-def plan_on_cluster(queries: list[dict], *, cluster: str | None = None, boxes: int | None = None,
-                    link: str | None = None, world=None) -> list[dict]:
-    """The optimizer's entry point for candidates that may only fit split across boxes: each
-    candidate query (plan keys: model, quant, context, ...) answered on the cluster, in order.
-    Each answer has `fits` (every device fits its box), `tg_tps` / `pp_tps` with the network paid,
-    `tg_tps_one_box` (what one box would do, were it big enough), `devices` and `network` (the
-    named terms, for the `why`). A candidate that cannot be planned has an `error` instead."""
-    from vtt.plan import plan_many
-
-    if (cluster is None) == (boxes is None):
-        raise BadQuery("give a cluster id or a number of boxes, not both or neither")
-    extra = {"cluster": cluster} if cluster else {"boxes": boxes, "link": link}
-    return plan_many([{**q, **{k: v for k, v in extra.items() if v is not None}} for q in queries], world)

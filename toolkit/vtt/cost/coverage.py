@@ -20,6 +20,8 @@ import numpy as np
 
 from vtt.cost import attention, throughput
 
+Z90 = 1.6448536269514722  # two-sided 90 % interval (predict.py uses it too)
+
 DEPTH_BANDS = ("d=0", "0<d<=8K", "8K<d<=32K", "d>32K")
 
 # Log-space prior sd of a parameter the rows did not identify for this query. fa_eff_<path>: a
@@ -183,7 +185,6 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
 
 def widen(sp: dict, ext: Extrapolation) -> dict:
     """Widen predict_speed's 90 % intervals by the extrapolation's log-sd (in quadrature)."""
-    from vtt.cost.predict import Z90
 
     out = dict(sp)
     for key, extra in (("pp", ext.sd_pp), ("tg", ext.sd_tg)):

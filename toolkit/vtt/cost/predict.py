@@ -10,14 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from vtt.cost import memory, throughput
-from vtt.cost.coverage import depth_band
+from vtt.cost.coverage import Z90, depth_band
 from vtt.cost.weights import WeightProfile
 from vtt.specs.hardware import Hardware
 from vtt.specs.model_arch import FFN_MOE, MIXER_FULL, MIXER_RECURRENT, MIXER_SWA, ModelArch
 from vtt.specs.runtime import KV_TYPE_BYTES
 from vtt.units import GIB
 
-Z90 = 1.6448536269514722  # two-sided 90 % interval
 
 
 @dataclass(frozen=True)
