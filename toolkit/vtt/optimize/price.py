@@ -67,7 +67,7 @@ class Pricer:
                 "n_prompt": np.asarray(n_prompt, dtype=np.int64), "n_gen": np.asarray(n_gen, dtype=np.int64),
                 "n_ubatch": np.full(n, 512, dtype=np.int64), "parallel": np.ones(n, dtype=np.int64),
                 "flash_attn": np.ones(n, dtype=bool), "type_k": [kv] * n, "type_v": [kv] * n,
-                "mla_v_less": False, "kv_unified": False, "swa_full": False}
+                "mla_v_less": True, "kv_unified": False, "swa_full": False}  # MLA: K only, as the pinned llama.cpp (PR #19067)
 
     def memory_gib(self, rm, contexts: list[int], kv: str) -> np.ndarray:
         from vtt.cost.predict import memory_breakdown
@@ -83,7 +83,7 @@ class Pricer:
 
         depth, n_prompt, n_gen = (np.asarray(x, dtype=np.int64) for x in (depth, n_prompt, n_gen))
         arr = self._arrays(depth + n_prompt + n_gen, depth, n_prompt, n_gen, kv)
-        feats = speed_features(rm, self.hw, arr)
+        feats = speed_features(rm, self.hw, arr, self.be)  # the backend picks the attention kernel path
         sp = predict_speed(feats, self.cal.all_params(), self.cal.sigma_log, self.cal.param_names or None, None)
         return sp["pp_tps"], sp["tg_tps"]
 
