@@ -165,3 +165,75 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary.cells_failed:
         raise typer.Exit(EXIT_CELLS_FAILED)
+
+
+# Exit codes of `vtt bench serve` (see its --help).
+EXIT_SERVE_FAILED = 3
+
+
+@bench.command("serve")
+def serve(
+    model: Path = typer.Option(..., "-m", "--model", help="GGUF model file the server loads."),
+    workload: str = typer.Option("smoke", "--workload", "-w", help="Built-in workload name (specs/bench/workloads/) or a YAML file."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of this run (default serve-DATE-TIME)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file (default ~/.local/share/vtt/vtt.duckdb)."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="Runtime profile (specs/runtimes/), default llama-cpp-defaults."),
+    n_ctx: Optional[int] = typer.Option(None, "-c", "--ctx-size", help="Context per slot (default: the workload's largest request)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run with this --label, skipping finished requests."),
+    server_arg: Optional[list[str]] = typer.Option(None, "--server-arg", help="Extra llama-server argument (repeatable), e.g. --server-arg=-ngl --server-arg=99."),
+    llama_server: Optional[Path] = typer.Option(None, "--llama-server", help="Use this llama-server (or $VTT_LLAMA_SERVER, $LLAMA_BIN_DIR)."),
+    start_timeout: float = typer.Option(300.0, "--start-timeout", help="Seconds to wait for the server's /health."),
+    request_timeout: float = typer.Option(600.0, "--request-timeout", help="Seconds before one request is given up."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per finished request on stdout (the summary goes to stderr)."),
+) -> None:
+    """Start a real llama-server, send a workload's streamed chat requests, store every request.
+
+    Per request: TTFT (send -> first streamed token), decode tokens/s (between first and last token),
+    prompt tokens served from the server's cache, end-to-end seconds, the server's own `timings`, and
+    the server's RSS (plus device memory where nvidia-smi or amdgpu sysfs exist) sampled over time.
+    The server listens on 127.0.0.1 on a free port and is always stopped (success, failure, timeout,
+    Ctrl-C, SIGTERM; its death signal covers kill -9 of vtt).
+
+    Exit status: 0 all requests ok; 2 bad input; 3 llama-server missing, failed to start or some
+    requests failed; 130 interrupted (resume with --resume and the same --label).
+
+    Example:
+      vtt bench serve -m chat.gguf --workload smoke --label s1 --json
+      vtt bench serve -m model.gguf --workload modes --runtime server-4-slots --label modes-1
+    """
+    from vtt.harness.serve import load_runtime, run_serve
+    from vtt.specs.workload import load_workload
+
+    wl = load_workload(workload)
+    profile = load_runtime(runtime)
+    console = _stderr_console()
+
+    def on_request(row: dict) -> None:
+        if as_json:
+            print(json.dumps(row), flush=True)
+        else:
+            if row["status"] == "ok":
+                console.print(f"{row['request']}: prompt {row['prompt_tokens']} (cached {row['cached_tokens']}), "
+                              f"out {row['output_tokens']}, TTFT {row['ttft_s']:.3f} s, {row['decode_tps']:.1f} t/s, "
+                              f"RSS {row['rss_mib']} MiB")
+            else:
+                console.print(f"{row['request']}: failed: {row['error']}")
+
+    summary = run_serve(model, wl, label=label, db=db, runtime=profile, resume=resume, n_ctx=n_ctx,
+                        llama_server=llama_server, extra_args=list(server_arg or []),
+                        start_timeout_s=start_timeout, request_timeout_s=request_timeout, on_request=on_request)
+    # stdout carries only request rows under --json (design.md); the summary goes to stderr
+    print(f"serve run {summary.run_id} '{summary.label}': {summary.status}; {summary.requests_ok} ok, "
+              f"{summary.requests_failed} failed, {summary.requests_skipped} skipped of {summary.requests_total} "
+              f"requests ({summary.workload}, {summary.http_client}) -> {summary.db}",
+          file=sys.stderr if as_json else sys.stdout)
+    for f in summary.failures:
+        print(f"vtt: {f['request'] or 'server'}: {f['error']}", file=sys.stderr)
+        if f.get("log_tail"):
+            print(f["log_tail"], file=sys.stderr)
+    if summary.status == "interrupted":
+        print(f"vtt: interrupted; finished requests are stored, continue with --resume --label {summary.label}",
+              file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.status != "ok":
+        raise typer.Exit(EXIT_SERVE_FAILED)
