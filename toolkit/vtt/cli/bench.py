@@ -237,3 +237,131 @@ def serve(
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary.status != "ok":
         raise typer.Exit(EXIT_SERVE_FAILED)
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    from vtt.errors import BadQuery
+
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BadQuery(f"{flag} takes comma-separated integers, got '{text}'") from None
+    if not values or min(values) <= 0:
+        raise BadQuery(f"{flag} needs positive integers, got '{text}'")
+    return values
+
+
+def _bytes(text: Optional[str]) -> Optional[int]:
+    if text is None:
+        return None
+    from vtt.errors import BadQuery
+
+    units = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+    t = text.strip().lower().rstrip("ib").rstrip("b")
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(t)
+    except ValueError:
+        raise BadQuery(f"bad size '{text}' (e.g. 512M, 2G)") from None
+
+
+@bench.command("serve-memory")
+def serve_memory(
+    model: Path = typer.Option(..., "-m", "--model", help="GGUF model file."),
+    contexts: str = typer.Option("4096,16384,32768", "--contexts", "-c", help="Context levels (per slot), comma-separated."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of this run."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="Runtime profile (specs/runtimes/)."),
+    hardware: Optional[str] = typer.Option(None, "--hardware", help="Hardware id for vtt's prediction."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Backend id for vtt's prediction."),
+    server_arg: Optional[list[str]] = typer.Option(None, "--server-arg", help="Extra llama-server argument (repeatable)."),
+    llama_server: Optional[Path] = typer.Option(None, "--llama-server", help="Use this llama-server."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per context level on stdout."),
+) -> None:
+    """Memory per context (seed test 4): llama-server's own buffers, llama-fit-params and vtt's answer.
+
+    At each level a real server starts and its logged buffer sizes (model, KV, compute, output) and
+    idle RSS are stored beside llama-fit-params' projection and `vtt plan`'s prediction.
+
+    Example:
+      vtt bench serve-memory -m chat.gguf --contexts 1024,4096,16384 --label mem1 --json
+    """
+    from datetime import datetime
+
+    from vtt.harness.serve import load_runtime
+    from vtt.harness.serve_memory import memory_sweep
+
+    def show(level: dict) -> None:
+        if as_json:
+            print(json.dumps(level, default=str), flush=True)
+            return
+        srv, plan = level.get("server", {}), level.get("vtt_plan", {})
+        mib = lambda b: f"{b / 2**20:.1f}" if isinstance(b, (int, float)) else "-"  # noqa: E731
+        print(f"n_ctx {level['n_ctx']}: server total {mib(srv.get('total_bytes'))} MiB "
+              f"(KV {mib(srv.get('kv_bytes'))}, compute {mib(srv.get('compute_bytes'))}); "
+              f"fit-params {mib(level.get('fit_params', {}).get('total_bytes'))}; "
+              f"vtt {mib(plan.get('total_bytes'))} (KV {mib(plan.get('kv_bytes'))}, compute {mib(plan.get('compute_bytes'))}); "
+              f"RSS {mib(level.get('rss_bytes'))}")
+
+    out = memory_sweep(model, _int_list(contexts, "--contexts"), runtime=load_runtime(runtime),
+                       label=label or datetime.now().strftime("serve-memory-%Y%m%d-%H%M%S"), db=db,
+                       llama_server=llama_server, extra_args=list(server_arg or []), hardware=hardware,
+                       backend=backend, on_level=show)
+    print(f"memory run {out['run_id']} '{out['label']}': {out['status']} -> {out['db']}", file=sys.stderr)
+    if out["status"] == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if out["status"] != "ok":
+        raise typer.Exit(EXIT_SERVE_FAILED)
+
+
+@bench.command("serve-stress")
+def serve_stress(
+    model: Path = typer.Option(..., "-m", "--model", help="GGUF model file."),
+    lo: int = typer.Option(512, "--min-ctx", help="Smallest context tried."),
+    hi: Optional[int] = typer.Option(None, "--max-ctx", help="Largest context tried (default: the GGUF's trained context)."),
+    step: int = typer.Option(256, "--step", help="Search granularity in tokens."),
+    memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Cap the server's address space (RLIMIT_AS), e.g. 2G: a smaller machine."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of this run."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="Runtime profile (specs/runtimes/)."),
+    hardware: Optional[str] = typer.Option(None, "--hardware", help="Hardware id for vtt's fit prediction."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Backend id for vtt's fit prediction."),
+    server_arg: Optional[list[str]] = typer.Option(None, "--server-arg", help="Extra llama-server argument (repeatable)."),
+    llama_server: Optional[Path] = typer.Option(None, "--llama-server", help="Use this llama-server."),
+    start_timeout: float = typer.Option(300.0, "--start-timeout", help="Seconds to wait for /health per probe."),
+    request_timeout: float = typer.Option(600.0, "--request-timeout", help="Seconds for the filling request per probe."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per probe on stdout, then the summary."),
+) -> None:
+    """Context stress (seed test 7): the largest context that loads and serves a request filling it.
+
+    Bisection with real server starts; each probe is stored with how it ended (ok, alloc_error,
+    load_failed, timeout, request_failed) and compared with the largest context vtt predicts fits.
+
+    Example:
+      vtt bench serve-stress -m chat.gguf --min-ctx 1024 --max-ctx 32768 --memory-limit 300M --label st1
+    """
+    from datetime import datetime
+
+    from vtt.harness.serve import load_runtime
+    from vtt.harness.serve_memory import context_stress
+
+    def show(p: dict) -> None:
+        if as_json:
+            print(json.dumps({"probe": p}, default=str), flush=True)
+        else:
+            print(f"n_ctx {p['n_ctx']}: {p['outcome']} in {p['seconds']:.1f} s" +
+                  (f" ({p['error']})" if p.get("error") else ""), file=sys.stderr)
+
+    out = context_stress(model, runtime=load_runtime(runtime), label=label or datetime.now().strftime("serve-stress-%Y%m%d-%H%M%S"),
+                         db=db, lo=lo, hi=hi, step=step, llama_server=llama_server, extra_args=list(server_arg or []),
+                         hardware=hardware, backend=backend, start_timeout_s=start_timeout,
+                         request_timeout_s=request_timeout, memory_limit_bytes=_bytes(memory_limit), on_probe=show)
+    s = out["summary"]
+    if as_json:
+        print(json.dumps({"summary": s}, default=str))
+    else:
+        print(f"largest context that serves a full request: {s['largest_ok']}; first failing: {s['first_failing']} "
+              f"({s['failure']}); vtt predicts {s['vtt']['largest_fit']}")
+    if out["status"] == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)

@@ -38,7 +38,8 @@ DEFAULT_REQUEST_TIMEOUT_S = 600.0
 # ggml-vulkan.cpp vk::OutOfDeviceMemoryError, ggml-cuda.cu cudaMalloc) and the server's load failure.
 _ALLOC_PATTERNS = re.compile(r"failed to allocate|out of memory|OutOfDeviceMemory|ErrorOutOfHostMemory|"
                              r"cudaMalloc failed|unable to allocate|failed to create context|"
-                             r"std::bad_alloc|not enough memory", re.I)
+                             r"std::bad_alloc|not enough memory|"
+                             r"Thread creation failed", re.I)  # libgomp: no room for a thread stack
 _BIND_PATTERNS = re.compile(r"couldn't bind|address already in use|failed to listen", re.I)
 
 
@@ -108,12 +109,13 @@ class LlamaServer:
     def __init__(self, binary: str | Path, model: str | Path, runtime: Runtime, n_ctx: int, *,
                  extra_args: list[str] | None = None, start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
                  request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S, log_path: str | Path | None = None,
-                 env: dict | None = None):
+                 env: dict | None = None, memory_limit_bytes: int | None = None):
         self.binary, self.model, self.runtime, self.n_ctx = str(binary), str(model), runtime, n_ctx
         self.extra_args = extra_args or []
         self.start_timeout_s = start_timeout_s
         self.request_timeout_s = request_timeout_s
         self.env = env
+        self.memory_limit_bytes = memory_limit_bytes  # RLIMIT_AS: a smaller machine, for context stress
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="vtt-llama-server-", suffix=".log")[1])
         self.child: ChildProcess | None = None
         self.client: Client | None = None
@@ -151,7 +153,12 @@ class LlamaServer:
         log = open(self.log_path, "wb")
         t0 = time.monotonic()
         try:
-            self.child = ChildProcess(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            rlimits = None
+            if self.memory_limit_bytes:
+                import resource
+
+                rlimits = {resource.RLIMIT_AS: (self.memory_limit_bytes, self.memory_limit_bytes)}
+            self.child = ChildProcess(self.argv, rlimits=rlimits, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                       env=(os.environ | self.env) if self.env else None)
             self.child.start()
         except OSError as e:
@@ -196,6 +203,23 @@ class LlamaServer:
 
     def rss_bytes(self) -> int | None:
         return self.child.rss_bytes() if self.child is not None else None
+
+    def vm_peak_bytes(self) -> int | None:
+        """Peak virtual size (VmPeak): what an RLIMIT_AS cap is checked against."""
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmPeak:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, TypeError):
+            return None
+        return None
+
+    def remove_log(self) -> None:
+        try:
+            self.log_path.unlink()
+        except OSError:
+            pass
 
     def tokenize(self, text: str) -> list[int]:
         status, body = self.client.post("/tokenize", {"content": text, "add_special": False})
@@ -299,10 +323,13 @@ def deterministic_text(seed: int, n_words: int) -> str:
 def text_of_tokens(server: LlamaServer, n_tokens: int, seed: int) -> tuple[str, int]:
     """Deterministic text that the server's tokenizer makes into `n_tokens` tokens (give or take the
     merge at the cut); returns (text, measured count)."""
-    n_words = max(8, n_tokens)
+    # tokens per word differ by tokenizer (about 1.3 for BPE vocabularies, 6 for a byte-level one):
+    # measure it on a sample so the text sent to /tokenize is barely longer than needed
+    sample = len(server.tokenize(deterministic_text(seed, 200))) / 200
+    n_words = max(8, int(n_tokens / max(sample, 0.1) * 1.05) + 8)
     tokens = server.tokenize(deterministic_text(seed, n_words))
     while len(tokens) < n_tokens:
-        n_words *= 2
+        n_words = int(n_words * 1.5) + 8
         tokens = server.tokenize(deterministic_text(seed, n_words))
     text = server.detokenize(tokens[:n_tokens])
     return text, len(server.tokenize(text))
@@ -375,7 +402,8 @@ def send_request(server: LlamaServer, prompts: Prompts, req: WorkloadRequest, ke
         row["extra_kind"] = e.kind
         if server.child is not None and server.child.poll() is not None:
             row["error"] = f"llama-server died (exit {server.child.poll()}): {server.log_tail(3)}"
-            row["extra_kind"] = classify_failure(server.log_text())
+            kind = classify_failure(server.log_text())
+            row["extra_kind"] = "crash" if kind == "load_failed" and server.child.poll() < 0 else kind
     if sampler is not None:
         s = sampler.sample()
         row["rss_bytes"], row["gpu_bytes"] = s[1], s[2]
