@@ -365,3 +365,61 @@ def serve_stress(
               f"({s['failure']}); vtt predicts {s['vtt']['largest_fit']}")
     if out["status"] == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@bench.command("serve-soak")
+def serve_soak(
+    model: Path = typer.Option(..., "-m", "--model", help="GGUF model file."),
+    workload: str = typer.Option("modes-small", "--workload", "-w", help="Workload sent again and again."),
+    requests: Optional[int] = typer.Option(None, "--requests", "-n", help="Stop after N requests."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Stop after M minutes of serving."),
+    leak_threshold: float = typer.Option(64.0, "--leak-mib-per-h", help="Memory growth that counts as a leak (MiB/h)."),
+    slowdown_threshold: float = typer.Option(10.0, "--slowdown-pct-per-h", help="Decode speed loss that counts as a slowdown (%/h)."),
+    fail_on_slowdown: bool = typer.Option(False, "--fail-on-slowdown", help="Exit 1 on a slowdown too, not only on a leak."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of this run."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="Runtime profile (specs/runtimes/)."),
+    server_arg: Optional[list[str]] = typer.Option(None, "--server-arg", help="Extra llama-server argument (repeatable)."),
+    llama_server: Optional[Path] = typer.Option(None, "--llama-server", help="Use this llama-server."),
+    request_timeout: float = typer.Option(600.0, "--request-timeout", help="Seconds before one request is given up."),
+    as_json: bool = typer.Option(False, "--json", help="Request rows on stdout, then {\"soak\": verdict and slopes}."),
+) -> None:
+    """Soak (seed test 8): N requests or M minutes of mixed mode requests; leak and slowdown by trend.
+
+    Least-squares slopes with 95% intervals of server RSS (and device memory) and of decode tokens/s
+    over time, after a warm-up pass. A leak: the whole interval above --leak-mib-per-h.
+
+    Exit status: 0 no leak; 1 a leak (or a slowdown with --fail-on-slowdown); 3 requests failed.
+
+    Example:
+      vtt bench serve-soak -m model.gguf --workload modes --minutes 30 --label soak-b1234
+    """
+    from datetime import datetime
+
+    from vtt.harness.serve import load_runtime
+    from vtt.harness.serve_soak import run_soak
+    from vtt.specs.workload import load_workload
+
+    def on_request(row: dict) -> None:
+        if as_json:
+            print(json.dumps(row), flush=True)
+
+    out = run_soak(model, load_workload(workload), label=label or datetime.now().strftime("serve-soak-%Y%m%d-%H%M%S"),
+                   db=db, runtime=load_runtime(runtime), requests=requests, minutes=minutes,
+                   leak_mib_per_h=leak_threshold, slowdown_pct_per_h=slowdown_threshold, on_request=on_request,
+                   extra_args=list(server_arg or []), llama_server=llama_server, request_timeout_s=request_timeout)
+    soak = out["soak"]
+    if as_json:
+        print(json.dumps({"soak": soak}, default=str))
+    else:
+        rss = soak.get("rss_mib_per_h", {})
+        tps = soak.get("decode_tps_pct_per_h", {})
+        print(f"soak '{out['serve']['label']}': {soak['verdict']}; {soak['requests']} requests; RSS slope "
+              f"{rss.get('slope')} MiB/h [{rss.get('lo')}, {rss.get('hi')}]; decode t/s slope {tps.get('slope')} %/h "
+              f"[{tps.get('lo')}, {tps.get('hi')}]")
+    if out["serve"]["status"] == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if soak["leak"] or (fail_on_slowdown and soak["slowdown"]):
+        raise typer.Exit(1)
+    if out["serve"]["status"] != "ok":
+        raise typer.Exit(EXIT_SERVE_FAILED)

@@ -526,8 +526,13 @@ def run_serve(model: str | Path, workload: Workload, *, label: str | None = None
               runtime: Runtime | None = None, resume: bool = False, n_ctx: int | None = None,
               llama_server: str | Path | None = None, extra_args: list[str] | None = None,
               start_timeout_s: float = DEFAULT_START_TIMEOUT_S, request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
-              on_request: Callable[[dict], None] | None = None, env: dict | None = None) -> ServeSummary:
-    """Run `workload` against a llama-server started for `model`; every request is stored as it finishes."""
+              on_request: Callable[[dict], None] | None = None, env: dict | None = None,
+              cycles: int = 1, max_requests: int | None = None, max_seconds: float | None = None,
+              kind: str = "workload") -> ServeSummary:
+    """Run `workload` against a llama-server started for `model`; every request is stored as it finishes.
+
+    `cycles` > 1 sends the workload again and again (keys 'id#rep@cycle'), stopping early after
+    `max_requests` requests or `max_seconds` seconds of serving: the soak test."""
     from vtt import store
     from vtt.store import serve_records
 
@@ -539,15 +544,17 @@ def run_serve(model: str | Path, workload: Workload, *, label: str | None = None
     label = label or datetime.now().strftime("serve-%Y%m%d-%H%M%S")
     n_ctx = n_ctx or workload.n_ctx or workload.context_needed()
     run_id, db_path, done = open_serve_run(
-        db, label, resume=resume, kind="workload", server_binary=binary,
+        db, label, resume=resume, kind=kind, server_binary=binary,
         params={"workload": workload.id, "workload_spec": workload.model_dump(), "model": str(model),
-                "runtime": runtime.id, "n_ctx": n_ctx, "extra_args": extra_args or []})
-    todo = [(k, r, i) for k, r, i in workload.expanded() if k not in done]
+                "runtime": runtime.id, "n_ctx": n_ctx, "extra_args": extra_args or [], "cycles": cycles,
+                "max_requests": max_requests, "max_seconds": max_seconds})
+    planned = [(k if c == 0 else f"{k}@{c}", r, i) for c in range(cycles) for k, r, i in workload.expanded()]
+    if max_requests is not None:
+        planned = planned[:max_requests]
+    todo = [(k, r, i) for k, r, i in planned if k not in done]
     summary = ServeSummary(run_id=run_id, label=label, status="ok", workload=workload.id,
-                           requests_total=len(workload.expanded()), requests_skipped=len(done) if todo else
-                           len(workload.expanded()), requests_ok=0, requests_failed=0, db=db_path,
-                           server_argv=[], http_client="")
-    summary.requests_skipped = len(workload.expanded()) - len(todo)
+                           requests_total=len(planned), requests_skipped=len(planned) - len(todo), requests_ok=0,
+                           requests_failed=0, db=db_path, server_argv=[], http_client="")
     sampler = None
     try:
         with LlamaServer(binary, model, runtime, n_ctx, extra_args=extra_args, start_timeout_s=start_timeout_s,
@@ -561,6 +568,9 @@ def run_serve(model: str | Path, workload: Workload, *, label: str | None = None
             sampler.start()
             prompts = Prompts(server, workload)
             for key, req, _ in todo:
+                if max_seconds is not None and sampler.now() >= max_seconds:
+                    summary.requests_total = summary.requests_ok + summary.requests_failed + summary.requests_skipped
+                    break
                 row = send_request(server, prompts, req, key, sampler, timeout_s=request_timeout_s)
                 row.update(workload=workload.id, n_ctx=n_ctx)
                 with store.open_store(db_path) as s:
