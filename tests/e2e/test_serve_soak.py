@@ -16,13 +16,13 @@ from test_serve import VTT, chat_model, llama_server, no_holders_within  # noqa:
 
 def test_short_soak_cycles_the_workload_and_stores_a_verdict(chat_model, llama_server, tmp_path):
     db = tmp_path / "s.duckdb"
-    p = subprocess.run([VTT, "bench", "serve-soak", "-m", str(chat_model), "--workload", "modes-small",
-                        "--requests", "20", "--label", "soak", "--db", str(db), "--json"],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run([VTT, "bench", "serve-soak", "-m", str(chat_model), "--workload", "smoke",
+                        "--requests", "12", "--label", "soak", "--db", str(db), "--json"],
+                       capture_output=True, text=True, timeout=120)
     lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
     rows, soak = lines[:-1], lines[-1]["soak"]
     assert p.returncode == (1 if soak["leak"] else 0), p.stderr
-    assert len(rows) == 20 and rows[8]["request"] == "ask#0@1" and rows[-1]["request"] == "architect#1@2"
+    assert len(rows) == 12 and rows[3]["request"] == "cold#0@1" and rows[-1]["request"] == "warm#1@3"
     assert soak["rss_mib_per_h"]["n"] > 3 and soak["warmup_s"] > 0
     assert soak["verdict"] in ("ok", "inconclusive")  # seconds of settling are never a leak
     with store.open_store(db, read_only=True) as s:
