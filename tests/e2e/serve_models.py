@@ -17,9 +17,10 @@ def byte_chars():  # GPT-2's reversible byte -> printable unicode map
     return [chr(c) for _, c in sorted(zip(bs, cs))]
 
 
-def write_chat_gguf(out, n_layer: int = 2, n_embd: int = 256, n_ctx_train: int = 32768):
-    """Write the model; returns its path."""
-    n_head, n_kv, n_ff = 4, 2, 2 * n_embd
+def write_chat_gguf(out, n_layer: int = 2, n_embd: int = 256, n_ctx_train: int = 32768,
+                    n_head: int = 4, n_kv: int = 2, n_ff: int | None = None):
+    """Write the model; returns its path. The defaults are the shared check's model, byte for byte."""
+    n_ff = n_ff or 2 * n_embd
     tokens = byte_chars() + ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]
     types = [1] * 256 + [3, 3, 3]
     n_vocab = len(tokens)
