@@ -29,3 +29,20 @@ def test_short_soak_cycles_the_workload_and_stores_a_verdict(chat_model, llama_s
         stored = serve_records.summaries(s, kind="soak")
         assert stored[0]["label"] == "soak" and stored[0]["verdict"] == soak["verdict"]
     assert not no_holders_within(chat_model)
+
+
+def test_drift_between_two_serve_runs(chat_model, llama_server, tmp_path):
+    db = tmp_path / "d.duckdb"
+    for label in ("base", "cand"):
+        p = subprocess.run([VTT, "bench", "serve-soak", "-m", str(chat_model), "--workload", "smoke", "--requests", "9",
+                            "--label", label, "--db", str(db)], capture_output=True, text=True, timeout=120)
+        assert p.returncode in (0, 1), p.stderr
+    d = subprocess.run([VTT, "drift", "--baseline", "base", "--candidate", "cand", "--db", str(db), "--json"],
+                       capture_output=True, text=True, timeout=60)
+    out = json.loads(d.stdout)
+    assert d.returncode == (1 if out["regressed"] else 0)
+    tests = {v["test"] for v in out["verdicts"]}
+    assert {"cold (first) decode t/s", "warm (repeat) decode t/s", "warm (repeat) TTFT (as 1/s)",
+            "soak RSS slope (MiB/h)"} <= tests
+    warm = next(v for v in out["verdicts"] if v["test"] == "warm (repeat) decode t/s")
+    assert warm["n_baseline"] == 5 and warm["n_candidate"] == 5  # warm#1 and both warm@1, warm@2

@@ -22,7 +22,7 @@ def _render(report, baseline: dict, candidate: dict) -> None:
     for v in report.verdicts:
         fmt = lambda x: f"{x:,.2f}" if x is not None else "-"
         differs = "; ".join(f"{k} {b}->{c}" for k, (b, c) in v.differences.items())
-        table.add_row(str(v.key.get("model") or v.key.get("model_type")), v.test, fmt(v.baseline_tps),
+        table.add_row(str(v.key.get("model") or v.key.get("model_type") or v.key.get("request") or ""), v.test, fmt(v.baseline_tps),
                       fmt(v.candidate_tps), f"{v.change:+.1%}" if v.change is not None else "-",
                       f"{v.p_value:.3g}" if v.p_value is not None else "-", v.verdict.replace("_", " "), differs)
     console = Console()
@@ -75,11 +75,26 @@ def drift(
     with store.open_store(db, read_only=True) as s:
         base_run = store.resolve_run(s, baseline)
         cand_run = store.resolve_run(s, candidate)
-        base_rows = store.results(s, run_id=base_run["run_id"])
-        cand_rows = store.results(s, run_id=cand_run["run_id"])
-    report = compare_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha, across=tuple(across or ()))
+        serve_runs = base_run["source"] == "serve" and cand_run["source"] == "serve"
+        if serve_runs:  # requests to a llama-server (vtt bench serve / serve-soak)
+            from vtt.store import serve_records
+
+            base_rows = serve_records.requests(s, run_id=base_run["run_id"])
+            cand_rows = serve_records.requests(s, run_id=cand_run["run_id"])
+            soaks = [next((x["summary"] for x in serve_records.summaries(s, kind="soak", run_id=r["run_id"])), None)
+                     for r in (base_run, cand_run)]
+        else:
+            base_rows = store.results(s, run_id=base_run["run_id"])
+            cand_rows = store.results(s, run_id=cand_run["run_id"])
+    if serve_runs:
+        from vtt.drift.serve import compare_serve_runs
+
+        report = compare_serve_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha,
+                                    base_soak=soaks[0], cand_soak=soaks[1])
+    else:
+        report = compare_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha, across=tuple(across or ()))
     checks = []
-    if against_prediction:
+    if against_prediction and not serve_runs:
         from vtt.drift.vs_prediction import check_against_prediction, default_predict_fn
 
         checks = check_against_prediction(cand_rows, default_predict_fn())
