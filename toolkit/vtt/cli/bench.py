@@ -423,3 +423,50 @@ def serve_soak(
         raise typer.Exit(1)
     if out["serve"]["status"] != "ok":
         raise typer.Exit(EXIT_SERVE_FAILED)
+
+
+@bench.command("serve-load")
+def serve_load(
+    model: Path = typer.Option(..., "-m", "--model", help="GGUF model file."),
+    background: str = typer.Option("compile", "--background", help="compile (CPU + allocation churn) or membw (memory-bandwidth hog)."),
+    parallel: int = typer.Option(1, "--parallel", "-np", help="Server slots and concurrent clients."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Background processes (default: all cores)."),
+    workload: str = typer.Option("smoke", "--workload", "-w", help="Workload sent quiet, then under load."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of this run."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="Runtime profile (specs/runtimes/); -np overrides its slots."),
+    server_arg: Optional[list[str]] = typer.Option(None, "--server-arg", help="Extra llama-server argument (repeatable)."),
+    llama_server: Optional[Path] = typer.Option(None, "--llama-server", help="Use this llama-server."),
+    as_json: bool = typer.Option(False, "--json", help="Request rows on stdout, then {\"load\": slowdowns}."),
+) -> None:
+    """Concurrent load (seed test 9): requests quiet, then while a declared background job runs.
+
+    Stores the slowdown (decode t/s, TTFT) and the background job's peak RSS as a `load` summary the
+    optimizer's other_work policy can read. The background job is bounded in time and always killed.
+
+    Example:
+      vtt bench serve-load -m model.gguf --background compile --parallel 2 --label load-1
+    """
+    from vtt.harness.serve import load_runtime
+    from vtt.harness.serve_load import run_load
+    from vtt.specs.workload import load_workload
+
+    def on_request(row: dict) -> None:
+        if as_json:
+            print(json.dumps(row), flush=True)
+
+    out = run_load(model, load_workload(workload), runtime=load_runtime(runtime), background=background,
+                   parallel=parallel, label=label, db=db, workers=workers, llama_server=llama_server,
+                   extra_args=list(server_arg or []), on_request=on_request)
+    r = out["load"]
+    if as_json:
+        print(json.dumps({"load": r}, default=str))
+    elif r:
+        fmt = lambda x: f"{x:+.1%}" if x is not None else "-"  # noqa: E731
+        print(f"load '{out['label']}' ({background}, {r['workers']} workers, {parallel} slots): decode slowdown "
+              f"{fmt(r['decode_slowdown'])}, TTFT slowdown {fmt(r['ttft_slowdown'])}; background peak RSS "
+              f"{r['other_work_gib']} GiB")
+    if out["status"] == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if out["status"] != "ok":
+        raise typer.Exit(EXIT_SERVE_FAILED)
