@@ -470,3 +470,52 @@ def serve_load(
         raise typer.Exit(EXIT_INTERRUPTED)
     if out["status"] != "ok":
         raise typer.Exit(EXIT_SERVE_FAILED)
+
+
+@bench.command("serve-quality")
+def serve_quality(
+    model: Optional[Path] = typer.Option(None, "-m", "--model", help="GGUF model file (vtt starts llama-server)."),
+    url: Optional[str] = typer.Option(None, "--url", help="Any OpenAI-compatible endpoint instead, e.g. http://127.0.0.1:8080."),
+    served_model: Optional[str] = typer.Option(None, "--served-model", help="The `model` field sent to the endpoint."),
+    suite: str = typer.Option("coding", "--suite", help="Built-in suite (specs/bench/quality/) or a YAML file."),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Answer length limit per task."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of this run."),
+    db: Optional[Path] = typer.Option(None, "--db", help="DuckDB file."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="Runtime profile (with -m)."),
+    server_arg: Optional[list[str]] = typer.Option(None, "--server-arg", help="Extra llama-server argument (repeatable)."),
+    llama_server: Optional[Path] = typer.Option(None, "--llama-server", help="Use this llama-server."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per task on stdout, then {\"quality\": score}."),
+) -> None:
+    """Code-quality probes (seed test 6): a versioned suite of coding tasks, scored per model + quant.
+
+    Completion answers run against the task's tests in a sandboxed subprocess (CPU time, memory and
+    file-size limits, wall timeout, empty folder); bug answers are checked against the known line.
+    The suite checks its own reference answers first. A random-weight model scores about 0.
+
+    Example:
+      vtt bench serve-quality -m model.gguf --label q1
+      vtt bench serve-quality --url http://127.0.0.1:8080 --served-model qwen --label q2
+    """
+    from datetime import datetime
+
+    from vtt.harness.serve import load_runtime
+    from vtt.harness.serve_quality import load_suite, run_quality
+
+    def on_task(row: dict) -> None:
+        if as_json:
+            print(json.dumps(row), flush=True)
+        else:
+            print(f"{row['task']}: {'pass' if row['passed'] else 'fail'} ({row['reason']})", file=sys.stderr)
+
+    out = run_quality(load_suite(suite), label=label or datetime.now().strftime("serve-quality-%Y%m%d-%H%M%S"), db=db,
+                      model=model, url=url, served_model=served_model, runtime=load_runtime(runtime),
+                      max_tokens=max_tokens, llama_server=llama_server, extra_args=list(server_arg or []),
+                      on_task=on_task)
+    q = out["quality"]
+    if as_json:
+        print(json.dumps({"quality": q}, default=str))
+    else:
+        print(f"quality '{out['label']}': {q['suite']} v{q['suite_version']} on {q['model']} ({q['quant']}): "
+              f"{q['passed']}/{q['total']} passed")
+    if out["status"] == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
