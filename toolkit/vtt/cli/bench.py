@@ -188,7 +188,8 @@ def serve(
 ) -> None:
     """Start a real llama-server, send a workload's streamed chat requests, store every request.
 
-    Per request: TTFT (send -> first streamed token), decode tokens/s (between first and last token),
+    Per request: TTFT (send -> first streamed token), decode tokens/s (the server's own timings;
+    the client-side stream rate is stored beside it),
     prompt tokens served from the server's cache, end-to-end seconds, the server's own `timings`, and
     the server's RSS (plus device memory where nvidia-smi or amdgpu sysfs exist) sampled over time.
     The server listens on 127.0.0.1 on a free port and is always stopped (success, failure, timeout,
