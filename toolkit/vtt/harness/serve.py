@@ -458,6 +458,13 @@ class ServeSummary:
         return self.__dict__.copy()
 
 
+def require_model(model: str | Path) -> Path:
+    path = Path(model)
+    if not path.is_file():
+        raise BadQuery(f"model file not found: {path}", hint="give a local .gguf file with -m")
+    return path
+
+
 def load_runtime(runtime_id: str | None) -> Runtime:
     from vtt.specs.catalog import default_world
 
@@ -544,9 +551,7 @@ def run_serve(model: str | Path, workload: Workload, *, label: str | None = None
     from vtt import store
     from vtt.store import serve_records
 
-    model = Path(model)
-    if not model.is_file():
-        raise BadQuery(f"model file not found: {model}")
+    model = require_model(model)
     binary = str(find_llama_server(llama_server))
     runtime = runtime or load_runtime(None)
     label = label or datetime.now().strftime("serve-%Y%m%d-%H%M%S")

@@ -20,7 +20,7 @@ from pathlib import Path
 from vtt.errors import BadQuery
 from vtt.harness.proc import ChildProcess, group_pids
 from vtt.harness.serve import (LlamaServer, MemorySampler, Prompts, contract_row, find_llama_server, open_serve_run,
-                               send_request, update_run_params)
+                               require_model, send_request, update_run_params)
 
 BACKGROUNDS = ("compile", "membw")
 MIB = 1024 * 1024
@@ -81,6 +81,7 @@ def run_load(model: str | Path, workload, *, runtime, background: str, parallel:
         raise BadQuery(f"unknown background load '{background}' (one of {', '.join(BACKGROUNDS)})")
     import os
 
+    model = require_model(model)
     workers = workers or os.cpu_count() or 1
     runtime = runtime.model_copy(update={"parallel": parallel})
     binary = str(find_llama_server(llama_server))

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from vtt.harness.serve import (DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_START_TIMEOUT_S, LlamaServer, Prompts,
-                               ServerStartFailed, classify_failure, find_llama_server, open_serve_run, send_request, update_run_params)
+                               ServerStartFailed, classify_failure, find_llama_server, open_serve_run, require_model,
+                               send_request, update_run_params)
 from vtt.specs.runtime import Runtime
 from vtt.specs.workload import TEMPLATE_MARGIN_TOKENS, Workload, WorkloadRequest
 from vtt.units import GIB
@@ -83,7 +84,7 @@ def memory_sweep(model: str | Path, contexts: list[int], *, runtime: Runtime, la
     from vtt.harness.memory import measure_llama_memory, parse_memory_log
     from vtt.store import serve_records
 
-    model = Path(model)
+    model = require_model(model)
     binary = str(find_llama_server(llama_server))
     extra_args = list(extra_args or [])
     run_id, db_path, _ = open_serve_run(db, label, resume=False, kind="memory", server_binary=binary,
@@ -231,7 +232,7 @@ def context_stress(model: str | Path, *, runtime: Runtime, label: str, db=None, 
     from vtt import store
     from vtt.store import serve_records
 
-    model = Path(model)
+    model = require_model(model)
     binary = str(find_llama_server(llama_server))
     extra_args = list(extra_args or [])
     if hi is None:

@@ -141,6 +141,10 @@ def run_quality(suite: QualitySuite, *, label: str, db=None, model: str | Path |
 
     if (model is None) == (url is None):
         raise BadQuery("give a model file (-m) or an endpoint (--url), one of them")
+    if model is not None:
+        from vtt.harness.serve import require_model
+
+        model = require_model(model)
     problems = self_check(suite)
     if problems:
         raise BadQuery(f"quality suite {suite.id} v{suite.version} is broken: {problems[0]}")
