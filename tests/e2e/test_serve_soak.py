@@ -37,10 +37,17 @@ def test_drift_between_two_serve_runs(chat_model, llama_server, tmp_path):
         p = subprocess.run([VTT, "bench", "serve-soak", "-m", str(chat_model), "--workload", "smoke", "--requests", "9",
                             "--label", label, "--db", str(db)], capture_output=True, text=True, timeout=120)
         assert p.returncode in (0, 1), p.stderr
-    d = subprocess.run([VTT, "drift", "--baseline", "base", "--candidate", "cand", "--db", str(db), "--json"],
-                       capture_output=True, text=True, timeout=60)
+    d = subprocess.run([VTT, "drift", "--baseline", "base", "--candidate", "cand", "--db", str(db), "--json",
+                        "--against-prediction"], capture_output=True, text=True, timeout=60)
     out = json.loads(d.stdout)
-    assert d.returncode == (1 if out["regressed"] else 0)
+    checks = out["against_prediction"]
+    assert d.returncode == (1 if out["regressed"] or any(c["verdict"] != "within" for c in checks) else 0)
+    # every candidate request checked against vtt plan on TTFT and decode t/s
+    assert sorted(c["test"] for c in checks) == sorted(f"{k} {m}" for k in
+                                                       ("cold#0", "warm#0", "warm#1", "cold#0@1", "warm#0@1",
+                                                        "warm#1@1", "cold#0@2", "warm#0@2", "warm#1@2")
+                                                       for m in ("ttft_s", "decode_tps"))
+    assert all(c["lo_tps"] <= c["predicted_tps"] <= c["hi_tps"] for c in checks)
     tests = {v["test"] for v in out["verdicts"]}
     assert {"cold (first) decode t/s", "warm (repeat) decode t/s", "warm (repeat) TTFT (as 1/s)",
             "soak RSS slope (MiB/h)"} <= tests

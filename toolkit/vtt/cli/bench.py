@@ -184,6 +184,8 @@ def serve(
     llama_server: Optional[Path] = typer.Option(None, "--llama-server", help="Use this llama-server (or $VTT_LLAMA_SERVER, $LLAMA_BIN_DIR)."),
     start_timeout: float = typer.Option(300.0, "--start-timeout", help="Seconds to wait for the server's /health."),
     request_timeout: float = typer.Option(600.0, "--request-timeout", help="Seconds before one request is given up."),
+    hardware: Optional[str] = typer.Option(None, "--hardware", help="Hardware id this machine is (for vtt drift --against-prediction)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Backend id of this llama-server (for --against-prediction)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per finished request on stdout (the summary goes to stderr)."),
 ) -> None:
     """Start a real llama-server, send a workload's streamed chat requests, store every request.
@@ -222,7 +224,8 @@ def serve(
 
     summary = run_serve(model, wl, label=label, db=db, runtime=profile, resume=resume, n_ctx=n_ctx,
                         llama_server=llama_server, extra_args=list(server_arg or []),
-                        start_timeout_s=start_timeout, request_timeout_s=request_timeout, on_request=on_request)
+                        start_timeout_s=start_timeout, request_timeout_s=request_timeout, on_request=on_request,
+                        hardware=hardware, backend=backend)
     # stdout carries only request rows under --json (design.md); the summary goes to stderr
     print(f"serve run {summary.run_id} '{summary.label}': {summary.status}; {summary.requests_ok} ok, "
               f"{summary.requests_failed} failed, {summary.requests_skipped} skipped of {summary.requests_total} "

@@ -94,6 +94,10 @@ def drift(
     else:
         report = compare_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha, across=tuple(across or ()))
     checks = []
+    if against_prediction and serve_runs:
+        from vtt.drift.serve import check_serve_against_prediction
+
+        checks = check_serve_against_prediction(cand_rows, cand_run)
     if against_prediction and not serve_runs:
         from vtt.drift.vs_prediction import check_against_prediction, default_predict_fn
 
@@ -107,7 +111,8 @@ def drift(
     else:
         _render(report, base_run, cand_run)
         for c in checks:
-            print(f"{c.test}: measured {c.measured_tps:.2f} t/s, predicted {c.predicted_tps:.2f} "
-                  f"[{c.lo_tps:.2f}, {c.hi_tps:.2f}]: {c.verdict.replace('_', ' ')}")
+            unit, nd = ("s", 4) if c.test.endswith("ttft_s") else ("t/s", 2)  # serve runs check TTFT too
+            print(f"{c.test}: measured {c.measured_tps:.{nd}f} {unit}, predicted {c.predicted_tps:.{nd}f} "
+                  f"[{c.lo_tps:.{nd}f}, {c.hi_tps:.{nd}f}]: {c.verdict.replace('_', ' ')}")
     if report.regressed or any(c.verdict != "within" for c in checks):
         raise typer.Exit(1)

@@ -9,6 +9,8 @@ Pure: rows in, verdicts out.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from vtt.drift.compare import DriftReport, DriftVerdict, compare_samples
 
 
@@ -69,3 +71,48 @@ def compare_serve_runs(baseline: list[dict], candidate: list[dict], *, min_effec
                                      verdict=v, reason=why))
     return DriftReport(verdicts=verdicts, only_baseline=only_b, only_candidate=only_c, min_effect=min_effect,
                        alpha=alpha)
+
+
+def check_serve_against_prediction(rows: list[dict], run: dict) -> list:
+    """Each stored request against `vtt plan` for the same model file, context, cached depth, new
+    prompt and output tokens (hardware/backend as recorded with `vtt bench serve --hardware/--backend`):
+    TTFT (seconds, lower is better) and decode t/s inside vtt's interval?"""
+    from vtt.drift.vs_prediction import PredictionCheck
+    from vtt.plan import plan_many
+
+    params = run.get("params") or {}
+    model = params.get("model")
+    ok = [r for r in rows if r.get("status") == "ok" and r.get("prompt_tokens")]
+    if not model or not ok:
+        return []
+    queries = []
+    for r in ok:
+        depth = int(r.get("cached_tokens") or 0)
+        n_prompt = max(1, int(r["prompt_tokens"]) - depth)
+        q = {"model": model, "context": max(int(r.get("n_ctx") or params.get("n_ctx") or 0), depth + n_prompt),
+             "depth": depth, "n_prompt": n_prompt, "n_gen": int(r.get("output_tokens") or 1)}
+        for key in ("runtime", "hardware", "backend"):
+            value = params.get(key) if key == "runtime" else run.get(key)
+            if value:
+                q[key] = value
+        queries.append(q)
+    checks = []
+    for r, a in zip(ok, plan_many(queries)):
+        if "error" in a:
+            continue
+        name = Path(model).name
+        for metric, pred, iv, lower_better in (("ttft_s", a["ttft_s"], a["ttft_s_interval"], True),
+                                               ("decode_tps", a["tg_tps"], a["tg_tps_interval"], False)):
+            m = r.get(metric)
+            if m is None:
+                continue
+            lo, hi = iv
+            if lo <= m <= hi:
+                verdict = "within"
+            elif (m > hi) == lower_better:
+                verdict = "slower_than_predicted"
+            else:
+                verdict = "faster_than_predicted"
+            checks.append(PredictionCheck(f"{r['request_key']} {metric}", name, float(m), float(pred), float(lo),
+                                          float(hi), m / pred - 1.0 if pred else float("nan"), verdict))
+    return checks

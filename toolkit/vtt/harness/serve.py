@@ -480,7 +480,8 @@ def serve_fingerprint(server_binary: str) -> dict:
     return fp
 
 
-def open_serve_run(db, label: str, *, resume: bool, kind: str, server_binary: str, params: dict):
+def open_serve_run(db, label: str, *, resume: bool, kind: str, server_binary: str, params: dict,
+                   hardware: str | None = None, backend: str | None = None):
     """Create (or reopen with --resume) the run; returns (run_id, db_path, finished request keys)."""
     from vtt import store
     from vtt.store import serve_records
@@ -502,7 +503,7 @@ def open_serve_run(db, label: str, *, resume: bool, kind: str, server_binary: st
             done = serve_records.finished_requests(s, run_id)
         else:
             run_id = store.add_run(s, label, source="serve", machine_id=machine_id, llama_bench_path=server_binary,
-                                   backend=None, build={"build_commit": version.get("build_commit"),
+                                   hardware=hardware, backend=backend, build={"build_commit": version.get("build_commit"),
                                                         "build_number": version.get("build_number"),
                                                         **fingerprint["llama_cpp_source"]},
                                    params={"kind": kind, **params})
@@ -543,7 +544,7 @@ def run_serve(model: str | Path, workload: Workload, *, label: str | None = None
               start_timeout_s: float = DEFAULT_START_TIMEOUT_S, request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
               on_request: Callable[[dict], None] | None = None, env: dict | None = None,
               cycles: int = 1, max_requests: int | None = None, max_seconds: float | None = None,
-              kind: str = "workload") -> ServeSummary:
+              kind: str = "workload", hardware: str | None = None, backend: str | None = None) -> ServeSummary:
     """Run `workload` against a llama-server started for `model`; every request is stored as it finishes.
 
     `cycles` > 1 sends the workload again and again (keys 'id#rep@cycle'), stopping early after
@@ -560,7 +561,8 @@ def run_serve(model: str | Path, workload: Workload, *, label: str | None = None
         db, label, resume=resume, kind=kind, server_binary=binary,
         params={"workload": workload.id, "workload_spec": workload.model_dump(), "model": str(model),
                 "runtime": runtime.id, "n_ctx": n_ctx, "extra_args": extra_args or [], "cycles": cycles,
-                "max_requests": max_requests, "max_seconds": max_seconds})
+                "max_requests": max_requests, "max_seconds": max_seconds},
+        hardware=hardware, backend=backend)
     planned = [(k if c == 0 else f"{k}@{c}", r, i) for c in range(cycles) for k, r, i in workload.expanded()]
     if max_requests is not None:
         planned = planned[:max_requests]
