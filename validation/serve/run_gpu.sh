@@ -35,8 +35,10 @@ for name in $(python3 validation/serve/models.py list); do
   log "model $F ($(stat -c %s "$F") bytes, sha256 $(sha256sum "$F" | cut -c1-16))"
 
   log "modes workload"
-  timeout 170 $VTT bench serve -m "$F" --workload ${WORKLOAD:-modes} "${NGL[@]}" --label "modes-$name" --db $DB --json \
-    > "$OUT/modes-$name.jsonl" 2>> "$OUT/stderr.log"; log "modes rc $?"
+  timeout 170 $VTT bench serve -m "$F" --workload ${WORKLOAD:-modes} "${NGL[@]}" "${PRED[@]}" --label "modes-$name" --db $DB \
+    --json > "$OUT/modes-$name.jsonl" 2>> "$OUT/stderr.log"; log "modes rc $?"
+  $VTT drift --baseline "modes-$name" --candidate "modes-$name" --db $DB --against-prediction --json \
+    > "$OUT/against-prediction-$name.json" 2>> "$OUT/stderr.log"
 
   log "memory per context"
   timeout 90 $VTT bench serve-memory -m "$F" --contexts ${CONTEXTS:-4096,16384,32768,65536} "${NGL[@]}" "${PRED[@]}" \
