@@ -50,21 +50,24 @@ def test_memory_per_context_server_fit_params_and_vtt(models, llama_server, tmp_
 
 def test_context_stress_finds_the_allocation_edge_under_a_memory_cap(models, llama_server, tmp_path):
     from vtt.harness.serve import LlamaServer, load_runtime
+    from vtt.harness.serve_memory import CAPPED_ENV
 
     model, db = models["8l"], tmp_path / "m.duckdb"
-    with LlamaServer(llama_server, model, load_runtime(None), 512) as srv:
+    with LlamaServer(llama_server, model, load_runtime(None), 512, env=CAPPED_ENV) as srv:
         baseline = srv.vm_peak_bytes()
     srv.remove_log()
-    cap = baseline + 12 * MIB  # this machine's threads and libraries, plus room for 2-3K tokens
+    # 8 MiB over what the server maps at 512 tokens: the KV cache alone needs 4 KiB a token
+    # (8 layers x 512 B), so about 2K tokens fit and 4096 cannot
+    cap = baseline + 8 * MIB
     p = subprocess.run([VTT, "bench", "serve-stress", "-m", str(model), "--min-ctx", "512", "--max-ctx", "4096",
-                        "--step", "512", "--memory-limit", str(cap), "--label", "st", "--db", str(db), "--json",
+                        "--step", "256", "--memory-limit", str(cap), "--label", "st", "--db", str(db), "--json",
                         "--request-timeout", "30"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     lines = [json.loads(line) for line in p.stdout.splitlines()]
     probes = [x["probe"] for x in lines if "probe" in x]
     s = lines[-1]["summary"]
     good, bad = s["largest_ok"], s["first_failing"]
-    assert good is not None and bad == good + 512
+    assert good is not None and bad == good + 256
     assert s["failure"] in ("alloc_error", "crash", "load_failed", "request_failed")
     for pr in probes:  # the edge is consistent with every probe
         assert (pr["outcome"] == "ok") == (pr["n_ctx"] <= good), pr
