@@ -61,7 +61,7 @@ def test_context_stress_finds_the_allocation_edge_under_a_memory_cap(models, lla
     cap = baseline + 8 * MIB
     p = subprocess.run([VTT, "bench", "serve-stress", "-m", str(model), "--min-ctx", "512", "--max-ctx", "4096",
                         "--step", "256", "--memory-limit", str(cap), "--label", "st", "--db", str(db), "--json",
-                        "--request-timeout", "30"], capture_output=True, text=True, timeout=120)
+                        "--request-timeout", "15"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     lines = [json.loads(line) for line in p.stdout.splitlines()]
     probes = [x["probe"] for x in lines if "probe" in x]
