@@ -157,7 +157,9 @@ class LlamaServer:
             if self.memory_limit_bytes:
                 import resource
 
-                rlimits = {resource.RLIMIT_AS: (self.memory_limit_bytes, self.memory_limit_bytes)}
+                # no core file: a capped server may crash (SIGSEGV seen) and would drop one in the cwd
+                rlimits = {resource.RLIMIT_AS: (self.memory_limit_bytes, self.memory_limit_bytes),
+                           resource.RLIMIT_CORE: (0, 0)}
             self.child = ChildProcess(self.argv, rlimits=rlimits, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                       env=(os.environ | self.env) if self.env else None)
             self.child.start()
