@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serve validation on the lent NVIDIA machine with the Vulkan build: the seed's mode workloads,
 # memory per context, context stress and a short soak against a real llama-server, each compared
-# with validation/serve/predictions.jsonl (committed before any run). About 7 minutes; results in $OUT.
+# with validation/serve/predictions.jsonl (committed before any run). At most 7.5 minutes (each step has a timeout); results in $OUT.
 #
 # Needs: LLAMA_BIN_DIR = the Vulkan build's bin/ (llama-server and llama-fit-params, pinned 0c1e570);
 # python3 with vtt's dependencies (duckdb typer rich scipy numpy pydantic pyyaml gguf; httpx optional:
@@ -35,22 +35,22 @@ for name in $(python3 validation/serve/models.py list); do
   log "model $F ($(stat -c %s "$F") bytes, sha256 $(sha256sum "$F" | cut -c1-16))"
 
   log "modes workload"
-  timeout 170 $VTT bench serve -m "$F" --workload ${WORKLOAD:-modes} "${NGL[@]}" "${PRED[@]}" --label "modes-$name" --db $DB \
+  timeout 140 $VTT bench serve -m "$F" --workload ${WORKLOAD:-modes} "${NGL[@]}" "${PRED[@]}" --label "modes-$name" --db $DB \
     --json > "$OUT/modes-$name.jsonl" 2>> "$OUT/stderr.log"; log "modes rc $?"
   $VTT drift --baseline "modes-$name" --candidate "modes-$name" --db $DB --against-prediction --json \
     > "$OUT/against-prediction-$name.json" 2>> "$OUT/stderr.log"
 
   log "memory per context"
-  timeout 90 $VTT bench serve-memory -m "$F" --contexts ${CONTEXTS:-4096,16384,32768,65536} "${NGL[@]}" "${PRED[@]}" \
+  timeout 70 $VTT bench serve-memory -m "$F" --contexts ${CONTEXTS:-4096,16384,32768,65536} "${NGL[@]}" "${PRED[@]}" \
     --label "memory-$name" --db $DB --json > "$OUT/memory-$name.jsonl" 2>> "$OUT/stderr.log"; log "memory rc $?"
 
   log "context stress"
-  timeout 150 $VTT bench serve-stress -m "$F" --min-ctx 8192 --max-ctx ${STRESS_MAX:-131072} --step ${STRESS_STEP:-8192} --request-timeout 60 \
+  timeout 110 $VTT bench serve-stress -m "$F" --min-ctx 8192 --max-ctx ${STRESS_MAX:-131072} --step ${STRESS_STEP:-8192} --request-timeout 45 \
     --start-timeout 60 "${NGL[@]}" "${PRED[@]}" --label "stress-$name" --db $DB --json \
     > "$OUT/stress-$name.jsonl" 2>> "$OUT/stderr.log"; log "stress rc $?"
 
   log "soak"
-  timeout 130 $VTT bench serve-soak -m "$F" --workload ${WORKLOAD:-modes} --minutes ${SOAK_MIN:-1.5} "${NGL[@]}" --label "soak-$name" \
+  timeout 100 $VTT bench serve-soak -m "$F" --workload ${WORKLOAD:-modes} --minutes ${SOAK_MIN:-1.5} "${NGL[@]}" --label "soak-$name" \
     --db $DB --json > "$OUT/soak-$name.jsonl" 2>> "$OUT/stderr.log"; log "soak rc $? (1 = leak)"
   rm -f "$F"
 done
