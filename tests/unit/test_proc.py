@@ -115,3 +115,13 @@ def test_signal_to_parent_process_leaves_no_orphan(tmp_path, sig):
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_rlimits_apply_to_the_child_only():
+    import resource
+
+    before = resource.getrlimit(resource.RLIMIT_CPU)
+    argv = [sys.executable, "-c", "import resource; print(resource.getrlimit(resource.RLIMIT_CPU)[0])"]
+    with ChildProcess(argv, rlimits={resource.RLIMIT_CPU: (7, 7)}, stdout=subprocess.PIPE, text=True) as child:
+        assert child.proc.stdout.readline().strip() == "7"
+    assert resource.getrlimit(resource.RLIMIT_CPU) == before

@@ -25,7 +25,7 @@ def _render(report, baseline: dict, candidate: dict) -> None:
     for v in report.verdicts:
         fmt = lambda x: f"{x:,.2f}" if x is not None else "-"
         differs = "; ".join(f"{k} {b}->{c}" for k, (b, c) in v.differences.items())
-        table.add_row(str(v.key.get("model") or v.key.get("model_type")), v.test, fmt(v.baseline_tps),
+        table.add_row(str(v.key.get("model") or v.key.get("model_type") or v.key.get("request") or ""), v.test, fmt(v.baseline_tps),
                       fmt(v.candidate_tps), f"{v.change:+.1%}" if v.change is not None else "-",
                       f"{v.p_value:.3g}" if v.p_value is not None else "-", v.verdict.replace("_", " "), differs)
     console = Console()
@@ -74,8 +74,9 @@ def drift(
     else:
         _render(result.report, result.baseline, result.candidate)
         for c in result.against_prediction or ():
-            print(f"{c.test}: measured {c.measured_tps:.2f} t/s, predicted {c.predicted_tps:.2f} "
-                  f"[{c.lo_tps:.2f}, {c.hi_tps:.2f}]: {c.verdict.replace('_', ' ')}")
+            unit, nd = ("s", 4) if c.test.endswith("ttft_s") else ("t/s", 2)  # serve runs check TTFT too
+            print(f"{c.test}: measured {c.measured_tps:.{nd}f} {unit}, predicted {c.predicted_tps:.{nd}f} "
+                  f"[{c.lo_tps:.{nd}f}, {c.hi_tps:.{nd}f}]: {c.verdict.replace('_', ' ')}")
     if result.regressed:
         raise typer.Exit(1)
     short = [v for v in result.report.verdicts if v.verdict == "insufficient_samples"]

@@ -28,6 +28,10 @@ def list_runs(db: str | Path | None = None, label: str | None = None) -> list[di
         rows = store.find_runs(s, label=label)
         for r in rows:
             r["results"] = store.count_results(s, r["run_id"])
+            if r["source"] == "serve":  # serve runs keep their requests in serve_requests
+                from vtt.store.serve_records import count_requests
+
+                r["results"] = count_requests(s, r["run_id"])
     return rows
 
 

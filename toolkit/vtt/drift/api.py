@@ -51,11 +51,30 @@ def drift(baseline: str, candidate: str, db: str | Path | None = None, *, min_ef
     with store.open_store(db, read_only=True) as s:
         base_run = pick_run(s, baseline)
         cand_run = pick_run(s, candidate)
-        base_rows = store.results(s, run_id=base_run["run_id"])
-        cand_rows = store.results(s, run_id=cand_run["run_id"])
-    report = compare_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha, across=tuple(across))
+        serve_runs = base_run["source"] == "serve" and cand_run["source"] == "serve"
+        if serve_runs:  # requests to a llama-server (vtt bench serve / serve-soak)
+            from vtt.store import serve_records
+
+            base_rows = serve_records.requests(s, run_id=base_run["run_id"])
+            cand_rows = serve_records.requests(s, run_id=cand_run["run_id"])
+            soaks = [next((x["summary"] for x in serve_records.summaries(s, kind="soak", run_id=r["run_id"])), None)
+                     for r in (base_run, cand_run)]
+        else:
+            base_rows = store.results(s, run_id=base_run["run_id"])
+            cand_rows = store.results(s, run_id=cand_run["run_id"])
+    if serve_runs:
+        from vtt.drift.serve import compare_serve_runs
+
+        report = compare_serve_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha,
+                                    base_soak=soaks[0], cand_soak=soaks[1])
+    else:
+        report = compare_runs(base_rows, cand_rows, min_effect=min_effect, alpha=alpha, across=tuple(across))
     checks = None
-    if against_prediction:
+    if against_prediction and serve_runs:
+        from vtt.drift.serve import check_serve_against_prediction
+
+        checks = check_serve_against_prediction(cand_rows, cand_run)
+    elif against_prediction:
         from vtt.drift.vs_prediction import check_against_prediction, default_predict_fn
 
         hw = known_hardware(cand_run)

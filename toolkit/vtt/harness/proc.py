@@ -29,7 +29,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM reached vtt; raised from the signal handler so every `with` block unwinds and cleans up."""
 
 
-def _death_signal_preexec(parent_pid: int):
+def _death_signal_preexec(parent_pid: int, rlimits: dict | None = None):
     """Runs in the child between fork and exec: ask the kernel for SIGTERM when the parent dies.
 
     The parent may already have died before prctl ran (then getppid() is no longer it): exit at once.
@@ -38,6 +38,11 @@ def _death_signal_preexec(parent_pid: int):
     """
 
     def preexec() -> None:
+        if rlimits:
+            import resource
+
+            for res, limit in rlimits.items():
+                resource.setrlimit(res, limit)
         if not sys.platform.startswith("linux"):
             return
         try:
@@ -98,11 +103,12 @@ class ChildProcess:
     """`with ChildProcess(["llama-server", ...], stdout=f) as child:` ... the group is gone afterwards.
 
     Extra keyword arguments go to `subprocess.Popen` (stdout, stderr, env, cwd, text ...), except the
-    ones this class owns (shell, start_new_session, preexec_fn).
+    ones this class owns (shell, start_new_session, preexec_fn). `rlimits` maps a `resource.RLIMIT_*`
+    to (soft, hard), set in the child before exec (a memory cap, a CPU-time cap for a sandbox).
     """
 
     def __init__(self, argv: Sequence[str], *, grace_s: float = DEFAULT_GRACE_S,
-                 handle_sigterm: bool = True, **popen_kwargs):
+                 handle_sigterm: bool = True, rlimits: dict | None = None, **popen_kwargs):
         if isinstance(argv, (str, bytes)):
             raise TypeError("ChildProcess takes an argument list, never a shell string")
         for owned in ("shell", "start_new_session", "preexec_fn", "process_group"):
@@ -112,6 +118,7 @@ class ChildProcess:
         self.grace_s = grace_s
         self.handle_sigterm = handle_sigterm
         self.popen_kwargs = popen_kwargs
+        self.rlimits = rlimits
         self.proc: subprocess.Popen | None = None
         self._previous_sigterm = None
         self._installed = False
@@ -125,7 +132,7 @@ class ChildProcess:
             self._installed = True
         try:
             self.proc = subprocess.Popen(self.argv, start_new_session=True,
-                                         preexec_fn=_death_signal_preexec(os.getpid()),
+                                         preexec_fn=_death_signal_preexec(os.getpid(), self.rlimits),
                                          **self.popen_kwargs)
         except BaseException:
             self._restore_sigterm()

@@ -207,3 +207,72 @@ def create_op_results(conn) -> None:
             test_time VARCHAR)"""
     )
     conn.execute("CREATE INDEX IF NOT EXISTS op_results_run ON op_results(run_id)")
+
+
+@migration("serve_0001_tables")
+def create_serve_tables(conn) -> None:
+    """`vtt bench serve`: requests to a real llama-server, memory samples over time, llama.cpp's and
+    vtt's memory per context, context-stress probes, and summaries (soak slopes, load slowdown,
+    code-quality scores). A serve run is a `runs` row with source 'serve'."""
+    conn.execute("CREATE SEQUENCE serve_request_id_seq START 1")
+    conn.execute(
+        """CREATE TABLE serve_requests (
+            request_id BIGINT PRIMARY KEY DEFAULT nextval('serve_request_id_seq'),
+            run_id BIGINT NOT NULL,
+            request_key VARCHAR NOT NULL,   -- request id '#' repetition: what --resume skips on
+            workload VARCHAR,
+            request VARCHAR,
+            status VARCHAR NOT NULL,        -- ok or failed
+            error VARCHAR,
+            finished_at TIMESTAMP,
+            t_start_s DOUBLE,               -- seconds since the server was up
+            n_ctx BIGINT,
+            prompt_tokens BIGINT,
+            cached_tokens BIGINT,
+            output_tokens BIGINT,
+            ttft_s DOUBLE,
+            decode_tps DOUBLE,
+            e2e_s DOUBLE,
+            rss_bytes BIGINT,               -- server RSS when the request finished
+            rss_peak_bytes BIGINT,          -- highest RSS sampled during it
+            gpu_bytes BIGINT,
+            timings JSON,                   -- the server's own `timings` object
+            extra JSON)"""
+    )
+    conn.execute("CREATE INDEX serve_requests_run ON serve_requests(run_id)")
+    conn.execute(
+        """CREATE TABLE serve_samples (
+            run_id BIGINT NOT NULL,
+            t_s DOUBLE NOT NULL,            -- seconds since the server was up
+            rss_bytes BIGINT,
+            gpu_bytes BIGINT,
+            gpu_source VARCHAR)"""
+    )
+    conn.execute(
+        """CREATE TABLE serve_memory (
+            run_id BIGINT NOT NULL,
+            n_ctx BIGINT NOT NULL,
+            source VARCHAR NOT NULL,        -- server-log, llama-fit-params, vtt-plan, rss
+            weights_bytes BIGINT,
+            kv_bytes BIGINT,
+            compute_bytes BIGINT,
+            output_bytes BIGINT,
+            total_bytes BIGINT,
+            detail JSON)"""
+    )
+    conn.execute(
+        """CREATE TABLE serve_probes (
+            run_id BIGINT NOT NULL,
+            n_ctx BIGINT NOT NULL,
+            outcome VARCHAR NOT NULL,       -- ok, alloc_error, load_failed, timeout, request_failed
+            seconds DOUBLE,
+            detail JSON)"""
+    )
+    conn.execute(
+        """CREATE TABLE serve_summaries (
+            run_id BIGINT NOT NULL,
+            kind VARCHAR NOT NULL,          -- soak, load, quality, stress
+            created_at TIMESTAMP,
+            verdict VARCHAR,
+            summary JSON)"""
+    )
