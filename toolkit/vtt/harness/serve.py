@@ -238,13 +238,23 @@ class LlamaServer:
 
 # --- memory sampling over time -------------------------------------------------------------------
 
+def _visible_gpus() -> list[str]:
+    """`-i N,...` for the GPUs this server may use: nvidia-smi ignores CUDA_VISIBLE_DEVICES and
+    GGML_VK_VISIBLE_DEVICES and would otherwise sum every GPU of the host, other jobs' included
+    (a model loading on GPU 0 read as a 5 GB "leak" of a server on GPU 1)."""
+    import os
+
+    ids = os.environ.get("GGML_VK_VISIBLE_DEVICES") or os.environ.get("CUDA_VISIBLE_DEVICES")
+    return ["-i", ids] if ids and all(x.strip().isdigit() for x in ids.split(",")) else []
+
+
 def _gpu_reader() -> tuple[Callable[[], int | None], str] | None:
     """Device memory in use: nvidia-smi where it exists, else amdgpu's sysfs counters."""
     if shutil.which("nvidia-smi"):
         def nvidia() -> int | None:
             try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                                     capture_output=True, text=True, timeout=5).stdout
+                out = subprocess.run(["nvidia-smi", *_visible_gpus(), "--query-gpu=memory.used",
+                                      "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5).stdout
                 return sum(int(x) for x in out.split()) * MIB
             except (OSError, subprocess.SubprocessError, ValueError):
                 return None
