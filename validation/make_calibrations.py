@@ -23,7 +23,8 @@ SINCE = 7000
 
 def main() -> None:
     from vtt.calibration import write_calibration_yaml
-    from vtt.calibrate.pipeline import calibrate_rows, load_rows
+    from vtt.calibrate.pipeline import MIN_ERA_ROWS, calibrate_rows, load_rows
+    from vtt.calibration import split_by_era
     from vtt.calibrate.rows import select_rows
     from vtt.harness.ingest import ingest_files
     from vtt.specs.catalog import load_world
@@ -39,17 +40,29 @@ def main() -> None:
         rows = load_rows(db=str(db))
     for backend in BACKENDS:
         sel = select_rows(rows, backend, since=SINCE)
-        cal, _ = calibrate_rows(sel, world, HARDWARE, backend, cal_id=f"{HARDWARE}--{backend}--public-2026",
-                                notes=f"shipped default: public llama-bench rows (validation/SOURCES.md), "
-                                      f"llama.cpp builds >= b{SINCE}; regenerate with validation/make_calibrations.py")
-        cal.created_at = None  # content-stable file: the build range and n_points say what it is
-        header = (f"# Shipped calibration for {HARDWARE} / {backend}: fitted by validation/make_calibrations.py\n"
-                  f"# from {cal.n_points} public llama-bench rows, llama.cpp {cal.builds}. Do not edit by hand.\n")
-        path = write_calibration_yaml(cal, Path(args.out) / f"{backend}.yaml", header)
-        st = cal.residual_stats
-        print(f"{backend}: {cal.n_points} rows, {cal.builds}, sigma {cal.sigma_log}, "
-              f"LOFO tg {st['leave_family_out']['tg']['median']:.1f}% pp {st['leave_family_out']['pp']['median']:.1f}% -> {path}")
-
+        eras = [g for g in split_by_era(sel, backend) if len(g) >= MIN_ERA_ROWS]
+        # Kernel eras (vtt.calibration.KERNEL_ERAS: ROCm's WMMA flash attention from b9187): every term
+        # fitted on all rows, then each era's attention terms on its own rows, one file per era.
+        shared = None
+        if len(eras) > 1:
+            shared, _ = calibrate_rows(sel, world, HARDWARE, backend, cross_validation=False)
+        for i, era_rows in enumerate(eras):
+            newest = i == len(eras) - 1
+            cal, _ = calibrate_rows(era_rows, world, HARDWARE, backend, era_of=shared,
+                                    cal_id=f"{HARDWARE}--{backend}--public-2026" + ("" if newest else f"--era{i}"),
+                                    notes=f"shipped default: public llama-bench rows (validation/SOURCES.md), "
+                                          f"llama.cpp builds >= b{SINCE}"
+                                          + (f", kernel era {i}: attention terms of its rows, the rest of all "
+                                             f"{len(sel)} rows" if shared else "")
+                                          + "; regenerate with validation/make_calibrations.py")
+            cal.created_at = None  # content-stable file: the build range and n_points say what it is
+            header = (f"# Shipped calibration for {HARDWARE} / {backend}: fitted by validation/make_calibrations.py\n"
+                      f"# from {cal.n_points} public llama-bench rows, llama.cpp {cal.builds}. Do not edit by hand.\n")
+            name = f"{backend}.yaml" if newest else f"{backend}--era-{cal.builds.replace(' .. ', '-').replace(' ', '')}.yaml"
+            path = write_calibration_yaml(cal, Path(args.out) / name, header)
+            st = cal.residual_stats
+            print(f"{backend}: {cal.n_points} rows, {cal.builds}, sigma {cal.sigma_log}, "
+                  f"LOFO tg {st['leave_family_out']['tg']['median']:.1f}% pp {st['leave_family_out']['pp']['median']:.1f}% -> {path}")
 
 if __name__ == "__main__":
     main()

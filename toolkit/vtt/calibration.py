@@ -166,9 +166,11 @@ def _candidates(spec_roots: list[Path], hardware: str, backend: str) -> list[Pat
     if udir.is_dir():
         out += sorted(udir.glob("*.yaml"), reverse=True)  # ids sort by time: newest first
     for root in reversed(spec_roots):
-        p = root / "calibrations" / hardware / f"{backend}.yaml"
+        d = root / "calibrations" / hardware
+        p = d / f"{backend}.yaml"
         if p.is_file():
-            out.append(p)
+            out.append(p)  # a shipped default: the newest kernel era, what a query without --build gets
+        out += sorted(d.glob(f"{backend}--era-*.yaml"), reverse=True)  # older eras, for --build
     return out
 
 
