@@ -30,23 +30,23 @@ class PlanQuery(BaseModel):
 
     model: str = Field(min_length=1)
     quant: str | None = None
-    context: int = Field(default=4096, gt=0)
-    depth: int = Field(default=0, ge=0)
-    n_prompt: int = Field(default=512, ge=1)
-    n_gen: int = Field(default=128, ge=1)
+    context: int = Field(default=4096, gt=0, le=1 << 30)  # bounds: no C-long overflow, no hang
+    depth: int = Field(default=0, ge=0, le=1 << 30)
+    n_prompt: int = Field(default=512, ge=1, le=1 << 30)
+    n_gen: int = Field(default=128, ge=1, le=1 << 30)
     hardware: str | None = None
     backend: str | None = None
     flash_attn: bool = True
-    n_ubatch: int = Field(default=512, gt=0)
+    n_ubatch: int = Field(default=512, gt=0, le=1 << 20)
     kv_type: str | None = None  # sets both K and V
     type_k: str | None = None
     type_v: str | None = None
-    parallel: int = Field(default=1, gt=0)
+    parallel: int = Field(default=1, gt=0, le=4096)
     mla_v_less: bool = False  # llama.cpp >= PR #19067 (2026-01-24): MLA caches K only
     kv_unified: bool = False  # --kv-unified: slots share one KV stream
     swa_full: bool = False  # --swa-full: sliding-window layers get the whole context
     runtime: str | None = None  # a runtime profile (specs/runtimes) whose keys fill the unset ones
-    file_size_gib: float | None = Field(default=None, gt=0)
+    file_size_gib: float | None = Field(default=None, gt=0, le=1e5, allow_inf_nan=False)
     calibration: str | None = None
 
     @field_validator("kv_type", "type_k", "type_v")
