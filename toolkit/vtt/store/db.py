@@ -95,10 +95,14 @@ def open_store(path: str | Path | None = None, read_only: bool = False,
                 ) from None
             time.sleep(delay_s)
             delay_s = min(delay_s * 2, 0.5)
+    store = Store(conn, p, read_only)
     if not read_only:
         try:
             apply_migrations(conn)
+            from vtt.store.records import reap_dead_runs
+
+            reap_dead_runs(store)  # runs whose process died (kill -9, power) are not 'running'
         except Exception:
             conn.close()
             raise
-    return Store(conn, p, read_only)
+    return store

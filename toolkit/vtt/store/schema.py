@@ -178,3 +178,12 @@ def apply_migrations(conn) -> list[str]:
 
 def schema_version(conn) -> int:
     return conn.execute("SELECT count(*) FROM vtt_migrations").fetchone()[0]
+
+
+@migration("0002_run_owner")
+def add_run_owner(conn) -> None:
+    """Which process owns a 'running' run (pid, its start time, host), so a run left 'running'
+    by a process that died is found and marked interrupted, and two resumers cannot share one."""
+    conn.execute("ALTER TABLE runs ADD COLUMN owner_pid BIGINT")
+    conn.execute("ALTER TABLE runs ADD COLUMN owner_start BIGINT")
+    conn.execute("ALTER TABLE runs ADD COLUMN owner_host VARCHAR")
