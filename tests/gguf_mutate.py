@@ -75,6 +75,15 @@ def with_tensor_data(header: bytes, tensors) -> bytes:
     return header + b"\0" * end
 
 
+def write_sparse(path, header: bytes, tensors) -> None:
+    """The header, then a hole up to the end of the last tensor: a file of the claimed size that
+    costs no memory or disk to make, however big a mutated shape makes it."""
+    end = max((t.offset + t.n_bytes for t in tensors), default=0)
+    with open(path, "wb") as f:
+        f.write(header)
+        f.truncate(len(header) + end)
+
+
 # Values that break counts: wrong types, non-finite floats, zero, negative, huge.
 HOSTILE = [
     (STRING, "4096"), (STRING, "\x1b[2J\x1b[31mpwned\n"), (FLOAT32, float("nan")), (FLOAT64, float("inf")),
