@@ -125,3 +125,32 @@ def test_kill_9_mid_file_leaves_no_result_without_samples(tmp_path):
         total = st.execute("SELECT count(*) FROM results").fetchone()[0]
         samples = st.execute("SELECT count(*) FROM samples").fetchone()[0]
     assert total == n and samples == 5 * n and s["added"] == n - len(counts)
+
+
+def test_a_concurrent_writer_gets_the_lock_during_a_long_ingest(tmp_path, monkeypatch):
+    """Ingest commits in chunks and closes the database between them: a `bench run` storing a
+    cell meanwhile waits at most one chunk, never the whole file."""
+    f = tmp_path / "big.jsonl"
+    n = 1500
+    f.write_text("\n".join(json.dumps(_rec(i)) for i in range(n)) + "\n")
+    db = tmp_path / "v.duckdb"
+    with store.open_store(db) as s:
+        run_id = store.add_run(s, "bench", status="ok")
+    exe = Path(sys.executable).parent / "vtt"
+    p = subprocess.Popen([str(exe), "ingest", str(f), "--db", str(db)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    monkeypatch.setenv("VTT_DB_LOCK_TIMEOUT_S", "6")
+    written = 0
+    try:
+        time.sleep(2.0)
+        while p.poll() is None and written < 4:
+            with store.open_store(db) as s, store.transaction(s):  # raises database_locked after 6 s
+                store.add_result(s, run_id, _rec(10_000 + written), cell_key=f"c{written}")
+            written += 1
+            time.sleep(1.0)
+    finally:
+        out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert written >= 2, "the ingest finished before the writer could test the lock"
+    with store.open_store(db, read_only=True) as s:
+        assert s.execute("SELECT count(*) FROM results").fetchone()[0] == n + written

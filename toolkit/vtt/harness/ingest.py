@@ -344,6 +344,8 @@ def ingest_files(paths: list[str | Path], *, db=None, label: str | None = None, 
         seen: set[str] = set()
         for i in range(0, len(hashed), chunk_rows):
             chunk = hashed[i:i + chunk_rows]
+            if i:
+                store.yield_to_waiters(db)  # a bench run waiting to store a cell goes first
             with store.open_store(db) as s, store.transaction(s):
                 known = store.stored_by_hash(s, [h for h, _, _ in chunk])
                 for h, record, peak_mib in chunk:

@@ -1,6 +1,6 @@
 """The vtt results database (DuckDB). The only package that imports duckdb."""
 
-from vtt.store.db import Store, default_db_path, open_store
+from vtt.store.db import Store, default_db_path, open_store, yield_to_waiters
 from vtt.store.records import (
     add_memory_peak,
     add_prediction,
@@ -38,5 +38,5 @@ __all__ = [
     "get_machine", "get_run", "known_row_hashes", "latest_calibration", "memory_peaks", "predictions",
     "resolve_run", "results", "save_calibration", "set_run_status", "upsert_machine",
     "claim_run", "measurement_key", "parse_samples", "reap_dead_runs", "set_run_params", "transaction",
-    "add_samples", "stored_by_hash",
+    "add_samples", "stored_by_hash", "yield_to_waiters",
 ]
