@@ -60,6 +60,7 @@ CASES = [  # (arch, key, type, value, words the message must hold)
     ("qwen3moe", "qwen3moe.expert_used_count", UINT32, 99, ["expert_used_count", "out of range"]),
     ("qwen3moe", "qwen3moe.leading_dense_block_count", UINT64, 4_000_000_000, ["leading_dense_block_count"]),
     ("deepseek2", "deepseek2.attention.kv_lora_rank", UINT32, 0, ["kv_lora_rank", "out of range"]),
+    ("deepseek2", "deepseek2.attention.kv_lora_rank", ARRAY, [0, 0], ["kv_lora_rank", "out of range"]),
     ("deepseek2", "deepseek2.rope.dimension_count", UINT32, 4096, ["key_length_mla", "rope.dimension_count"]),
     ("llama", "llama.ssm.conv_kernel", UINT32, 0, ["ssm.conv_kernel", "out of range"]),
     ("gemma3", "gemma3.attention.sliding_window", STRING, "1024", ["sliding_window", "str"]),

@@ -114,8 +114,7 @@ class _Keys:
                 raise self._bad(key, v, "has more entries than any model has layers")
             vals = [self._check(key, int(x) if isinstance(x, bool) else x, None, hi) for x in seq]
             nz = [x for x in vals if x]
-            out = max(nz) if nz else 0
-            return self._check(key, out, lo, hi) if nz else out
+            return self._check(key, max(nz) if nz else 0, lo, hi)
         return self._check(key, v, lo, hi)
 
     def per_layer(self, key: str, n: int, default: int | None = None) -> list[int] | None:
@@ -249,7 +248,7 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
     ssm = None
     if k.raw("ssm.conv_kernel") is not None and k.raw("ssm.state_size") is not None:
         d_inner = k.need("ssm.inner_size")
-        ssm = Ssm(d_conv=k.need("ssm.conv_kernel"), d_inner=d_inner,
+        ssm = _build(Ssm, h, d_conv=k.need("ssm.conv_kernel"), d_inner=d_inner,
                   d_state=k.need("ssm.state_size"), n_group=k.int("ssm.group_count", 1, hi=d_inner) or 1,
                   dt_rank=k.int("ssm.time_step_rank", 0) or 0)
     if arch in ("qwen3next", "qwen35", "qwen35moe"):
@@ -295,7 +294,7 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
         if k_mla - rope <= 0:
             raise GgufError(f"gguf: {arch}.attention.key_length_mla {k_mla} not above "
                             f"rope.dimension_count {rope} in {h.name}")
-        mla = Mla(kv_lora_rank=kv_lora, q_lora_rank=k.int("attention.q_lora_rank", 0) or 0,
+        mla = _build(Mla, h, kv_lora_rank=kv_lora, q_lora_rank=k.int("attention.q_lora_rank", 0) or 0,
                   qk_rope_head_dim=rope, qk_nope_head_dim=k_mla - rope, v_head_dim=v_mla)
         head_q = k_mla
 
@@ -333,14 +332,19 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
         ffn_gated=arch not in _UNGATED,
         tied_embeddings=tied,
     )
-    try:
-        a = ModelArch(**fields)
-    except ValueError as e:  # pydantic ValidationError is a ValueError
-        first = str(e).splitlines()
-        msg = first[2].strip() if len(first) > 2 else first[0]
-        raise GgufError(f"gguf: inconsistent hyper-parameters ({msg}) in {h.name}") from None
+    a = _build(ModelArch, h, **fields)
     check_tensor_table(h, a, heads_kv, ffs)
     return a
+
+
+def _build(cls, h: GgufHeader, **fields):
+    """A spec model from header values; a value it refuses is a GgufError naming the field."""
+    try:
+        return cls(**fields)
+    except ValueError as e:  # pydantic ValidationError is a ValueError
+        lines = str(e).splitlines()
+        msg = f"{lines[1].strip()}: {lines[2].strip()}" if len(lines) > 2 else lines[0]
+        raise GgufError(f"gguf: inconsistent hyper-parameters ({cls.__name__} {msg}) in {h.name}") from None
 
 
 def _tensor_shape_error(h: GgufHeader, t, what: str) -> GgufError:
