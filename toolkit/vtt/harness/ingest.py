@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 
 from vtt.errors import BadQuery
+from vtt.textsafe import printable
 from vtt.units import GIB, MIB
 
 _TPS = re.compile(r"^\s*([\d.]+)\s*(?:±\s*([\d.]+))?\s*$")
@@ -329,7 +330,7 @@ def ingest_files(paths: list[str | Path], *, db=None, label: str | None = None, 
     parsed = [(Path(p), *read_bench_file(p)) for p in paths]  # parse all before writing anything
     summary = []
     for path, fmt, records in parsed:
-        skipped = [f"{path.name}:{r[WHERE]}: {r[BAD]}" for r in records if BAD in r]
+        skipped = [printable(f"{path.name}:{r[WHERE]}: {r[BAD]}") for r in records if BAD in r]
         good = [{k: v for k, v in r.items() if k != WHERE} for r in records if BAD not in r]
         hashed = []
         for record in good:
@@ -360,7 +361,7 @@ def ingest_files(paths: list[str | Path], *, db=None, label: str | None = None, 
                             merged += 1
                         continue
                     if run_id is None:
-                        run_id = store.add_run(s, label or path.stem, source="ingest", status="running",
+                        run_id = store.add_run(s, label or printable(path.stem, 200), source="ingest", status="running",
                                                hardware=hardware, backend=backend, params=params)
                     rid = store.add_result(s, run_id, record, row_hash=h)
                     added += 1
