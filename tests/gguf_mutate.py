@@ -8,7 +8,6 @@ value (any type: a string where a count belongs, NaN, 0, 4e9, a list ...).
 
 from __future__ import annotations
 
-import math
 import random
 import struct
 from typing import Any
@@ -148,5 +147,5 @@ EXTRA_KEYS = ["attention.kv_lora_rank", "ssm.conv_kernel", "ssm.state_size", "ss
               "attention.q_lora_rank", "block_count", "context_length", "embedding_length",
               "attention.head_count", "attention.head_count_kv", "feed_forward_length"]
 
-__all__ = ["encode", "typed_items", "mutate", "with_tensor_data", "HOSTILE", "EXTRA_KEYS", "math", "FLOAT64",
+__all__ = ["encode", "typed_items", "mutate", "with_tensor_data", "write_sparse", "HOSTILE", "EXTRA_KEYS", "FLOAT64",
            "UINT32", "INT64", "UINT64", "FLOAT32", "STRING", "ARRAY", "BOOL", "INT32", "UINT8"]

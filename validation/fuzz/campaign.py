@@ -15,7 +15,6 @@ import argparse
 import collections
 import json
 import math
-import os
 import random
 import resource
 import signal
