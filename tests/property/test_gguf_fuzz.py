@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from gguf_models import write_tiny
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vtt.errors import GgufError
@@ -62,3 +62,74 @@ def test_random_truncation_and_byte_flips_only_raise_gguf_error(header, tmp_path
         if buf:
             buf[pos] = val
     _parse(tmp, bytes(buf))
+
+
+# ---- value fuzzing: valid framing, hostile values (the crashes an outside test found) ----------
+
+_VALUE_BASES: dict[str, tuple] = {}
+
+
+@pytest.fixture(scope="module")
+def value_bases(tmp_path_factory):
+    from gguf_mutate import typed_items
+
+    if not _VALUE_BASES:
+        d = tmp_path_factory.mktemp("vbase")
+        for kind, wt in (("llama", "f16"), ("qwen3moe", "q8_0"), ("deepseek2", "f16"), ("gemma3", "f16"),
+                         ("gpt-oss", "mxfp4")):
+            h = read_gguf_header(write_tiny(kind, d, wt, n_vocab=300))
+            _VALUE_BASES[kind] = (typed_items(h), h.tensors)
+    return _VALUE_BASES
+
+
+@settings(max_examples=60, deadline=None)  # a fixed budget: a few seconds in CI
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["llama", "qwen3moe", "deepseek2", "gemma3", "gpt-oss"]))
+def test_hostile_values_in_valid_headers_give_vtt_errors_or_sane_answers(value_bases, tmp_path_factory, seed, kind):
+    """One or two hyper-parameters replaced (string, NaN, inf, 0, 4e9, lists ...) in a real header:
+    the whole `vtt plan FILE` path answers with finite, non-negative numbers or a VttError, in < 2 s."""
+    import math
+    import random
+
+    from gguf_mutate import encode, mutate, write_sparse
+
+    from vtt.errors import VttError
+    from vtt.plan import plan_many
+
+    items, tensors = value_bases[kind]
+    it, ts = mutate(items, tensors, random.Random(seed))
+    path = tmp_path_factory.mktemp("v", numbered=True) / "m.gguf"
+    write_sparse(path, encode(it, ts), ts)
+    t0 = time.perf_counter()
+    try:
+        from vtt.gguf.arch import arch_from_header
+
+        arch_from_header(read_gguf_header(path))
+    except VttError as e:
+        assert "\n" not in e.message and "\x1b" not in e.message
+    ans = plan_many([{"model": str(path), "context": 4096}])[0]
+    assert time.perf_counter() - t0 < 2.0
+    if "error" not in ans:
+        for k, v in ans.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                assert math.isfinite(v) and (v >= 0 or "headroom" in k), (k, v)
+
+
+@settings(max_examples=12, deadline=None)
+@given(behaviour=st.sampled_from(["honest", "range_lie", "huge_head", "no_range"]),
+       cut=st.integers(0, 4096), flips=st.lists(st.tuples(st.integers(0, 4095), st.integers(0, 255)), max_size=4))
+def test_hostile_servers_with_damaged_headers_only_raise_vtt_errors(header, behaviour, cut, flips):
+    """A damaged header served by a lying server: a VttError (GgufError/RemoteError) or a header, fast."""
+    from hostile_http import HostileServer
+
+    from vtt.errors import VttError
+
+    buf = bytearray(header[: max(cut, 1)] if cut < len(header) else header)
+    for pos, val in flips:
+        buf[pos % len(buf)] = val
+    t0 = time.perf_counter()
+    with HostileServer(behaviour, {"m.gguf": bytes(buf)}) as srv:
+        try:
+            read_gguf_header(srv.url("m.gguf"))
+        except VttError as e:
+            assert "\n" not in e.message
+    assert time.perf_counter() - t0 < 3.0

@@ -5,6 +5,10 @@ Anything that is not a VttError is a bug and keeps its traceback (as asv does).
 
 from __future__ import annotations
 
+from vtt.textsafe import printable
+
+MAX_MESSAGE_CHARS = 2000
+
 # Exit codes: 0 ok, 1 the answer is "no" (check violated, drift found), 2 bad input, 3 environment.
 EXIT_NO = 1
 EXIT_BAD_INPUT = 2
@@ -18,6 +22,11 @@ class VttError(Exception):
     exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str, *, hint: str | None = None, code: str | None = None):
+        # Messages quote file names, header strings and server replies: made printable here,
+        # once, so no caller can forget (no newline or terminal escape reaches the screen).
+        message = printable(message, MAX_MESSAGE_CHARS)
+        if hint is not None:
+            hint = "\n".join(printable(line, MAX_MESSAGE_CHARS) for line in str(hint).split("\n"))
         super().__init__(message)
         self.message = message
         self.hint = hint

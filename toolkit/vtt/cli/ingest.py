@@ -36,4 +36,8 @@ def ingest(
         return
     for s in summary:
         run = f" as run {s['run_id']}" if s["run_id"] else ""
-        print(f"{s['file']} ({s['format']}): {s['added']} added, {s['duplicates']} already stored{run}")
+        merged = f", samples added to {s['samples_merged']} stored" if s.get("samples_merged") else ""
+        print(f"{s['file']} ({s['format']}): {s['added']} added, {s['duplicates']} already stored{merged}, "
+              f"{s.get('skipped', 0)} malformed skipped{run}")
+        for line in s.get("skipped_rows", [])[:20]:
+            print(f"  skipped {line}")

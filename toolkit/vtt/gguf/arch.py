@@ -9,16 +9,58 @@ key/value length default to n_embd / n_head), src/models/<arch>.cpp `load_arch_h
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from vtt.errors import GgufError
 from vtt.gguf.reader import GgufHeader, SkippedArray
+from vtt.textsafe import printable
 
 # Archs whose SWA pattern llama.cpp hard-codes (used unless sliding_window_pattern is in the file).
 _SWA_PATTERN = {"gpt-oss": 2, "gemma3": 6, "gemma2": 2, "cohere2": 4, "llama4": 4}
 # Archs with separate gate/up/down FFNs is the default; these use plain up+down.
 _UNGATED = {"nemotron_h", "gpt2", "starcoder", "phi2", "bloom", "mpt", "falcon"}
+
+
+# Bounds every real model meets with room to spare (largest published values in comments);
+# past them a value is hostile or corrupt, and would cost minutes and gigabytes downstream.
+# key -> (lowest, highest) for the value as llama.cpp reads it.
+BOUNDS: dict[str, tuple[int, int]] = {
+    "block_count": (1, 1024),                      # Llama-3.1-405B 126, DeepSeek-V3 61 + 1 MTP
+    "nextn_predict_layers": (0, 64),               # GLM-4.5 1
+    "embedding_length": (1, 1 << 17),              # Llama-3.1-405B 16384
+    "context_length": (1, 1 << 28),                # Llama-4-Scout 10M
+    "vocab_size": (1, 1 << 23),                    # Gemma-3 262144
+    "attention.head_count": (0, 4096),             # 128
+    "attention.head_count_kv": (0, 4096),          # 0 marks recurrent layers (Nemotron-H)
+    "attention.key_length": (1, 1 << 16),          # MLA 576
+    "attention.value_length": (1, 1 << 16),
+    "feed_forward_length": (0, 1 << 20),           # Llama-3.1-405B 53248
+    "expert_count": (0, 4096),                     # Qwen3-Next 512
+    "expert_used_count": (0, 4096),
+    "expert_feed_forward_length": (0, 1 << 20),
+    "expert_shared_count": (0, 256),
+    "expert_shared_feed_forward_length": (0, 1 << 20),
+    "leading_dense_block_count": (0, 1024),        # DeepSeek-V3 3; also checked against block_count
+    "attention.sliding_window": (0, 1 << 28),      # gemma3 1024, gpt-oss 128
+    "attention.sliding_window_pattern": (0, 1024),  # 2..6 (or a per-layer bool array)
+    "full_attention_interval": (1, 1024),          # Qwen3-Next 4
+    "interleave_moe_layer_step": (1, 1024),        # Llama-4-Maverick 2
+    "attention.kv_lora_rank": (1, 1 << 16),        # DeepSeek-V3 512
+    "attention.q_lora_rank": (0, 1 << 16),         # 1536
+    "attention.key_length_mla": (1, 1 << 16),      # 192
+    "attention.value_length_mla": (1, 1 << 16),    # 128
+    "rope.dimension_count": (1, 1 << 16),          # 64 (MLA) .. 256
+    "ssm.conv_kernel": (1, 1024),                  # Mamba2 4
+    "ssm.inner_size": (1, 1 << 20),                # Nemotron-H 8192..
+    "ssm.state_size": (1, 1 << 16),                # 128
+    "ssm.group_count": (0, 1 << 16),               # 8 (0 read as 1)
+    "ssm.time_step_rank": (0, 1 << 20),            # 128
+}
+_INT_TYPES = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64"}
+_ARCH_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+_BLK = re.compile(r"^blk\.(\d+)\.")
 
 
 def _seq(v: Any) -> list | None:
@@ -28,38 +70,78 @@ def _seq(v: Any) -> list | None:
 
 
 class _Keys:
+    """Typed, bounded reads of `{arch}.*` keys: a wrong type, non-finite or out-of-range value
+    is a GgufError that names the key (never a TypeError or a 10^30-iteration loop later)."""
+
     def __init__(self, h: GgufHeader, arch: str):
         self.h, self.arch = h, arch
 
     def raw(self, key: str) -> Any:
         return self.h.metadata.get(f"{self.arch}.{key}")
 
-    def int(self, key: str, default: int | None = None) -> int | None:
+    def _bad(self, key: str, v: Any, why: str) -> GgufError:
+        shown = repr(v) if not isinstance(v, (list, SkippedArray)) else f"an array of {len(v)}"
+        return GgufError(f"gguf: {self.arch}.{key} = {shown[:60]} {why} in {self.h.name}")
+
+    def _check(self, key: str, v: Any, lo: int | None = None, hi: int | None = None) -> int:
+        """One integer value of `key`, type- and range-checked."""
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float):
+                why = "is not finite" if not math.isfinite(v) else "is a float"
+                raise self._bad(key, v, f"{why}, expected an integer")
+            raise self._bad(key, v, f"is a {type(v).__name__}, expected an integer")
+        blo, bhi = BOUNDS.get(key, (0, 1 << 31))
+        lo = blo if lo is None else max(lo, blo)
+        hi = bhi if hi is None else min(hi, bhi)
+        if not lo <= v <= hi:
+            raise self._bad(key, v, f"is out of range [{lo}, {hi}]")
+        return v
+
+    def _scalar_or_array(self, key: str) -> tuple[Any, list | None]:
         v = self.raw(key)
+        t = self.h.value_types.get(f"{self.arch}.{key}", "")
+        if isinstance(v, SkippedArray) or (t.startswith("array[") and t[6:-1] not in _INT_TYPES | {"bool"}):
+            raise self._bad(key, v, "is an array of non-integers")
+        return v, _seq(v)
+
+    def int(self, key: str, default: int | None = None, lo: int | None = None, hi: int | None = None) -> int | None:
+        """A scalar key; an array (per-layer values) gives its largest non-zero entry."""
+        v, seq = self._scalar_or_array(key)
         if v is None:
             return default
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            seq = _seq(v)
-            if seq is None:
-                raise GgufError(f"gguf: {self.arch}.{key} is not a number in {self.h.name}")
-            nz = [int(x) for x in seq if x]
-            return max(nz) if nz else 0
-        return int(v)
+        if seq is not None:
+            if len(seq) > BOUNDS["block_count"][1]:
+                raise self._bad(key, v, "has more entries than any model has layers")
+            vals = [self._check(key, int(x) if isinstance(x, bool) else x, None, hi) for x in seq]
+            nz = [x for x in vals if x]
+            return self._check(key, max(nz) if nz else 0, lo, hi)
+        return self._check(key, v, lo, hi)
 
     def per_layer(self, key: str, n: int, default: int | None = None) -> list[int] | None:
         """A scalar-or-array key as one value per layer (llama.cpp get_key_or_arr)."""
-        v = self.raw(key)
+        v, seq = self._scalar_or_array(key)
         if v is None:
             return None if default is None else [default] * n
-        seq = _seq(v)
         if seq is None:
-            return [int(v)] * n
+            return [self._check(key, v)] * n
         if len(seq) != n:
             raise GgufError(f"gguf: {self.arch}.{key} has {len(seq)} entries for {n} layers in {self.h.name}")
-        return [int(x) for x in seq]
+        return [self._check(key, x) for x in seq]
 
-    def need(self, key: str) -> int:
-        v = self.int(key)
+    def flags(self, key: str) -> list[bool] | None:
+        """A per-layer boolean/integer array (sliding_window_pattern, recurrent_layers), or None."""
+        v, seq = self._scalar_or_array(key)
+        if seq is None:
+            return None
+        if len(seq) > BOUNDS["block_count"][1]:
+            raise self._bad(key, v, "has more entries than any model has layers")
+        for x in seq:
+            if isinstance(x, float):
+                raise self._bad(key, v, "holds floats, expected flags")
+        return [bool(x) for x in seq]
+
+    def need(self, key: str, lo: int | None = None, hi: int | None = None) -> int:
+        v = self.int(key, lo=lo, hi=hi)
         if v is None:
             raise GgufError(f"gguf: missing key {self.arch}.{key} in {self.h.name}")
         return v
@@ -90,14 +172,14 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
     arch = h.arch
     if not arch:
         raise GgufError(f"gguf: missing general.architecture in {h.name}")
+    if not _ARCH_NAME.match(arch):
+        raise GgufError(f"gguf: general.architecture {arch[:64]!r} is not an architecture name in {h.name}")
     k = _Keys(h, arch)
     n_layer = k.need("block_count")
-    if not 0 < n_layer <= 4096:
-        raise GgufError(f"gguf: {arch}.block_count {n_layer} out of range in {h.name}")
     n_nextn = k.int("nextn_predict_layers", 0)
     n_run = n_layer - n_nextn
     if n_run <= 0:
-        raise GgufError(f"gguf: nextn_predict_layers {n_nextn} >= block_count {n_layer} in {h.name}")
+        raise GgufError(f"gguf: {arch}.nextn_predict_layers {n_nextn} >= block_count {n_layer} in {h.name}")
     n_embd = k.need("embedding_length")
 
     heads = k.per_layer("attention.head_count", n_layer, 0)
@@ -108,15 +190,24 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
     n_head_kv = max(kv_run) if kv_run else 0
     if n_head <= 0:
         raise GgufError(f"gguf: {arch}.attention.head_count missing or zero in {h.name}")
+    for il in range(n_layer):
+        if heads_kv[il] > heads[il] and heads[il]:
+            raise GgufError(f"gguf: {arch}.attention.head_count_kv {heads_kv[il]} exceeds head_count "
+                            f"{heads[il]} (layer {il}) in {h.name}")
     head_k = k.int("attention.key_length") or n_embd // n_head
     head_v = k.int("attention.value_length") or n_embd // n_head
+    if head_k <= 0 or head_v <= 0:
+        raise GgufError(f"gguf: {arch}.attention.head_count {n_head} exceeds embedding_length {n_embd} "
+                        f"and no key_length is given in {h.name}")
 
     n_expert = k.int("expert_count", 0)
-    n_expert_used = k.int("expert_used_count", 0)
+    n_expert_used = k.int("expert_used_count", 0, hi=n_expert)
+    if n_expert and not n_expert_used:
+        raise GgufError(f"gguf: {arch}.expert_used_count missing or zero for {n_expert} experts in {h.name}")
     n_ff_exp = k.int("expert_feed_forward_length", 0)
     n_shared = k.int("expert_shared_count", 0)
     n_ff_shexp = k.int("expert_shared_feed_forward_length", 0)
-    n_dense_lead = k.int("leading_dense_block_count", 0)
+    n_dense_lead = k.int("leading_dense_block_count", 0, hi=n_layer)
     if n_expert and not n_ff_exp and arch == "glm4moe" and n_expert_used:
         n_ff_exp = max(ffs) // n_expert_used  # llama.cpp glm4-moe fallback
     if n_shared and not n_ff_shexp:
@@ -130,7 +221,8 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
 
     # ---- sliding window ----
     swa_window = k.int("attention.sliding_window", 0) or 0
-    swa_raw = k.raw("attention.sliding_window_pattern")
+    swa_flags = k.flags("attention.sliding_window_pattern")
+    swa_raw = swa_flags if swa_flags is not None else k.int("attention.sliding_window_pattern")
     swa_pattern = 0
     if arch == "llama4":
         if k.raw("attention.sliding_window") is not None and swa_window == 0:
@@ -147,7 +239,7 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
             layer_pattern = "".join("S" if x else "A" for x in seq[:n_run])
             swa_pattern = 0
         else:
-            swa_pattern = int(swa_raw)
+            swa_pattern = swa_raw
     if swa_pattern and not swa_window:
         swa_pattern = 0
 
@@ -155,11 +247,15 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
     recurrent_interval = 0
     ssm = None
     if k.raw("ssm.conv_kernel") is not None and k.raw("ssm.state_size") is not None:
-        ssm = Ssm(d_conv=k.need("ssm.conv_kernel"), d_inner=k.need("ssm.inner_size"),
-                  d_state=k.need("ssm.state_size"), n_group=k.int("ssm.group_count", 1) or 1,
+        d_inner = k.need("ssm.inner_size")
+        ssm = _build(Ssm, h, d_conv=k.need("ssm.conv_kernel"), d_inner=d_inner,
+                  d_state=k.need("ssm.state_size"), n_group=k.int("ssm.group_count", 1, hi=d_inner) or 1,
                   dt_rank=k.int("ssm.time_step_rank", 0) or 0)
     if arch in ("qwen3next", "qwen35", "qwen35moe"):
-        rec = _seq(k.raw("attention.recurrent_layers"))
+        rec = k.flags("attention.recurrent_layers")
+        if rec is not None and len(rec) < n_run:
+            raise GgufError(f"gguf: {arch}.attention.recurrent_layers has {len(rec)} entries for {n_run} layers "
+                            f"in {h.name}")
         if rec is not None:
             layer_pattern = "".join("R" if x else "A" for x in rec[:n_run])
         else:
@@ -180,7 +276,7 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
 
     # ---- FFN layout ----
     if arch == "llama4" and n_expert:
-        step = k.int("interleave_moe_layer_step", 1) or 1
+        step = k.int("interleave_moe_layer_step", 1, hi=n_layer) or 1
         ffn_pattern = "".join("E" if (il + 1) % step == 0 else "D" for il in range(n_run))
 
     dense_ffs = [f for il, f in enumerate(ffs[:n_run]) if f and (not n_expert or il < n_dense_lead
@@ -196,8 +292,9 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
         k_mla = k.int("attention.key_length_mla") or head_k
         v_mla = k.int("attention.value_length_mla") or head_v
         if k_mla - rope <= 0:
-            raise GgufError(f"gguf: MLA key length {k_mla} not above rope dim {rope} in {h.name}")
-        mla = Mla(kv_lora_rank=kv_lora, q_lora_rank=k.int("attention.q_lora_rank", 0) or 0,
+            raise GgufError(f"gguf: {arch}.attention.key_length_mla {k_mla} not above "
+                            f"rope.dimension_count {rope} in {h.name}")
+        mla = _build(Mla, h, kv_lora_rank=kv_lora, q_lora_rank=k.int("attention.q_lora_rank", 0) or 0,
                   qk_rope_head_dim=rope, qk_nope_head_dim=k_mla - rope, v_head_dim=v_mla)
         head_q = k_mla
 
@@ -205,7 +302,7 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
 
     fields.update(
         id=id or _slug(str(h.metadata.get("general.name") or h.name.rsplit("/", 1)[-1].removesuffix(".gguf"))),
-        name=name or str(h.metadata.get("general.name") or h.name.rsplit("/", 1)[-1]),
+        name=name or printable(h.metadata.get("general.name") or h.name.rsplit("/", 1)[-1], 200),
         family=arch,
         arch=arch,
         n_layer=n_layer,
@@ -235,12 +332,64 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
         ffn_gated=arch not in _UNGATED,
         tied_embeddings=tied,
     )
+    a = _build(ModelArch, h, **fields)
+    check_tensor_table(h, a, heads_kv, ffs)
+    return a
+
+
+def _build(cls, h: GgufHeader, **fields):
+    """A spec model from header values; a value it refuses is a GgufError naming the field."""
     try:
-        return ModelArch(**fields)
+        return cls(**fields)
     except ValueError as e:  # pydantic ValidationError is a ValueError
-        first = str(e).splitlines()
-        msg = first[2].strip() if len(first) > 2 else first[0]
-        raise GgufError(f"gguf: inconsistent hyper-parameters ({msg}) in {h.name}") from None
+        lines = str(e).splitlines()
+        msg = f"{lines[1].strip()}: {lines[2].strip()}" if len(lines) > 2 else lines[0]
+        raise GgufError(f"gguf: inconsistent hyper-parameters ({cls.__name__} {msg}) in {h.name}") from None
+
+
+def _tensor_shape_error(h: GgufHeader, t, what: str) -> GgufError:
+    return GgufError(f"gguf: tensor {t.name} has shape {list(t.ne)}, but {what} in {h.name}")
+
+
+def check_tensor_table(h: GgufHeader, a, heads_kv: list[int], ffs: list[int]) -> None:
+    """The hyper-parameters agree with the tensors llama.cpp would create from them.
+
+    llama.cpp refuses such files at load (llama-model-loader.cpp `create_tensor`: "tensor has
+    wrong shape"); vtt refuses them before predicting from them, so a lying key cannot give a
+    negative time or a million-GiB buffer. Only shapes every architecture shares are checked.
+    """
+    if not h.tensors:
+        return  # metadata-only header (tests, catalog cross-checks)
+    arch = a.arch
+    blocks = set()
+    for t in h.tensors:
+        m = _BLK.match(t.name)
+        if m:
+            il = int(m.group(1))
+            if il >= a.n_layer:
+                raise GgufError(f"gguf: tensor {t.name} is past {arch}.block_count {a.n_layer} in {h.name}")
+            blocks.add(il)
+            rest = t.name[m.end():]
+            hk = heads_kv[il] if il < len(heads_kv) else 0
+            if not a.mla and rest == "attn_k.weight" and len(t.ne) == 2 and hk and t.ne[1] != hk * a.head_dim_k:
+                raise _tensor_shape_error(h, t, f"{arch}.attention.head_count_kv x key_length = {hk} x {a.head_dim_k}")
+            if not a.mla and rest == "attn_v.weight" and len(t.ne) == 2 and hk and t.ne[1] != hk * a.head_dim_v:
+                raise _tensor_shape_error(h, t, f"{arch}.attention.head_count_kv x value_length = {hk} x {a.head_dim_v}")
+            if rest in ("ffn_up_exps.weight", "ffn_gate_exps.weight") and len(t.ne) == 3:
+                if t.ne[2] != a.n_expert or t.ne[1] != a.n_ff_exp:
+                    raise _tensor_shape_error(
+                        h, t, f"{arch}.expert_count = {a.n_expert} and expert_feed_forward_length = {a.n_ff_exp}")
+            if rest == "ffn_up.weight" and len(t.ne) == 2 and il < len(ffs) and ffs[il] and t.ne[1] != ffs[il] \
+                    and il < a.n_layer_run and a.ffns[il] == "D":
+                raise _tensor_shape_error(h, t, f"{arch}.feed_forward_length = {ffs[il]} (layer {il})")
+        elif t.name in ("token_embd.weight", "output.weight") and len(t.ne) == 2:
+            if t.ne[0] != a.n_embd:
+                raise _tensor_shape_error(h, t, f"{arch}.embedding_length = {a.n_embd}")
+            if t.ne[1] != a.n_vocab:
+                raise _tensor_shape_error(h, t, f"the vocabulary has {a.n_vocab} tokens")
+    if blocks and len(blocks) < a.n_layer_run:
+        raise GgufError(f"gguf: {arch}.block_count says {a.n_layer} layers, the tensor table has "
+                        f"{len(blocks)} in {h.name}")
 
 
 def profile_from_header(h: GgufHeader, arch=None):

@@ -26,7 +26,7 @@ from typing import Any
 
 from vtt import ggml_types
 from vtt.errors import GgufError, VttError
-from vtt.gguf.source import ByteSource, open_source, part_name, split_parts
+from vtt.gguf.source import ByteSource, ReadBudget, open_source, part_name, split_parts
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -37,13 +37,22 @@ MAX_KV = 65536
 MAX_STRING_BYTES = 16 * 2**20  # a chat template is ~100 KB; tokens are a few bytes
 MAX_ARRAY_LEN = 16 * 2**20
 MAX_NESTED_ARRAY_LEN = 65536  # arrays of arrays: each element costs a Python object
-MAX_HEADER_BYTES = 256 * 2**20
+MAX_HEADER_BYTES = 256 * 2**20  # where the tensor data may start, per part (real: < 16 MiB)
 MAX_DEPTH = 3
 MAX_DIMS = 4  # GGML_MAX_DIMS
 MAX_ELEMENTS = 2**50  # a 1-quadrillion-element tensor is not a model
-MAX_PARTS = 512
+# gguf-split's default is 128 tensors per part; the largest published splits have ~50 parts
+# (Kimi-K2 BF16: 46). Each part is one more header to fetch, so the count is bounded.
+MAX_PARTS = 256
 FIRST_CHUNK = 256 * 2**10
+MAX_READAHEAD = 8 * 2**20  # fetch at most this far past what the parser needs
 KEEP_STRINGS = 1024  # string arrays longer than this are counted, not kept
+KEEP_SCALARS = 65536  # numeric arrays longer than this (token scores, types) are skipped, not read
+MAX_KEPT_BYTES = 32 * 2**20  # strings kept in memory, all keys together (a chat template is ~100 KB)
+# Parts 2.. of a split hold only split.* keys (tools/gguf-split/gguf-split.cpp: the full KV set
+# goes to split 0 only), so their metadata is small; junk there must not cost a download.
+PART_METADATA_CAP = 2**20
+PART_TENSORS_CAP = 16 * 2**20  # a part's tensor table: 65536 tensors x ~120 bytes at most
 
 # GGUF value types
 UINT8, INT8, UINT16, INT16, UINT32, INT32, FLOAT32, BOOL, STRING, ARRAY, UINT64, INT64, FLOAT64 = range(13)
@@ -117,49 +126,80 @@ class GgufHeader:
 
 
 class _Parser:
-    """Sequential parse over a growing buffer filled from a ByteSource."""
+    """Sequential parse over a sliding window of the source.
+
+    `buf` holds the bytes [base, base + len(buf)) of the file; `pos` is an absolute offset.
+    Bytes behind `pos` are dropped before each fetch, so memory follows the largest single
+    value kept (a 16 MiB string at most), not the header size; numeric arrays too long to be
+    of use are skipped by offset, without fetching them.
+    """
 
     def __init__(self, src: ByteSource, name: str):
         self.src = src
         self.name = name
         self.buf = bytearray()
+        self.base = 0
         self.pos = 0
         self.e = "<"  # endianness prefix
+        self.limit = MAX_HEADER_BYTES  # no header byte past this offset
+        self.limit_what = f"header larger than the {MAX_HEADER_BYTES >> 20} MiB cap"
+        self.kept = 0  # bytes of strings kept
 
     def fail(self, what: str) -> GgufError:
         return GgufError(f"gguf: {what} in {self.name}")
 
     def need(self, end: int) -> None:
-        """Make buf hold bytes [0, end): fetch growing chunks, never past the header cap."""
-        if end <= len(self.buf):
+        """Make the window hold bytes [pos, end): fetch ahead a little, never past the header cap."""
+        if end <= self.base + len(self.buf):
             return
-        if end > MAX_HEADER_BYTES:
-            raise self.fail(f"header larger than the {MAX_HEADER_BYTES >> 20} MiB cap")
-        target = max(end, FIRST_CHUNK, 2 * len(self.buf))
-        target = min(target, MAX_HEADER_BYTES)
+        if end > self.limit:
+            raise self.fail(self.limit_what)
+        drop = self.pos - self.base  # what is behind the parser (or skipped past the window)
+        if drop > 0:
+            if drop >= len(self.buf):
+                self.buf.clear()
+            else:
+                del self.buf[:drop]
+            self.base = self.pos
+        # Read-ahead grows with the offset, so the bytes fetched stay below 2x those needed.
+        target = end + min(max(FIRST_CHUNK, end), MAX_READAHEAD)
+        target = min(target, self.limit)
         if self.src.size is not None:
             target = min(target, max(self.src.size, end))
-        while len(self.buf) < end:
-            data = self.src.read(len(self.buf), target - len(self.buf))
+        while self.base + len(self.buf) < end:
+            have = self.base + len(self.buf)
+            data = self.src.read(have, target - have)
             if not data:
-                raise self.fail(f"truncated header (ends at byte {len(self.buf)}, needed {end})")
+                raise self.fail(f"truncated header (ends at byte {have}, needed {end})")
             self.buf += data
 
-    def take(self, n: int) -> memoryview:
+    def take(self, n: int) -> bytes:
         self.need(self.pos + n)
-        v = memoryview(self.buf)[self.pos:self.pos + n]
+        i = self.pos - self.base
+        v = bytes(self.buf[i:i + n])
         self.pos += n
         return v
 
+    def skip(self, n: int) -> None:
+        """Step over n bytes without fetching them (the next read starts past them)."""
+        if self.pos + n > self.limit:
+            raise self.fail(self.limit_what)
+        self.pos += n
+
+    def keep(self, n: int, key: str) -> None:
+        self.kept += n
+        if self.kept > MAX_KEPT_BYTES:
+            raise self.fail(f"metadata strings larger than the {MAX_KEPT_BYTES >> 20} MiB cap (at key {key})")
+
     def u32(self) -> int:
         self.need(self.pos + 4)
-        v = struct.unpack_from(self.e + "I", self.buf, self.pos)[0]
+        v = struct.unpack_from(self.e + "I", self.buf, self.pos - self.base)[0]
         self.pos += 4
         return v
 
     def u64(self) -> int:
         self.need(self.pos + 8)
-        v = struct.unpack_from(self.e + "Q", self.buf, self.pos)[0]
+        v = struct.unpack_from(self.e + "Q", self.buf, self.pos - self.base)[0]
         self.pos += 8
         return v
 
@@ -170,13 +210,15 @@ class _Parser:
         return bytes(self.take(n))
 
     def string(self, what: str) -> str:
-        return self.string_bytes(what).decode("utf-8", errors="replace")
+        b = self.string_bytes(what)
+        self.keep(len(b), what)
+        return b.decode("utf-8", errors="replace")
 
     def value(self, vtype: int, key: str, depth: int = 0) -> Any:
         if vtype in _SCALAR:
             code, _, size = _SCALAR[vtype]
             self.need(self.pos + size)
-            v = struct.unpack_from(self.e + code, self.buf, self.pos)[0]
+            v = struct.unpack_from(self.e + code, self.buf, self.pos - self.base)[0]
             self.pos += size
             return v
         if vtype == STRING:
@@ -194,14 +236,17 @@ class _Parser:
     def array(self, etype: int, count: int, key: str, depth: int) -> Any:
         if etype in _SCALAR:
             _, acode, size = _SCALAR[etype]
+            if count > KEEP_SCALARS:
+                self.skip(count * size)
+                return SkippedArray(TYPE_NAMES[etype], count)
             raw = self.take(count * size)
             a = array.array(acode)
             a.frombytes(raw)
             if self.e == ">" and size > 1:
                 a.byteswap()
             if etype == BOOL:
-                return [bool(x) for x in a] if count <= MAX_NESTED_ARRAY_LEN else a
-            return a.tolist() if count <= MAX_NESTED_ARRAY_LEN else a
+                return [bool(x) for x in a]
+            return a.tolist()
         if etype == STRING:
             if count <= KEEP_STRINGS:
                 return self.strings(count, key)
@@ -218,33 +263,40 @@ class _Parser:
         out = []
         for _ in range(count):
             self.need(self.pos + 8)
-            n = unpack(self.buf, self.pos)[0]
+            n = unpack(self.buf, self.pos - self.base)[0]
             if n > MAX_STRING_BYTES:
                 raise self.fail(f"string length {n} in array {key} exceeds the {MAX_STRING_BYTES >> 20} MiB cap")
             end = self.pos + 8 + n
+            self.keep(n, key)
             self.need(end)
-            out.append(self.buf[self.pos + 8:end].decode("utf-8", errors="replace"))
+            i = self.pos - self.base
+            out.append(self.buf[i + 8:i + 8 + n].decode("utf-8", errors="replace"))
             self.pos = end
         return out
 
     def skip_strings(self, count: int, key: str) -> None:
         """Walk `count` length-prefixed strings without making Python objects of them."""
         unpack = struct.Struct(self.e + "Q").unpack_from
-        buf, pos = self.buf, self.pos
+        pos = self.pos
+        buf, base = self.buf, self.base
         for _ in range(count):
-            if pos + 8 > len(buf):
+            if pos + 8 > base + len(buf):
+                self.pos = pos  # lets need() drop what is behind
                 self.need(pos + 8)
-                buf = self.buf
-            n = unpack(buf, pos)[0]
+                buf, base = self.buf, self.base
+            n = unpack(buf, pos - base)[0]
             if n > MAX_STRING_BYTES:
                 raise self.fail(f"string length {n} in array {key} exceeds the {MAX_STRING_BYTES >> 20} MiB cap")
             pos += 8 + n
-        self.need(pos)
         self.pos = pos
+        self.need(pos)
 
 
 def _parse(src: ByteSource, name: str, part: int = 1) -> GgufHeader:
     p = _Parser(src, name)
+    if part > 1:
+        p.limit = PART_METADATA_CAP
+        p.limit_what = f"metadata of split part {part} larger than {PART_METADATA_CAP >> 10} KiB (only split.* keys belong there)"
     try:
         p.need(4)
     except GgufError:
@@ -276,12 +328,15 @@ def _parse(src: ByteSource, name: str, part: int = 1) -> GgufHeader:
         pos0 = p.pos
         if vtype == ARRAY:
             p.need(p.pos + 4)
-            etype = struct.unpack_from(p.e + "I", p.buf, pos0)[0]
+            etype = struct.unpack_from(p.e + "I", p.buf, pos0 - p.base)[0]
             vtypes[key] = f"array[{TYPE_NAMES.get(etype, etype)}]"
         else:
             vtypes[key] = TYPE_NAMES.get(vtype, str(vtype))
         metadata[key] = p.value(vtype, key)
 
+    if part > 1:
+        p.limit = p.pos + PART_TENSORS_CAP
+        p.limit_what = f"tensor table of split part {part} larger than {PART_TENSORS_CAP >> 20} MiB"
     alignment = metadata.get("general.alignment", 32)
     if not isinstance(alignment, int) or isinstance(alignment, bool) or alignment <= 0 \
             or alignment & (alignment - 1) or alignment > 2**20:
@@ -328,8 +383,9 @@ def _parse(src: ByteSource, name: str, part: int = 1) -> GgufHeader:
                       src.size, value_types=vtypes)
 
 
-def _read_one(path_or_url: str | os.PathLike | ByteSource, part: int = 1) -> GgufHeader:
-    src = open_source(path_or_url)
+def _read_one(path_or_url: str | os.PathLike | ByteSource, part: int = 1,
+              budget: ReadBudget | None = None) -> GgufHeader:
+    src = open_source(path_or_url, budget)
     try:
         return _parse(src, src.name, part)
     except (struct.error, UnicodeDecodeError, OverflowError, MemoryError, ValueError) as e:
@@ -346,7 +402,8 @@ def read_gguf_header(path_or_url: str | os.PathLike | ByteSource) -> GgufHeader:
     For a split model (`...-00001-of-00003.gguf`), every part's header is read (same folder or
     URL pattern) and the tensor tables are joined; `parts` and `notes` say so.
     """
-    head = _read_one(path_or_url)
+    budget = ReadBudget()  # one deadline and one byte cap for every part
+    head = _read_one(path_or_url, budget=budget)
     if isinstance(path_or_url, ByteSource):
         return head
     split = split_parts(path_or_url)
@@ -362,7 +419,7 @@ def read_gguf_header(path_or_url: str | os.PathLike | ByteSource) -> GgufHeader:
         raise GgufError(f"gguf: {head.name} is part {no} of {n}; pass part 1 (-00001-of-{n:05d}.gguf)")
     size = head.file_size
     for k in range(2, n + 1):
-        other = _read_one(part_name(path_or_url, k, n), part=k)
+        other = _read_one(part_name(path_or_url, k, n), part=k, budget=budget)
         head.tensors.extend(other.tensors)
         head.bytes_read += other.bytes_read
         size = None if size is None or other.file_size is None else size + other.file_size

@@ -13,6 +13,9 @@ import contextlib
 import os
 import re
 import socket
+import stat
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -24,6 +27,8 @@ from vtt.errors import GgufError, RemoteError
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 15.0
+DEADLINE_S = 60.0  # a whole remote header read (all parts, redirects, retries): VTT_REMOTE_DEADLINE_S
+MAX_TOTAL_BYTES = 256 * 2**20  # fetched across all parts of a split model: VTT_REMOTE_MAX_BYTES
 MAX_REDIRECTS = 5
 USER_AGENT = "vtt-gguf-header/0.1"
 
@@ -41,6 +46,39 @@ def add_host_headers(netloc: str, headers: dict[str, str]) -> None:
 
 def is_url(s: str | os.PathLike) -> bool:
     return isinstance(s, str) and s.lower().startswith(("http://", "https://"))
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        v = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return v if 0 < v < float("inf") else default
+
+
+class ReadBudget:
+    """Time and bytes one header read may spend, shared by every part of a split model.
+
+    Per-socket timeouts alone do not bound a read: a server that sends a byte every few
+    seconds never trips them. The deadline is absolute; a watchdog closes the socket when it
+    passes, whatever http.client is blocked in (headers, body, chunk framing).
+    """
+
+    def __init__(self, deadline_s: float | None = None, max_bytes: int | None = None):
+        self.deadline_s = deadline_s if deadline_s is not None else _env_float("VTT_REMOTE_DEADLINE_S", DEADLINE_S)
+        self.deadline = time.monotonic() + self.deadline_s
+        self.max_bytes = int(max_bytes if max_bytes is not None
+                             else _env_float("VTT_REMOTE_MAX_BYTES", MAX_TOTAL_BYTES))
+        self.fetched = 0
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def charge(self, n: int, name: str) -> None:
+        self.fetched += n
+        if self.fetched > self.max_bytes:
+            raise GgufError(f"gguf: headers larger than the {self.max_bytes >> 20} MiB read cap "
+                            f"(all parts together) in {name}")
 
 
 class ByteSource:
@@ -68,8 +106,18 @@ class FileSource(ByteSource):
         self.path = Path(path)
         self.name = self.path.name
         try:
+            # A FIFO, socket or device named *.gguf would block or never end: refused before open.
+            st = os.stat(self.path)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(st.st_mode):
+                raise GgufError(f"gguf: {self.path} is not a regular file")
             self._f = open(self.path, "rb")
-            self.size = os.fstat(self._f.fileno()).st_size
+            st = os.fstat(self._f.fileno())
+            if not stat.S_ISREG(st.st_mode):  # swapped between stat and open
+                self._f.close()
+                raise GgufError(f"gguf: {self.path} is not a regular file")
+            self.size = st.st_size
         except FileNotFoundError:
             raise GgufError(f"gguf: no such file {self.path}", code="not_found") from None
         except IsADirectoryError:
@@ -107,7 +155,12 @@ class HttpSource(ByteSource):
     """An http(s) URL read with `Range: bytes=a-b` requests (stdlib only)."""
 
     def __init__(self, url: str, *, connect_timeout_s: float = CONNECT_TIMEOUT_S,
-                 read_timeout_s: float = READ_TIMEOUT_S, max_redirects: int = MAX_REDIRECTS):
+                 read_timeout_s: float = READ_TIMEOUT_S, max_redirects: int = MAX_REDIRECTS,
+                 budget: ReadBudget | None = None):
+        self.budget = budget or ReadBudget()
+        self._conn = None  # the connection in use, for the watchdog
+        self._expired = False
+        self._watchdog: threading.Timer | None = None
         self.url = url
         self.name = url
         self._final_url = url  # after redirects; later ranges go straight there
@@ -135,8 +188,34 @@ class HttpSource(ByteSource):
 
     def close(self) -> None:
         self._drop_stream()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     # ---- internals ----
+    def _deadline_error(self) -> RemoteError:
+        return RemoteError(f"no complete answer within the {self.budget.deadline_s:g} s deadline from URL {self.url}",
+                           hint="a slow or stalled server; set VTT_REMOTE_DEADLINE_S to wait longer")
+
+    def _expire(self) -> None:
+        """Watchdog: the deadline passed; unblock whatever recv/send is waiting on the socket."""
+        self._expired = True
+        conn = self._conn
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _arm(self) -> None:
+        left = self.budget.remaining()
+        if left <= 0 or self._expired:
+            self._expired = True
+            raise self._deadline_error()
+        if self._watchdog is None:
+            self._watchdog = threading.Timer(left, self._expire)
+            self._watchdog.daemon = True
+            self._watchdog.start()
+
     @contextlib.contextmanager
     def _network_errors(self, conn):
         """Socket and HTTP failures become one RemoteError line naming the URL; the connection closes."""
@@ -146,10 +225,20 @@ class HttpSource(ByteSource):
             yield
         except (TimeoutError, socket.timeout):
             conn.close()
+            if self._expired:
+                raise self._deadline_error() from None
             raise RemoteError(f"timed out after {self.read_timeout_s:g} s reading URL {self.url}") from None
-        except (OSError, http.client.HTTPException) as e:
+        except (OSError, http.client.HTTPException, ValueError) as e:
             conn.close()
+            if self._expired:
+                raise self._deadline_error() from None
             raise RemoteError(f"connection failed ({e.__class__.__name__}) reading URL {self.url}") from None
+        except BaseException:
+            conn.close()
+            raise
+        if self._expired:
+            conn.close()
+            raise self._deadline_error()
 
     def _fail(self, what: str, why: str) -> RemoteError:
         return RemoteError(f"{what} URL {self.url}: {why}", hint="check the URL, or download the file and pass its path")
@@ -167,7 +256,9 @@ class HttpSource(ByteSource):
             raise RemoteError(f"bad URL {self.url}: invalid port") from None
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         kw = {"context": ssl.create_default_context()} if parts.scheme == "https" else {}
-        conn = cls(parts.hostname, port, timeout=self.connect_timeout_s, **kw)
+        self._arm()
+        conn = cls(parts.hostname, port, timeout=max(0.1, min(self.connect_timeout_s, self.budget.remaining())), **kw)
+        self._conn = conn
         try:
             conn.connect()
         except ConnectionRefusedError:
@@ -175,12 +266,19 @@ class HttpSource(ByteSource):
         except socket.gaierror:
             raise RemoteError(f"unknown host {parts.hostname} in URL {self.url}") from None
         except (TimeoutError, socket.timeout):
+            if self._expired:
+                raise self._deadline_error() from None
             raise RemoteError(f"timed out after {self.connect_timeout_s:g} s connecting to URL {self.url}") from None
         except ssl.SSLError as e:
             raise RemoteError(f"TLS error ({e.reason or e}) for URL {self.url}") from None
         except OSError as e:
+            if self._expired:
+                raise self._deadline_error() from None
             raise RemoteError(f"cannot connect ({e.strerror or e}) to URL {self.url}") from None
         conn.sock.settimeout(self.read_timeout_s)
+        if self._expired:  # the watchdog fired during connect, before the socket existed
+            conn.close()
+            raise self._deadline_error()
         return conn
 
     def _request(self, offset: int, n: int) -> bytes:
@@ -204,7 +302,11 @@ class HttpSource(ByteSource):
                 continue
             self._final_url = url
             if status == 206:
-                self._note_size(resp.getheader("Content-Range"))
+                start = self._note_size(resp.getheader("Content-Range"))
+                if start is not None and start != offset:
+                    conn.close()
+                    raise RemoteError(f"the server answered bytes from {start} to a request for bytes from "
+                                      f"{offset} (a broken Range reply) from URL {self.url}")
                 data = self._read_body(conn, resp, n)
                 conn.close()
                 return data
@@ -227,16 +329,30 @@ class HttpSource(ByteSource):
             raise RemoteError(f"HTTP {status} {resp.reason} from URL {self.url}")
         raise RemoteError(f"more than {self.max_redirects} redirects from URL {self.url}")
 
-    def _note_size(self, content_range: str | None) -> None:
-        m = re.match(r"bytes \d+-\d+/(\d+)", content_range or "")
-        if m:
-            self.size = int(m.group(1))
+    def _note_size(self, content_range: str | None) -> int | None:
+        """The first byte a 206 reply holds (from Content-Range); notes the file size."""
+        m = re.match(r"bytes (\d+)-\d+/(\d+|\*)", (content_range or "")[:200])
+        if not m:
+            return None
+        if m.group(2) != "*":
+            self.size = int(m.group(2))
+        return int(m.group(1))
 
     def _read_body(self, conn, resp, n: int) -> bytes:
+        # read1 returns after one recv: a drip of bytes comes back in small pieces, each one
+        # checked against the deadline and the byte budget, instead of one read() that waits.
+        out = bytearray()
         with self._network_errors(conn):
-            data = resp.read(n)
-        self.bytes_fetched += len(data)
-        return data
+            while len(out) < n:
+                chunk = resp.read1(min(n - len(out), 1 << 20))
+                if not chunk:
+                    break
+                out += chunk
+                self.bytes_fetched += len(chunk)
+                self.budget.charge(len(chunk), self.url)
+                if self._expired:
+                    break
+        return bytes(out)
 
     def _read_stream(self, n: int) -> bytes:
         conn, resp = self._stream
@@ -263,11 +379,11 @@ class HttpSource(ByteSource):
             self._stream = None
 
 
-def open_source(path_or_url: str | os.PathLike | ByteSource) -> ByteSource:
+def open_source(path_or_url: str | os.PathLike | ByteSource, budget: ReadBudget | None = None) -> ByteSource:
     if isinstance(path_or_url, ByteSource):
         return path_or_url
     if is_url(path_or_url):
-        return HttpSource(str(path_or_url))
+        return HttpSource(str(path_or_url), budget=budget)
     return FileSource(path_or_url)
 
 

@@ -1,8 +1,13 @@
 """Run a matrix: one llama-bench process per cell, each jsonl row stored as it arrives.
 
 A crash, garbage output or a timeout fails that cell (stderr tail kept) and the run goes on.
-Ctrl-C stops the current cell, keeps everything already stored and marks the run interrupted;
-`resume=True` with the same label skips cells that already have an ok row.
+Ctrl-C or SIGTERM stops the current cell, keeps everything already stored and marks the run
+interrupted; `resume=True` with the same label skips cells that already have an ok row, after
+taking the run's lease (a second resumer of a live run is refused).
+
+llama-bench runs through `harness.proc.ChildProcess`: its own process group, a parent-death
+signal (so kill -9 of vtt takes it down too) and a group kill on every way out. Each record is
+stored with its samples in one transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Callable
 from vtt.errors import BadQuery
 from vtt.harness.fingerprint import collect_fingerprint, vram_used_paths
 from vtt.harness.matrix import BenchMatrix, Cell
+from vtt.harness.proc import ChildProcess
 
 STDERR_TAIL_LINES = 30
 GPU_SAMPLE_PERIOD_S = 0.1
@@ -56,16 +62,17 @@ class RunSummary:
 
 
 class _Interrupt:
-    """Ctrl-C sets a flag (so a store write is never cut in half) and kills the running cell."""
+    """Ctrl-C and SIGTERM set a flag (so a store write is never cut in half) and kill the running cell."""
 
     def __init__(self):
         self.requested = False
         self.proc: subprocess.Popen | None = None
-        self._previous = None
+        self._previous: dict = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame):
@@ -74,8 +81,8 @@ class _Interrupt:
             _kill_group(self.proc)
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def _read_sysfs_bytes(paths: list[str]) -> int | None:
@@ -141,13 +148,27 @@ def run_cell(cell: Cell, llama_bench: str, *, timeout_s: float | None = None,
     """
     out = CellOutcome(cell)
     t0 = time.monotonic()
+    # SIGTERM is handled by `interrupt` (a flag, then a clean stop) when there is one; ChildProcess
+    # turns it into an exception otherwise. Either way the group is killed before we return.
+    child = ChildProcess([llama_bench, *cell.llama_bench_args()], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, errors="replace",
+                         env=(os.environ | env) if env else None, grace_s=2.0,
+                         handle_sigterm=interrupt is None)
     try:
-        proc = subprocess.Popen([llama_bench, *cell.llama_bench_args()], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, errors="replace",
-                                env=(os.environ | env) if env else None, start_new_session=True)
+        proc = child.start()
     except OSError as e:
         out.status, out.error = "failed", f"cannot start llama-bench: {e.strerror}"
         return out
+    try:
+        return _watch_cell(out, proc, t0, timeout_s, on_record, interrupt)
+    finally:
+        child.stop()  # the whole group, on every way out (exception, Ctrl-C, SIGTERM)
+        if interrupt is not None:
+            interrupt.proc = None
+
+
+def _watch_cell(out: CellOutcome, proc: subprocess.Popen, t0: float, timeout_s: float | None,
+                on_record: Callable[[dict], None] | None, interrupt: _Interrupt | None) -> CellOutcome:
     if interrupt is not None:
         interrupt.proc = proc
         if interrupt.requested:
@@ -233,7 +254,7 @@ def run_matrix(cells: list[Cell], *, llama_bench: str, db: str | Path | None, la
         machine_id = store.upsert_machine(s, fingerprint)
         if previous:
             run_id = previous[-1]["run_id"]
-            store.set_run_status(s, run_id, "running")
+            store.claim_run(s, run_id)  # the lease: refused while another live vtt measures this run
         else:
             run_id = store.add_run(
                 s, label, machine_id=machine_id, llama_bench_path=str(llama_bench),
@@ -255,12 +276,12 @@ def run_matrix(cells: list[Cell], *, llama_bench: str, db: str | Path | None, la
             written: list[int] = []
 
             def save(record: dict, cell=cell, written=written) -> None:
-                with store.open_store(db_path) as s:
+                with store.open_store(db_path) as s, store.transaction(s):  # result + samples together
                     written.append(store.add_result(s, run_id, record, cell_key=cell.key))
 
             outcome = run_cell(cell, llama_bench, timeout_s=cell_timeout_s, env=env, on_record=save,
                                interrupt=interrupt)
-            with store.open_store(db_path) as s:
+            with store.open_store(db_path) as s, store.transaction(s):
                 if outcome.status == "failed":
                     written.append(store.add_result(
                         s, run_id, cell.as_record(), status="failed", cell_key=cell.key, error=outcome.error,

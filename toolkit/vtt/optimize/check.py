@@ -57,6 +57,8 @@ def read_plan(path: str | Path) -> _Plan:
         raise BadQuery(f"{p}: no such plan file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BadQuery(f"{p}: not a JSON plan: {e}") from None
+    except RecursionError:  # json's decoder recurses per nesting level
+        raise BadQuery(f"{p}: not a JSON plan: nested too deeply") from None
     try:
         return _Plan.model_validate(raw)
     except ValidationError as e:

@@ -27,28 +27,28 @@ FFN_NONE = "-"
 class Mla(Spec):
     """Multi-head latent attention (DeepSeek-V2/V3, GLM-4.7-Flash): llama.cpp caches the latent."""
 
-    kv_lora_rank: int = Field(gt=0)
-    q_lora_rank: int = Field(default=0, ge=0)
-    qk_rope_head_dim: int = Field(gt=0)
-    qk_nope_head_dim: int = Field(gt=0)
-    v_head_dim: int = Field(gt=0)
+    kv_lora_rank: int = Field(gt=0, le=1 << 16)
+    q_lora_rank: int = Field(default=0, ge=0, le=1 << 16)
+    qk_rope_head_dim: int = Field(gt=0, le=1 << 16)
+    qk_nope_head_dim: int = Field(gt=0, le=1 << 16)
+    v_head_dim: int = Field(gt=0, le=1 << 16)
 
 
 class Ssm(Spec):
     """Recurrent state dimensions (GGUF `{arch}.ssm.*`)."""
 
-    d_conv: int = Field(gt=0)
-    d_inner: int = Field(gt=0)
-    d_state: int = Field(gt=0)
-    n_group: int = Field(default=1, ge=1)
-    dt_rank: int = Field(default=0, ge=0)
+    d_conv: int = Field(gt=0, le=1024)
+    d_inner: int = Field(gt=0, le=1 << 20)
+    d_state: int = Field(gt=0, le=1 << 16)
+    n_group: int = Field(default=1, ge=1, le=1 << 16)
+    dt_rank: int = Field(default=0, ge=0, le=1 << 20)
 
 
 class KnownFile(Spec):
     """A published GGUF of this model: its quant label and size, so weights need no guessing."""
 
     quant: str
-    size_gib: float = Field(gt=0)
+    size_gib: float = Field(gt=0, le=1e5, allow_inf_nan=False)
     file: str | None = None
     source: str | None = None
 
@@ -62,43 +62,45 @@ class Quality(Spec):
 
 
 class ModelArch(Spec):
+    # Upper bounds match vtt.gguf.arch.BOUNDS: far past any real model, short of what would make
+    # a prediction loop for minutes (n_layer 1e30) or overflow (n_vocab 1e300).
     id: str
     name: str
     family: str = Field(description="for leave-one-family-out validation, e.g. 'qwen3-moe'")
     arch: str = Field(description="GGUF general.architecture, e.g. llama, qwen3moe, deepseek2")
     aliases: list[str] = []
-    n_layer: int = Field(gt=0, description="GGUF block_count, including NextN/MTP layers")
-    n_nextn_layer: int = Field(default=0, ge=0, description="MTP layers: no KV cache, not run per token")
-    n_embd: int = Field(gt=0)
-    n_vocab: int = Field(gt=0)
-    n_ctx_train: int = Field(gt=0)
-    n_head: int = Field(gt=0)
-    n_head_kv: int = Field(gt=0)
-    head_dim_k: int = Field(gt=0, description="K width per KV head as cached (MLA: kv_lora_rank + rope)")
-    head_dim_v: int = Field(gt=0, description="V width per KV head as cached (MLA: kv_lora_rank)")
-    head_dim_q: int | None = Field(default=None, description="Q/K head dim for attention FLOPs if not head_dim_k")
-    swa_window: int = Field(default=0, ge=0)
+    n_layer: int = Field(gt=0, le=1024, description="GGUF block_count, including NextN/MTP layers")
+    n_nextn_layer: int = Field(default=0, ge=0, le=64, description="MTP layers: no KV cache, not run per token")
+    n_embd: int = Field(gt=0, le=1 << 17)
+    n_vocab: int = Field(gt=0, le=1 << 23)
+    n_ctx_train: int = Field(gt=0, le=1 << 28)
+    n_head: int = Field(gt=0, le=4096)
+    n_head_kv: int = Field(gt=0, le=4096)
+    head_dim_k: int = Field(gt=0, le=1 << 16, description="K width per KV head as cached (MLA: kv_lora_rank + rope)")
+    head_dim_v: int = Field(gt=0, le=1 << 16, description="V width per KV head as cached (MLA: kv_lora_rank)")
+    head_dim_q: int | None = Field(default=None, gt=0, le=1 << 16, description="Q/K head dim for attention FLOPs if not head_dim_k")
+    swa_window: int = Field(default=0, ge=0, le=1 << 28)
     # Per-layer-group geometry where sliding layers differ from full ones (Gemma 4: full 4 KV heads x
     # 512, sliding 16 x 256). Speed only: the attention kernel and its FLOPs per group.
-    swa_head_dim: int | None = Field(default=None, gt=0, description="K/V/Q head width of sliding layers, if not head_dim_k")
-    swa_n_head_kv: int | None = Field(default=None, gt=0, description="KV heads of sliding layers, if not n_head_kv")
-    swa_pattern: int = Field(default=0, ge=0, description="layer il is SWA iff il % n < n-1")
-    recurrent_interval: int = Field(default=0, ge=0, description="layer il is recurrent iff (il+1) % n != 0")
+    swa_head_dim: int | None = Field(default=None, gt=0, le=1 << 16, description="K/V/Q head width of sliding layers, if not head_dim_k")
+    swa_n_head_kv: int | None = Field(default=None, gt=0, le=4096, description="KV heads of sliding layers, if not n_head_kv")
+    swa_pattern: int = Field(default=0, ge=0, le=1024, description="layer il is SWA iff il % n < n-1")
+    recurrent_interval: int = Field(default=0, ge=0, le=1024, description="layer il is recurrent iff (il+1) % n != 0")
     layer_pattern: str | None = Field(default=None, description="mixer per layer: A full, S swa, R recurrent, - none")
     ffn_pattern: str | None = Field(default=None, description="FFN per layer: D dense, E MoE, - none")
     mla: Mla | None = None
     ssm: Ssm | None = None
-    n_ff: int = Field(default=0, ge=0, description="dense FFN width")
-    n_dense_lead: int = Field(default=0, ge=0, description="leading dense layers of an MoE (first_k_dense_replace)")
-    n_expert: int = Field(default=0, ge=0)
-    n_expert_used: int = Field(default=0, ge=0)
-    n_ff_exp: int = Field(default=0, ge=0)
-    n_expert_shared: int = Field(default=0, ge=0)
-    n_ff_shexp: int = Field(default=0, ge=0)
+    n_ff: int = Field(default=0, ge=0, le=1 << 20, description="dense FFN width")
+    n_dense_lead: int = Field(default=0, ge=0, le=1024, description="leading dense layers of an MoE (first_k_dense_replace)")
+    n_expert: int = Field(default=0, ge=0, le=4096)
+    n_expert_used: int = Field(default=0, ge=0, le=4096)
+    n_ff_exp: int = Field(default=0, ge=0, le=1 << 20)
+    n_expert_shared: int = Field(default=0, ge=0, le=256)
+    n_ff_shexp: int = Field(default=0, ge=0, le=1 << 20)
     ffn_gated: bool = Field(default=True, description="SwiGLU/GeGLU (gate+up+down) vs plain up+down")
     tied_embeddings: bool = False
-    params_total_b: float | None = Field(default=None, gt=0, description="published total, for cross-checks")
-    params_active_b: float | None = Field(default=None, gt=0)
+    params_total_b: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False, description="published total, for cross-checks")
+    params_active_b: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False)
     files: list[KnownFile] = []
     quality: list[Quality] = []
     released: str | None = None

@@ -1,11 +1,13 @@
 """The vtt results database (DuckDB). The only package that imports duckdb."""
 
-from vtt.store.db import Store, default_db_path, open_store
+from vtt.store.db import Store, default_db_path, open_store, yield_to_waiters
 from vtt.store.records import (
     add_memory_peak,
     add_prediction,
     add_result,
     add_run,
+    add_samples,
+    claim_run,
     content_hash,
     count_results,
     find_runs,
@@ -14,13 +16,19 @@ from vtt.store.records import (
     get_machine,
     get_run,
     known_row_hashes,
+    measurement_key,
+    parse_samples,
+    reap_dead_runs,
     latest_calibration,
     memory_peaks,
     predictions,
     resolve_run,
     results,
     save_calibration,
+    set_run_params,
+    stored_by_hash,
     set_run_status,
+    transaction,
     upsert_machine,
 )
 
@@ -29,4 +37,6 @@ __all__ = [
     "add_run", "content_hash", "count_results", "find_runs", "finished_cells", "get_calibration",
     "get_machine", "get_run", "known_row_hashes", "latest_calibration", "memory_peaks", "predictions",
     "resolve_run", "results", "save_calibration", "set_run_status", "upsert_machine",
+    "claim_run", "measurement_key", "parse_samples", "reap_dead_runs", "set_run_params", "transaction",
+    "add_samples", "stored_by_hash", "yield_to_waiters",
 ]

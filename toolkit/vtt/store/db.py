@@ -8,6 +8,7 @@ Long-running writers (bench run) open the store per write so others get a turn.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -61,6 +62,40 @@ class Store:
         return schema_version(self.conn)
 
 
+def _waiting_glob(p: Path) -> str:
+    return f".{p.name}.waiting.*"
+
+
+def _mark_waiting(p: Path) -> Path | None:
+    """Say 'I am waiting for the lock' beside the database, for long writers to yield to."""
+    marker = p.parent / f".{p.name}.waiting.{os.getpid()}"
+    try:
+        marker.touch()
+    except OSError:
+        return None
+    return marker
+
+
+def yield_to_waiters(path: str | Path | None, max_wait_s: float = 10.0) -> None:
+    """Between two transactions of a long writer (ingest), with the database closed: let every
+    process waiting for the lock take its turn (DuckDB's lock is not fair: an immediate reopen
+    would win every time)."""
+    p = Path(path) if path else default_db_path()
+    deadline = time.monotonic() + max_wait_s
+    while time.monotonic() < deadline:
+        waiting = []
+        for m in p.parent.glob(_waiting_glob(p)):
+            pid = m.name.rsplit(".", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and Path(f"/proc/{pid}").exists():
+                waiting.append(m)
+            elif pid.isdigit() and int(pid) != os.getpid():
+                with contextlib.suppress(OSError):
+                    m.unlink()  # its process is gone
+        if not waiting:
+            return
+        time.sleep(0.02)
+
+
 def _is_lock_error(e: Exception) -> bool:
     return any(m in str(e) for m in _LOCK_MARKERS)
 
@@ -79,26 +114,38 @@ def open_store(path: str | Path | None = None, read_only: bool = False,
             raise EnvironmentProblem(f"cannot create database folder {p.parent}: {e.strerror}") from None
     wait_s = lock_timeout_s() if timeout_s is None else timeout_s
     deadline = time.monotonic() + wait_s
-    delay_s = 0.05
-    while True:
-        try:
-            conn = duckdb.connect(str(p), read_only=read_only)
-            break
-        except duckdb.Error as e:
-            if not _is_lock_error(e):
-                raise EnvironmentProblem(f"cannot open database {p}: {str(e).splitlines()[0]}") from None
-            if time.monotonic() >= deadline:
-                raise EnvironmentProblem(
-                    f"database is locked by another vtt process: {p} (waited {wait_s:g} s)",
-                    code="database_locked",
-                    hint="wait for the other vtt command to finish, or use --db with another file",
-                ) from None
-            time.sleep(delay_s)
-            delay_s = min(delay_s * 2, 0.5)
+    delay_s = 0.01
+    marker: Path | None = None
+    try:
+        while True:
+            try:
+                conn = duckdb.connect(str(p), read_only=read_only)
+                break
+            except duckdb.Error as e:
+                if not _is_lock_error(e):
+                    raise EnvironmentProblem(f"cannot open database {p}: {str(e).splitlines()[0]}") from None
+                if time.monotonic() >= deadline:
+                    raise EnvironmentProblem(
+                        f"database is locked by another vtt process: {p} (waited {wait_s:g} s)",
+                        code="database_locked",
+                        hint="wait for the other vtt command to finish, or use --db with another file",
+                    ) from None
+                if marker is None:
+                    marker = _mark_waiting(p)
+                time.sleep(delay_s)
+                delay_s = min(delay_s * 2, 0.05)
+    finally:
+        if marker is not None:
+            with contextlib.suppress(OSError):
+                marker.unlink()
+    store = Store(conn, p, read_only)
     if not read_only:
         try:
             apply_migrations(conn)
+            from vtt.store.records import reap_dead_runs
+
+            reap_dead_runs(store)  # runs whose process died (kill -9, power) are not 'running'
         except Exception:
             conn.close()
             raise
-    return Store(conn, p, read_only)
+    return store

@@ -5,12 +5,16 @@ Plain functions taking an open Store, so calibration fitting and reports can sha
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
+import os
+import socket
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from vtt.errors import VttError
+from vtt.errors import EnvironmentProblem, VttError
 from vtt.store.db import Store
 from vtt.store.schema import RESULT_FIELDS
 
@@ -22,8 +26,24 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def _finite(value: Any) -> Any:
+    """JSON columns refuse NaN/Infinity: non-finite floats become their text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, sort_keys=True, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), sort_keys=True, default=str)
 
 
 def _loads(value: Any) -> Any:
@@ -33,6 +53,84 @@ def _loads(value: Any) -> Any:
 def content_hash(obj: Any) -> str:
     """A stable hash of a JSON-able value (dict key order does not matter)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def transaction(store: Store):
+    """BEGIN ... COMMIT, or ROLLBACK on any exception: a result and its samples land together."""
+    store.execute("BEGIN TRANSACTION")
+    try:
+        yield store
+    except BaseException:
+        with contextlib.suppress(Exception):
+            store.execute("ROLLBACK")
+        raise
+    store.execute("COMMIT")
+
+
+# --- run owners: which process is measuring a run -----------------------------------------
+
+def _start_ticks(pid: int) -> int | None:
+    """Process start time in clock ticks since boot (/proc/PID/stat field 22): with the pid it
+    names one process, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()
+    try:
+        if fields[0] in (b"Z", b"X"):
+            return None
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def this_process() -> tuple[int, int | None, str]:
+    pid = os.getpid()
+    return pid, _start_ticks(pid), socket.gethostname()
+
+
+def owner_alive(pid: int | None, start: int | None, host: str | None) -> bool:
+    """False only when the owner certainly died: same host, and no process with that pid and start."""
+    if pid is None or host != socket.gethostname():
+        return pid is not None  # another machine's process: cannot tell, assume it lives
+    ticks = _start_ticks(int(pid))
+    if ticks is None:
+        return False
+    return start is None or ticks == start
+
+
+def reap_dead_runs(store: Store) -> list[int]:
+    """Mark 'interrupted' every run left 'running' by a process of this host that is gone."""
+    rows = store.execute("SELECT run_id, owner_pid, owner_start, owner_host FROM runs "
+                         "WHERE status = 'running'").fetchall()
+    dead = [r[0] for r in rows if r[1] is not None and not owner_alive(r[1], r[2], r[3])]
+    for run_id in dead:
+        store.execute("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE run_id = ? "
+                      "AND status = 'running'", [_now(), run_id])
+    return dead
+
+
+def claim_run(store: Store, run_id: int) -> None:
+    """Take the lease on a run for this process (resume): refused while a live process holds it.
+
+    The DuckDB file admits one writer at a time, so the check and the update cannot interleave
+    with another vtt's."""
+    with transaction(store):
+        row = store.execute("SELECT status, owner_pid, owner_start, owner_host, label FROM runs WHERE run_id = ?",
+                            [run_id]).fetchone()
+        if row is None:
+            raise VttError(f"no run {run_id}", code="unknown_run")
+        status, pid, start, host, label = row
+        me = this_process()
+        if status == "running" and pid is not None and (pid, host) != (me[0], me[2]) and owner_alive(pid, start, host):
+            raise EnvironmentProblem(f"run {run_id} ('{label}') is being measured now by pid {pid} on {host}",
+                                     code="run_busy", hint="wait for it to finish; a second --resume would "
+                                     "measure the same cells twice")
+        store.execute("UPDATE runs SET status = 'running', finished_at = NULL, owner_pid = ?, owner_start = ?, "
+                      "owner_host = ? WHERE run_id = ?", [me[0], me[1], me[2], run_id])
 
 
 # --- machines and runs -------------------------------------------------------------------
@@ -56,12 +154,13 @@ def add_run(store: Store, label: str, *, source: str = "bench", status: str = "r
             vtt_version: str | None = None, params: dict | None = None) -> int:
     if vtt_version is None:
         from vtt import __version__ as vtt_version
+    pid, start, host = this_process()
     row = store.execute(
         """INSERT INTO runs (label, source, status, started_at, machine_id, hardware, backend,
-                             llama_bench_path, build, vtt_version, params)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id""",
+                             llama_bench_path, build, vtt_version, params, owner_pid, owner_start, owner_host)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id""",
         [label, source, status, _now(), machine_id, hardware, backend, llama_bench_path,
-         _json(build), vtt_version, _json(params)],
+         _json(build), vtt_version, _json(params), pid, start, host],
     ).fetchone()
     return int(row[0])
 
@@ -71,15 +170,27 @@ def set_run_status(store: Store, run_id: int, status: str) -> None:
     store.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, finished, run_id])
 
 
+def set_run_params(store: Store, run_id: int, params: dict) -> None:
+    store.execute("UPDATE runs SET params = ? WHERE run_id = ?", [_json(params), run_id])
+
+
+_OWNER = ", owner_pid, owner_start, owner_host"
+
+
 def _run_dict(row) -> dict:
     d = dict(zip(_RUN_COLUMNS, row))
     for k in ("build", "params"):
         d[k] = _loads(d[k])
+    if len(row) > len(_RUN_COLUMNS):
+        pid, start, host = row[len(_RUN_COLUMNS):]
+        # A read-only open cannot write the fix; show it as it is.
+        if d["status"] == "running" and pid is not None and not owner_alive(pid, start, host):
+            d["status"] = "interrupted"
     return d
 
 
 def find_runs(store: Store, label: str | None = None) -> list[dict]:
-    sql = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
+    sql = f"SELECT {', '.join(_RUN_COLUMNS)}{_OWNER} FROM runs"
     args: list = []
     if label is not None:
         sql += " WHERE label = ?"
@@ -88,7 +199,7 @@ def find_runs(store: Store, label: str | None = None) -> list[dict]:
 
 
 def get_run(store: Store, run_id: int) -> dict | None:
-    row = store.execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    row = store.execute(f"SELECT {', '.join(_RUN_COLUMNS)}{_OWNER} FROM runs WHERE run_id = ?", [run_id]).fetchone()
     return _run_dict(row) if row else None
 
 
@@ -124,11 +235,19 @@ def _coerce(value: Any, sql_type: str) -> Any:
     if sql_type == "BIGINT":
         if isinstance(value, bool):
             return int(value)
-        f = float(value)
-        if f != int(f):
+        if isinstance(value, int):
+            n = value
+        else:
+            f = float(value)
+            if not math.isfinite(f) or f != int(f):
+                raise ValueError(value)
+            n = int(f)
+        if not -2**63 <= n < 2**63:
             raise ValueError(value)
-        return int(f)
+        return n
     if sql_type == "DOUBLE":
+        if isinstance(value, (dict, list)):
+            raise ValueError(value)
         return float(value)
     if sql_type == "BOOLEAN":
         if isinstance(value, bool):
@@ -142,11 +261,37 @@ def _coerce(value: Any, sql_type: str) -> Any:
     return str(value)
 
 
+def parse_samples(value: Any) -> list[int]:
+    """samples_ns as llama-bench writes it (a JSON list; "[1, 2]" or "1 2" in text formats).
+
+    Raises ValueError for anything else: negative, fractional, non-finite or out-of-range times."""
+    if value is None or value == "" or value == []:
+        return []
+    if isinstance(value, str):
+        text = value.strip().strip("[]").replace(",", " ")
+        value = text.split()
+    if not isinstance(value, (list, tuple)) or len(value) > 1_000_000:
+        raise ValueError("samples_ns is not a list")
+    out = []
+    for x in value:
+        if isinstance(x, bool):
+            raise ValueError("samples_ns holds a boolean")
+        n = int(x) if isinstance(x, int) else float(x)
+        if isinstance(n, float):
+            if not math.isfinite(n) or n != int(n):
+                raise ValueError(f"samples_ns holds {x!r}")
+            n = int(n)
+        if not 0 <= n < 2**63:
+            raise ValueError(f"samples_ns holds {x!r}")
+        out.append(n)
+    return out
+
+
 def split_record(record: dict) -> tuple[dict, dict, list[int]]:
     """(named columns, extra fields, samples_ns) of one llama-bench record."""
     columns: dict = {}
     extra: dict = {}
-    samples_ns = [int(x) for x in (record.get("samples_ns") or [])]
+    samples_ns = parse_samples(record.get("samples_ns"))
     for key, value in record.items():
         if key in ("samples_ns", "samples_ts"):
             continue
@@ -176,13 +321,52 @@ def add_result(store: Store, run_id: int, record: dict, *, status: str = "ok",
         f"INSERT INTO results ({', '.join(names)}) VALUES ({marks}) RETURNING result_id", values
     ).fetchone()[0])
     if samples_ns:
-        store.conn.executemany("INSERT INTO samples VALUES (?, ?, ?)",
-                               [[result_id, i, ns] for i, ns in enumerate(samples_ns)])
+        add_samples(store, result_id, samples_ns)
     return result_id
 
 
 def add_memory_peak(store: Store, result_id: int, kind: str, peak_bytes: int, source: str) -> None:
+    if not 0 <= int(peak_bytes) < 2**63:
+        raise ValueError(f"peak {peak_bytes} bytes out of range")
     store.execute("INSERT INTO memory_peaks VALUES (?, ?, ?, ?)", [result_id, kind, int(peak_bytes), source])
+
+
+# What names one llama-bench measurement in every output format (json, jsonl, csv, sql carry
+# all of these; test_time + avg_ns alone almost never repeat).
+_IDENTITY = ("build_commit", "build_number", "model_filename", "model_type", "model_size", "model_n_params",
+             "n_batch", "n_ubatch", "n_threads", "type_k", "type_v", "n_gpu_layers", "flash_attn",
+             "n_prompt", "n_gen", "n_depth", "test_time", "avg_ns", "stddev_ns")
+
+
+def measurement_key(record: dict, *context: Any) -> str | None:
+    """A hash of one measurement, the same whichever format carried it (values coerced to the
+    column types: csv "13146321" and json 13146321 agree). None for records without llama-bench's
+    own timing fields (community tables), which are told apart by their whole content instead."""
+    if record.get("test_time") in (None, "") or record.get("avg_ns") in (None, ""):
+        return None
+    cols = {}
+    for k in _IDENTITY:
+        try:
+            cols[k] = _coerce(record.get(k), RESULT_FIELDS[k])
+        except (TypeError, ValueError):
+            cols[k] = str(record.get(k))
+    return "m:" + content_hash([cols, *context])
+
+
+def stored_by_hash(store: Store, hashes: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """row_hash -> (result_id, number of samples stored) for the hashes already in the store."""
+    wanted = list(set(hashes))
+    if not wanted:
+        return {}
+    rows = store.execute(
+        """SELECT r.row_hash, min(r.result_id), (SELECT count(*) FROM samples s WHERE s.result_id = min(r.result_id))
+           FROM results r WHERE list_contains(?, r.row_hash) GROUP BY r.row_hash""", [wanted]).fetchall()
+    return {h: (int(rid), int(n)) for h, rid, n in rows}
+
+
+def add_samples(store: Store, result_id: int, samples_ns: list[int]) -> None:
+    store.conn.executemany("INSERT INTO samples VALUES (?, ?, ?)",
+                           [[result_id, i, ns] for i, ns in enumerate(samples_ns)])
 
 
 def known_row_hashes(store: Store, hashes: Iterable[str]) -> set[str]:

@@ -276,3 +276,12 @@ def create_serve_tables(conn) -> None:
             verdict VARCHAR,
             summary JSON)"""
     )
+
+
+@migration("0003_run_owner")
+def add_run_owner(conn) -> None:
+    """Which process owns a 'running' run (pid, its start time, host), so a run left 'running'
+    by a process that died is found and marked interrupted, and two resumers cannot share one."""
+    conn.execute("ALTER TABLE runs ADD COLUMN owner_pid BIGINT")
+    conn.execute("ALTER TABLE runs ADD COLUMN owner_start BIGINT")
+    conn.execute("ALTER TABLE runs ADD COLUMN owner_host VARCHAR")
