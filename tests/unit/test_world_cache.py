@@ -29,10 +29,10 @@ def test_cached_world_equals_the_yaml_and_follows_an_edit(tmp_path, monkeypatch)
     again = _world(monkeypatch, roots)  # from the pickle
     assert again.hardware == first.hardware == load_world(roots).hardware and again.models.keys() == first.models.keys()
     f = overlay / "hardware" / "strix-halo-128.yaml"
-    f.write_text(f.read_text().replace("mem_bandwidth_gbs: 256", "mem_bandwidth_gbs: 128"))
+    f.write_text(f.read_text().replace("mem_bandwidth_gbs: 256", "mem_bandwidth_gbs: 384"))
     os.utime(f, ns=(1, 1))  # even an edit that keeps the size and sets an old mtime is a new key
     edited = _world(monkeypatch, roots)
-    assert edited.hardware["strix-halo-128"].mem_bandwidth_gbs == 128
+    assert edited.hardware["strix-halo-128"].mem_bandwidth_gbs == 384
 
 
 def test_a_damaged_cache_file_is_rebuilt(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """The vtt results database (DuckDB). The only package that imports duckdb."""
 
 from vtt.store.db import Store, default_db_path, open_store, yield_to_waiters
+from vtt.store.owners import reap_dead_runs
 from vtt.store.records import (
     add_memory_peak,
     add_prediction,
@@ -18,7 +19,6 @@ from vtt.store.records import (
     known_row_hashes,
     measurement_key,
     parse_samples,
-    reap_dead_runs,
     latest_calibration,
     memory_peaks,
     predictions,

@@ -142,7 +142,7 @@ def open_store(path: str | Path | None = None, read_only: bool = False,
     if not read_only:
         try:
             apply_migrations(conn)
-            from vtt.store.records import reap_dead_runs
+            from vtt.store.owners import reap_dead_runs
 
             reap_dead_runs(store)  # runs whose process died (kill -9, power) are not 'running'
         except Exception:
