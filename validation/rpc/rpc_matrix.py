@@ -21,7 +21,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "gpu"))
 from matrix import write  # noqa: E402  (validation/gpu/matrix.py: random-weight GGUFs)
 
-MODELS = [("llama-3.1-8b", 32, "q8_0"), ("qwen3-30b-a3b", 24, "q8_0")]
+import os
+
+# run 1 (results-h200/): the models the per-graph RPC cost was fitted on; run 2 (RPC_MODELS=run2,
+# results-h200-run2/): two architectures that fit never saw (SWA MoE in MXFP4, MLA), predicted with
+# that cost before they ran.
+RUNS = {"run1": [("llama-3.1-8b", 32, "q8_0"), ("qwen3-30b-a3b", 24, "q8_0")],
+        "run2": [("gpt-oss-20b", 24, "mxfp4"), ("glm-4.7-flash", 16, "q8_0")]}
+RUN = os.environ.get("RPC_MODELS", "run1")
+MODELS = RUNS[RUN]
 SPLITS = [(1, 1), (3, 1)]
 DEPTHS = [0, 4096]
 N_PROMPT, N_GEN = 512, 128
@@ -36,7 +44,7 @@ def tests():
             yield split, d, "tg", 0, N_GEN
 
 
-def predict(out: Path = HERE / "predictions.jsonl") -> None:
+def predict(out: Path = HERE / ("predictions.jsonl" if RUN == "run1" else f"predictions-{RUN}.jsonl")) -> None:
     from vtt.plan import plan_many
 
     tmp = Path(tempfile.mkdtemp(prefix="vtt-rpc-"))

@@ -55,6 +55,11 @@ for i in $(seq 0 $((N - 1))); do
   [ "$(el)" -gt "$LIMIT" ] && { log "time limit: skipping models $i.."; break; }
   F=$(python3 validation/rpc/rpc_matrix.py write $M $i 2>>"$OUT/timeline.txt" | tail -1)
   [ -f "$F" ] || { log "model $i not written"; continue; }
+  if [ "${WARM:-1}" = 1 ]; then  # untimed: GPU clocks up and pipelines built before the first timed test
+    GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" -ngl 99 -fa 1 -p 512 -n 16 -r 1 > /dev/null 2>&1
+    GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc $RPC -dev RPC0/RPC1 -ngl 99 -fa 1 -p 512 -n 16 -r 1 > /dev/null 2>&1
+    log "warmed $(basename $F)"
+  fi
   log "local $(basename $F)"
   GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" -ngl 99 -fa 1 -p 512 -n 128 -d 0,4096 -r 3 -o jsonl >> "$OUT/local.jsonl" 2>> "$OUT/local-stderr.log"
   log "rpc 1/1 $(basename $F) (rc $?)"
