@@ -196,7 +196,7 @@ def test_request_timeout_fails_the_request_not_the_run_bookkeeping(chat_model, l
     wl = tmp_path / "big.yaml"
     wl.write_text("id: big\nname: one long answer\nrequests:\n  - {id: long, new_tokens: 16, output_tokens: 4000}\n")
     db = tmp_path / "s.duckdb"
-    p = serve("-m", chat_model, "--workload", wl, "--label", "to", "--db", db, "--json", "--request-timeout", "0.5")
+    p = serve("-m", chat_model, "--workload", wl, "--label", "to", "--db", db, "--json", "--request-timeout", "0.2")
     assert p.returncode == 3
     row = rows_of(p.stdout)[0]
     assert row["status"] == "failed" and "timed out" in row["error"]

@@ -103,7 +103,11 @@ class Client:
                     if r.status_code != 200:
                         r.read()
                         raise HttpFailure(f"POST {path}: status {r.status_code}: {r.text[:300]}")
-                    yield from r.iter_lines()
+                    deadline = time.monotonic() + timeout_s
+                    for line in r.iter_lines():
+                        yield line
+                        if time.monotonic() > deadline:  # httpx's timeouts are per read: a streaming
+                            raise httpx.ReadTimeout("the whole request took too long")  # answer never trips them
             except httpx.TimeoutException as e:
                 raise HttpFailure(f"POST {path}: timed out after {timeout_s:g} s", "timeout") from e
             except httpx.TransportError as e:
@@ -116,8 +120,11 @@ class Client:
                                      headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=timeout_s) as r:
+                deadline = time.monotonic() + timeout_s
                 for raw in r:
                     yield raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if time.monotonic() > deadline:  # the socket timeout is per read, the deadline the whole
+                        raise TimeoutError("the whole request took too long")
         except urllib.error.HTTPError as e:
             raise HttpFailure(f"POST {path}: status {e.code}: {e.read()[:300]!r}") from e
         except TimeoutError as e:
