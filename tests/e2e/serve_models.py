@@ -1,6 +1,6 @@
 """A tiny llama GGUF that llama-server can serve (byte-level BPE, ChatML template, random F16 weights).
 
-Same model as shared/checks/lib/make_chat_gguf.py (llama_cpp_builds.md section 9), as a function."""
+Same model as the conformance checks' make_chat_gguf.py (llama_cpp_builds.md section 9), as a function."""
 import numpy as np
 import gguf
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from chat_gguf import write_chat_gguf  # noqa: E402
+from serve_models import write_chat_gguf  # noqa: E402 (one chat-model writer for every server test)
 
 pytestmark = pytest.mark.e2e
 
