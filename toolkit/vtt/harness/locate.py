@@ -87,16 +87,28 @@ def find_llama_bench(explicit: str | Path | None = None) -> Path:
                              hint="build it once with: vtt bench install --backend cpu")
 
 
-def find_tool(name: str) -> Path:
-    """A tool of the cached build (cpu, then vulkan) by name: llama-server, ggml-rpc-server, ..."""
+def find_tool(name: str, explicit: str | Path | None = None, env_var: str | None = None) -> Path:
+    """A llama.cpp tool by name (llama-server, ggml-rpc-server, ...): the path given, else $env_var,
+    else $LLAMA_BIN_DIR/name (a build made elsewhere, e.g. validation/gpu/build_vulkan.sh), else the
+    cached build (cpu, then vulkan)."""
     if name not in TARGETS:
         raise BadQuery(f"unknown llama.cpp tool '{name}'", hint=f"one of: {', '.join(TARGETS)}")
+    code = name.replace("-", "_").removeprefix("ggml_") + "_missing"
+    given = explicit or (os.environ.get(env_var) if env_var else None)
+    if not given and os.environ.get("LLAMA_BIN_DIR"):
+        given = str(Path(os.environ["LLAMA_BIN_DIR"]) / name)
+    if given:
+        path = Path(given).expanduser()
+        if not path.is_file() or not os.access(path, os.X_OK):
+            raise EnvironmentProblem(f"{name} not found at {path}", code=code,
+                                     hint="pass an executable path, or run: vtt bench install")
+        return path
     for backend in BACKENDS:
         candidate = build_dir(backend) / "bin" / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise EnvironmentProblem(f"{name} not found (no cached build has it)", code="llama_tool_missing",
-                             hint="build it once with: vtt bench install --backend cpu")
+    raise EnvironmentProblem(f"{name} not found (no cached build has it{', ' + env_var + ' unset' if env_var else ''})",
+                             code=code, hint="build it once with: vtt bench install --backend cpu")
 
 
 @contextmanager

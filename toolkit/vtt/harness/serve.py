@@ -48,23 +48,9 @@ _BIND_PATTERNS = re.compile(r"couldn't bind|address already in use|failed to lis
 def find_llama_server(explicit: str | Path | None = None) -> Path:
     """--llama-server PATH, else $VTT_LLAMA_SERVER, else $LLAMA_BIN_DIR/llama-server, else the cached
     build beside llama-bench (cpu, then vulkan)."""
-    from vtt.harness.locate import BACKENDS, build_dir
+    from vtt.harness.locate import find_tool
 
-    given = explicit or os.environ.get("VTT_LLAMA_SERVER")
-    if not given and os.environ.get("LLAMA_BIN_DIR"):
-        given = str(Path(os.environ["LLAMA_BIN_DIR"]) / "llama-server")
-    if given:
-        path = Path(given).expanduser()
-        if not path.is_file() or not os.access(path, os.X_OK):
-            raise EnvironmentProblem(f"llama-server not found at {path}", code="llama_server_missing",
-                                     hint="pass an executable with --llama-server, or run: vtt bench install")
-        return path
-    for backend in BACKENDS:
-        candidate = build_dir(backend) / "bin" / "llama-server"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    raise EnvironmentProblem("llama-server not found (no cached build, VTT_LLAMA_SERVER unset)",
-                             code="llama_server_missing", hint="build it with: vtt bench install --backend cpu")
+    return find_tool("llama-server", explicit, "VTT_LLAMA_SERVER")
 
 
 def free_port() -> int:
