@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from vtt.cli.app import app
 from vtt.fit import CTX_STEP, largest_context
-from vtt.harness.budget import gpu_budget_bytes, read_gtt_limits, resolve_budget
+from vtt.budget import gpu_budget_bytes, read_gtt_limits, resolve_budget
 from vtt.specs.catalog import default_world
 from vtt.units import GIB
 

@@ -2,7 +2,7 @@
 models of the catalog serve a request of N tokens, fastest first.
 
 Pure: the memory and speed numbers come from a pricer (vtt.optimize.price.Pricer, the cost model over
-arrays) passed in; the budget is passed in too (vtt.harness.budget.resolve_budget reads it from the machine).
+arrays) passed in; the budget is passed in too (vtt.budget.resolve_budget reads it from the machine).
 """
 
 from __future__ import annotations

@@ -78,6 +78,9 @@ class PlanQuery(BaseModel):
     cluster: str | None = None  # a cluster spec (specs/clusters)
     link: str | None = None  # the link between the boxes (specs/links), for --boxes
     tensor_split: list[float] | None = None  # llama.cpp --tensor-split, in device order
+    # what the GPU may address, GiB: default this machine's GTT/TTM limits when vtt runs on the
+    # hardware asked about, else the spec's (vtt.budget, the same rule vtt optimize and fit use)
+    budget_gib: float | None = Field(default=None, gt=0, le=1e5, allow_inf_nan=False)
     _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("units", mode="before")
@@ -382,7 +385,7 @@ def plan_answers(queries: list, world: World | None = None) -> list[Answer | Exc
             q = raw if isinstance(raw, PlanQuery) else parse_query(raw, world)
             hw = world.get_hardware(q.hardware or "strix-halo-128")
             be = world.get_backend(q.backend or hw.default_backend)
-            key = (q.model, q.quant, q.file_size_gib, hw.id, be.id, q.calibration, q.build, q.mla_v_less, q.kv_unified,
+            key = (q.model, q.quant, q.file_size_gib, hw.id, be.id, q.calibration, q.build, q.budget_gib, q.mla_v_less, q.kv_unified,
                    q.swa_full)
             if key not in resolved:
                 try:
@@ -496,7 +499,10 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
         sp_gen = coverage.widen(predict_speed(f_gen, cal.all_params(), cal.sigma_log, cal.param_names or None,
                                                    cal.cov()), ext)
         rt = request_times(f_gen, cal.all_params(), sp, sp_gen)
-    budget = hw.budget_gib
+    from vtt.budget import resolve_budget
+
+    addressable, budget_source = resolve_budget(hw, qs[0].budget_gib)  # one budget per group (in its key)
+    budget = min(addressable, hw.memory_gib) - hw.reserve_gib
     total = mem.total_bytes / GIB
     out = []
     for j, q in enumerate(qs):
@@ -523,6 +529,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "weights_bytes": int(mem.weights_bytes[j]),
             "kv_cache_bytes": int(mem.kv_cache_bytes[j]),
             "budget_gib": _round(budget),
+            "budget_source": budget_source,
             "headroom_gib": _round(budget - total[j]),
             "fits": bool(total[j] <= budget),
             **_speed_keys(sp, j, q),

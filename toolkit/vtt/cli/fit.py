@@ -38,7 +38,7 @@ def fit(
     """
     from vtt.errors import BadQuery
     from vtt.fit import fit_best_quant, fit_context, serve_request
-    from vtt.harness.budget import resolve_budget
+    from vtt.budget import resolve_budget
     from vtt.optimize.price import Pricer
     from vtt.plan import resolve_model
     from vtt.specs.catalog import default_world

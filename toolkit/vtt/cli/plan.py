@@ -38,6 +38,7 @@ def plan(
     mla_kv_full: Annotated[bool, typer.Option("--mla-kv-full", help="MLA models (DeepSeek, GLM-4.7-Flash): answer for llama.cpp builds before PR #19067 (2026-01-24), which cache K and V; by default K only, as newer builds (the pinned one included) do")] = False,
     mla_v_less: Annotated[bool, typer.Option("--mla-v-less", hidden=True, help="the default now (K-only MLA cache); kept for old scripts")] = False,
     file_size_gib: Annotated[Optional[float], typer.Option("--file-size-gib", help="the file size a download page lists, when the catalog lacks this quant")] = None,
+    budget_gib: Annotated[Optional[float], typer.Option("--budget-gib", help="GiB the GPU may address (default: this machine's GTT/TTM limits when vtt runs on the hardware asked about, else the spec's; the same rule as vtt optimize and vtt fit); the hardware's reserve is kept free")] = None,
     calibration: Annotated[Optional[str], typer.Option("--calibration", help="calibration id (default: newest for hardware x backend)")] = None,
     boxes: Annotated[Optional[int], typer.Option("--boxes", help="split the model over N identical boxes with llama.cpp RPC (answers per device)")] = None,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="a cluster spec id (specs/clusters): boxes, their hardware, and the link")] = None,
@@ -96,7 +97,8 @@ def plan(
                 swa_full=swa_full or None, runtime=runtime, file_size_gib=file_size_gib, calibration=calibration,
                 request=request or None, cached_tokens=cached_tokens, prompt_tokens=prompt_tokens,
                 output_tokens=output_tokens, mode=mode, build=build, units=units,
-                boxes=boxes, cluster=cluster, link=link, tensor_split=_split_arg(tensor_split))
+                boxes=boxes, cluster=cluster, link=link, tensor_split=_split_arg(tensor_split),
+                budget_gib=budget_gib)
     if sweep and (request or mode or prompt_tokens is not None):
         raise BadQuery("--sweep answers llama-bench curves: use it without --request/--mode")
     queries = _sweep(base, sweep) if sweep else [base]

@@ -10,7 +10,7 @@ from __future__ import annotations
 def optimize(*, hardware: str = "strix-halo-128", budget_gib: float | None = None, editors=None, policies=None,
              models: list[str] | None = None, world=None):
     """The optimal plan for the editors' modes on `hardware` within `budget_gib` (None: read from this
-    machine when vtt runs on it, else the hardware spec; see vtt.harness.budget). Raises
+    machine when vtt runs on it, else the hardware spec; see vtt.budget). Raises
     vtt.optimize.assign.Infeasible when no plan keeps every need and policy."""
     from vtt.optimize.assign import optimize as run
     from vtt.optimize.inputs import load_inputs

@@ -96,7 +96,7 @@ def ladder_for(n_ctx_train: int, policy: Policy) -> list[int]:
 def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Policy, *, hardware: str,
                     budget_gib: float | None = None, model_ids: list[str] | None = None) -> Catalogue:
     from vtt.errors import VttError
-    from vtt.harness.budget import resolve_budget
+    from vtt.budget import resolve_budget
     from vtt.optimize.price import Pricer, resolve_catalog_model
     from vtt.optimize.quality import model_quality, quant_factor
 

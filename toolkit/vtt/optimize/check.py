@@ -68,7 +68,7 @@ def read_plan(path: str | Path) -> _Plan:
 
 
 def check_plan(plan: _Plan, world: World, policy: Policy, editors: dict, *, hardware: str) -> dict:
-    from vtt.harness.budget import resolve_budget
+    from vtt.budget import resolve_budget
     from vtt.optimize.candidates import mode_reqs
     from vtt.optimize.price import Pricer, resolve_catalog_model
 
