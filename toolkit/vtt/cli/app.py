@@ -4,11 +4,12 @@ This module imports typer only; each command imports its heavy modules inside th
 so `vtt plan` starts fast. `main` is the one place where VttError becomes a message + exit code.
 
 Start-up: typer >= 0.2x coerces every option's value through a pydantic TypeAdapter that it
-builds on first use (typer/_coercion.py build_runtime_param -> typer/_adapters.py), ~20 ms per
-option and 0.3-0.4 s for `vtt plan`'s 20 options on a 2-core machine. So a well-formed
-`vtt plan ...` is parsed here from the command's own typer declarations (`_fast_call`), and the
-same function is called with the same values; anything unusual (help, an unknown option, a bad
-number, a type it does not know) goes to typer, so messages and behaviour stay typer's.
+builds on first use (~20 ms per option, 0.3-0.4 s for `vtt plan`'s options on a 2-core machine), and
+importing typer itself costs ~35 ms. So a well-formed `vtt plan ...` is parsed here from the
+command's own typer declarations, read once and cached on disk (`_plan_declarations`), and
+vtt.cli.plan_run.run is called with the same values typer would pass: no typer at all. Anything
+unusual (help, an unknown option, a bad number, a type it does not know) builds the typer app
+(`_build_app`), so messages and behaviour stay typer's.
 """
 
 from __future__ import annotations
@@ -32,42 +33,13 @@ if os.environ["PYDANTIC_DISABLE_PLUGINS"] == "__all__" and "pydantic.plugin._loa
     _loader.get_plugins = lambda: ()
     sys.modules["pydantic.plugin._loader"] = _loader
 
-import typer
-
 from vtt.errors import VttError
-
-app = typer.Typer(
-    name="vtt",
-    help=(
-        "Predict what a local LLM costs on your hardware (memory, prompt and generation speed) "
-        "before you download it, and prove it with real llama-bench runs.\n\n"
-        "Start with: vtt plan glm-4.7-flash --quant Q8_0 --context 65536"
-    ),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
-)
 
 def version_line() -> str:
     from vtt import __version__
     from vtt.harness.locate import LLAMA_CPP_COMMIT, SDIST_NAME, SDIST_VERSION
 
     return f"vtt {__version__} (llama.cpp {LLAMA_CPP_COMMIT[:12]}, pinned by {SDIST_NAME}=={SDIST_VERSION})"
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        print(version_line())
-        raise typer.Exit()
-
-
-@app.callback()
-def _group(
-    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
-                                 help="print vtt's version and the pinned llama.cpp build, then exit"),
-) -> None:
-    """Keeps vtt a command group even when only one command is registered (the plan fast path)."""
 
 
 # (module in vtt.cli, attribute, command name); a typer.Typer attribute becomes a command group.
@@ -86,7 +58,42 @@ REGISTRY: list[tuple[str, str, str]] = [
 ]
 
 
-def _register(only: str | None = None) -> None:
+
+_APP = None
+
+
+def _build_app(only: str | None = None):
+    """The typer app with every command (typer is imported here: a plain `vtt plan` never needs it)."""
+    global _APP
+    if _APP is not None:
+        return _APP
+    import typer
+
+    app = typer.Typer(
+        name="vtt",
+        help=(
+            "Predict what a local LLM costs on your hardware (memory, prompt and generation speed) "
+            "before you download it, and prove it with real llama-bench runs.\n\n"
+            "Start with: vtt plan glm-4.7-flash --quant Q8_0 --context 65536"
+        ),
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode=None,
+    )
+
+    def _print_version(value: bool) -> None:
+        if value:
+            print(version_line())
+            raise typer.Exit()
+
+    @app.callback()
+    def _group(
+        version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                     help="print vtt's version and the pinned llama.cpp build, then exit"),
+    ) -> None:
+        """Keeps vtt a command group even when only one command is registered (the plan fast path)."""
+
     for mod_name, attr, name in REGISTRY:
         if only and name != only:
             continue
@@ -95,12 +102,19 @@ def _register(only: str | None = None) -> None:
             app.add_typer(obj, name=name)
         else:
             app.command(name=name)(obj)
+    _APP = app
+    return app
 
 
-# `vtt plan` is the hot path: build only its command (typer builds every registered command's
-# parser at start-up, ~40 ms for all of them); everything else, help included, sees them all.
+def __getattr__(name: str):
+    if name == "app":  # `from vtt.cli.app import app` (tests, python -m vtt.cli): built on first use
+        return _build_app()
+    raise AttributeError(name)
+
+
+# `vtt plan` is the hot path: a plain command line is read without typer (`_fast_call`); anything
+# else builds the app with every command, help included.
 _FAST = "plan" if len(sys.argv) > 2 and sys.argv[1] == "plan" and "--help" not in sys.argv else None
-_register(_FAST)
 
 
 def emit_error(e: VttError, as_json: bool) -> None:
@@ -123,8 +137,10 @@ class _Unusual(Exception):
     """Not a command line the fast path knows how to read: typer reads it."""
 
 
-def _declarations(fn) -> list[tuple[str, object, type, object]]:
-    """(name, typer info, plain type, default) per parameter; _Unusual if any is not plain."""
+def _declarations(fn) -> list[tuple[str, bool, tuple[str, ...], object, object]]:
+    """(name, is_argument, option names, plain type, default) per parameter, read from the typer
+    declarations of `fn`; _Unusual if any is not plain. Plain data, so it can be cached on disk and a
+    later `vtt plan` parses its command line without importing typer (`_plan_declarations`)."""
     import inspect
     import typing
 
@@ -145,8 +161,25 @@ def _declarations(fn) -> list[tuple[str, object, type, object]]:
                 or any(getattr(info, a, None) for a in _OFF_FAST_PATH) or getattr(info, "count", False) \
                 or not getattr(info, "expose_value", True):
             raise _Unusual(name)
-        out.append((name, info, base, p.default))
+        is_arg = isinstance(info, ArgumentInfo)
+        decls = tuple(info.param_decls or ())
+        if isinstance(info.default, str) and info.default.startswith("-"):
+            decls = (info.default, *decls)  # Annotated[..., typer.Option("--name", "-n")]: typer's rule too
+        if not is_arg and not decls:
+            raise _Unusual(name)  # typer would derive the name; rare enough to leave to it
+        out.append((name, is_arg, decls, base, p.default))
     return out
+
+
+def _plan_declarations() -> list:
+    """`vtt plan`'s declarations, cached on disk per version of vtt.cli.plan (importing typer and
+    reading them costs ~40 ms; the cached list costs <1 ms)."""
+    from vtt import __version__
+    from vtt.cache import disk_cached, file_key
+
+    src = Path(__file__).with_name("plan.py")
+    return disk_cached("cli-plan-declarations", f"{__version__}|{file_key(src)}|{file_key(__file__)}",
+                       lambda: _declarations(importlib.import_module("vtt.cli.plan").plan))
 
 
 def _known(kind) -> bool:
@@ -179,20 +212,13 @@ def _convert(text: str, kind):
 
 
 def _parse(decls, argv: list[str]) -> dict:
-    from typer.models import ArgumentInfo
-
-    values = {name: default for name, _, _, default in decls}
+    values = {name: default for name, _, _, _, default in decls}
     flags, takes, positional = {}, {}, []
-    for name, info, kind, _ in decls:
-        if isinstance(info, ArgumentInfo):
+    for name, is_arg, names, kind, _ in decls:
+        if is_arg:
             positional.append((name, kind))
             continue
-        decls = tuple(info.param_decls or ())
-        if isinstance(info.default, str) and info.default.startswith("-"):
-            decls = (info.default, *decls)  # Annotated[..., typer.Option("--name", "-n")]: typer's rule too
-        if not decls:
-            raise _Unusual(name)  # typer would derive the name; rare enough to leave to it
-        for decl in decls:
+        for decl in names:
             on, _, off = decl.partition("/")
             if kind is bool:
                 flags[on] = (name, True)
@@ -231,16 +257,16 @@ def _parse(decls, argv: list[str]) -> dict:
     return values
 
 
-def _fast_call(fn, argv: list[str]) -> bool:
-    """Run `fn` on argv without building typer's per-option adapters; False: let typer do it."""
+def _fast_call(argv: list[str]) -> bool:
+    """Run `vtt plan` on argv without typer (and without its per-option adapters); False: let typer
+    parse it (help, an unknown option, a bad number ...), so its messages and exit codes stay."""
     try:
-        kwargs = _parse(_declarations(fn), argv)
+        kwargs = _parse(_plan_declarations(), argv)
     except _Unusual:
         return False
-    try:
-        fn(**kwargs)
-    except typer.Exit as e:
-        sys.exit(getattr(e, "exit_code", 0))
+    from vtt.cli.plan_run import run
+
+    run(**kwargs)  # exit status 2 for failed batch lines: SystemExit, as typer.Exit would give
     return True
 
 
@@ -249,9 +275,9 @@ def main() -> None:
         if sys.argv[1:] == ["--version"]:
             print(version_line())
             return
-        if _FAST and _fast_call(getattr(importlib.import_module("vtt.cli.plan"), "plan"), sys.argv[2:]):
+        if _FAST and _fast_call(sys.argv[2:]):
             return
-        app(prog_name="vtt")
+        _build_app()(prog_name="vtt")
     except VttError as e:
         emit_error(e, "--json" in sys.argv)
         sys.exit(e.exit_code)
