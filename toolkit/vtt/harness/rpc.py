@@ -254,17 +254,13 @@ def run_rpc_cells(cells, *, llama_bench: str, n_servers: int, db, label: str,
             for i in range(n_servers)] if one_gpu_each else None
     with RpcServers(binary, n_servers, threads=threads, envs=envs) as rs:
         with store.open_store(db) as s:
-            if store.find_runs(s, label=label):
-                from vtt.errors import BadQuery
-
-                raise BadQuery(f"label '{label}' already exists in {s.path}", hint="pick another --label")
             db_path = str(s.path)
-            machine_id = store.upsert_machine(s, fingerprint)
-            run_id = store.add_run(s, label, machine_id=machine_id, llama_bench_path=str(llama_bench),
-                                   backend=version.get("backends"),
-                                   build={"build_commit": version.get("build_commit"),
-                                          "build_number": version.get("build_number")},
-                                   params={"rpc_endpoints": rs.endpoints, "tensor_split": tensor_split})
+            run_id, _ = store.open_labelled_run(
+                s, label, resume=False, resume_hint="pick another --label",
+                machine_id=store.upsert_machine(s, fingerprint), llama_bench_path=str(llama_bench),
+                backend=version.get("backends"),
+                build={"build_commit": version.get("build_commit"), "build_number": version.get("build_number")},
+                params={"rpc_endpoints": rs.endpoints, "tensor_split": tensor_split})
         for i, cell in enumerate(cells):
             if on_cell:
                 on_cell(i, len(cells), cell)

@@ -24,7 +24,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from vtt.errors import BadQuery
 from vtt.harness.fingerprint import collect_fingerprint, vram_used_paths
 from vtt.harness.matrix import BenchMatrix, Cell
 from vtt.harness.proc import ChildProcess
@@ -246,22 +245,14 @@ def run_matrix(cells: list[Cell], *, llama_bench: str, db: str | Path | None, la
     version = fingerprint.get("llama_bench_version") or {}
     with store.open_store(db) as s:
         db_path = str(s.path)
-        previous = store.find_runs(s, label=label)
-        if previous and not resume:
-            raise BadQuery(f"label '{label}' already exists in {s.path}",
-                           hint="continue it with --resume, or pick another --label")
         done = store.finished_cells(s, label) if resume else set()
-        machine_id = store.upsert_machine(s, fingerprint)
-        if previous:
-            run_id = previous[-1]["run_id"]
-            store.claim_run(s, run_id)  # the lease: refused while another live vtt measures this run
-        else:
-            run_id = store.add_run(
-                s, label, machine_id=machine_id, llama_bench_path=str(llama_bench),
-                backend=version.get("backends"),
-                build={"build_commit": version.get("build_commit"), "build_number": version.get("build_number"),
-                       **fingerprint["llama_cpp_source"]},
-                params={"matrix": matrix.model_dump() if matrix else None, "cell_timeout_s": cell_timeout_s})
+        # an existing label needs --resume, and a resumed run takes the lease (two resumers cannot both measure)
+        run_id, _ = store.open_labelled_run(
+            s, label, resume=resume, machine_id=store.upsert_machine(s, fingerprint),
+            llama_bench_path=str(llama_bench), backend=version.get("backends"),
+            build={"build_commit": version.get("build_commit"), "build_number": version.get("build_number"),
+                   **fingerprint["llama_cpp_source"]},
+            params={"matrix": matrix.model_dump() if matrix else None, "cell_timeout_s": cell_timeout_s})
     todo = [c for c in cells if c.key not in done]
     ok = failed = 0
     failures = []

@@ -488,24 +488,13 @@ def open_serve_run(db, label: str, *, resume: bool, kind: str, server_binary: st
     version = fingerprint.get("llama_server_version") or {}
     with store.open_store(db) as s:
         db_path = str(s.path)
-        previous = store.find_runs(s, label=label)
-        if previous and not resume:
-            raise BadQuery(f"label '{label}' already exists in {s.path}",
-                           hint="continue it with --resume, or pick another --label")
-        if previous and previous[-1]["source"] != "serve":
-            raise BadQuery(f"label '{label}' is a {previous[-1]['source']} run, not a serve run")
-        machine_id = store.upsert_machine(s, fingerprint)
-        if previous:
-            run_id = previous[-1]["run_id"]
-            store.set_run_status(s, run_id, "running")
-            done = serve_records.finished_requests(s, run_id)
-        else:
-            run_id = store.add_run(s, label, source="serve", machine_id=machine_id, llama_bench_path=server_binary,
-                                   hardware=hardware, backend=backend, build={"build_commit": version.get("build_commit"),
-                                                        "build_number": version.get("build_number"),
-                                                        **fingerprint["llama_cpp_source"]},
-                                   params={"kind": kind, **params})
-            done = set()
+        run_id, reopened = store.open_labelled_run(
+            s, label, resume=resume, source="serve", machine_id=store.upsert_machine(s, fingerprint),
+            llama_bench_path=server_binary, hardware=hardware, backend=backend,
+            build={"build_commit": version.get("build_commit"), "build_number": version.get("build_number"),
+                   **fingerprint["llama_cpp_source"]},
+            params={"kind": kind, **params})
+        done = serve_records.finished_requests(s, run_id) if reopened else set()
     return run_id, db_path, done
 
 

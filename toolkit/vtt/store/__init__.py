@@ -9,6 +9,7 @@ from vtt.store.records import (
     add_run,
     add_samples,
     claim_run,
+    open_labelled_run,
     content_hash,
     count_results,
     find_runs,
@@ -37,6 +38,6 @@ __all__ = [
     "add_run", "content_hash", "count_results", "find_runs", "finished_cells", "get_calibration",
     "get_machine", "get_run", "known_row_hashes", "latest_calibration", "memory_peaks", "predictions",
     "resolve_run", "results", "save_calibration", "set_run_status", "upsert_machine",
-    "claim_run", "measurement_key", "parse_samples", "reap_dead_runs", "set_run_params", "transaction",
+    "claim_run", "open_labelled_run", "measurement_key", "parse_samples", "reap_dead_runs", "set_run_params", "transaction",
     "add_samples", "stored_by_hash", "yield_to_waiters",
 ]

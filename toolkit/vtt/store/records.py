@@ -12,7 +12,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from vtt.errors import EnvironmentProblem, VttError
+from vtt.errors import BadQuery, EnvironmentProblem, VttError
 from vtt.store.db import Store
 from vtt.store.owners import owner_alive, this_process
 from vtt.store.schema import RESULT_FIELDS
@@ -91,6 +91,24 @@ def claim_run(store: Store, run_id: int) -> None:
 
 
 # --- machines and runs -------------------------------------------------------------------
+
+def open_labelled_run(store: Store, label: str, *, resume: bool, source: str | None = None,
+                      resume_hint: str = "continue it with --resume, or pick another --label",
+                      **add_run_fields) -> tuple[int, bool]:
+    """(run_id, reopened): the run under `label` for a harness (bench, serve, rpc) to write into.
+    An existing label is refused unless `resume`; a resumed run must be of `source` (when given) and
+    takes the lease (claim_run), so two resumers cannot measure the same cells; otherwise a new run."""
+    previous = find_runs(store, label=label)
+    if previous and not resume:
+        raise BadQuery(f"label '{label}' already exists in {store.path}", hint=resume_hint)
+    if previous:
+        run = previous[-1]
+        if source is not None and run["source"] != source:
+            raise BadQuery(f"label '{label}' is a {run['source']} run, not a {source} run")
+        claim_run(store, run["run_id"])
+        return run["run_id"], True
+    return add_run(store, label, **({"source": source} if source else {}), **add_run_fields), False
+
 
 def upsert_machine(store: Store, fingerprint: dict) -> str:
     machine_id = content_hash(fingerprint)[:16]
