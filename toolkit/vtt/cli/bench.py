@@ -260,6 +260,14 @@ def ops(
 EXIT_SERVE_FAILED = 3
 
 
+def _exit_for(status: str) -> None:
+    """A serve command's exit status: 130 interrupted (what finished is stored), 3 a failed run."""
+    if status == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if status != "ok":
+        raise typer.Exit(EXIT_SERVE_FAILED)
+
+
 @bench.command("serve")
 def serve(
     model: Path = typer.Option(..., "-m", "--model", help="GGUF model file the server loads."),
@@ -402,10 +410,7 @@ def serve_memory(
                        llama_server=llama_server, extra_args=list(server_arg or []), hardware=hardware,
                        backend=backend, on_level=show)
     print(f"memory run {out['run_id']} '{out['label']}': {out['status']} -> {out['db']}", file=sys.stderr)
-    if out["status"] == "interrupted":
-        raise typer.Exit(EXIT_INTERRUPTED)
-    if out["status"] != "ok":
-        raise typer.Exit(EXIT_SERVE_FAILED)
+    _exit_for(out["status"])
 
 
 @bench.command("serve-stress")
@@ -559,10 +564,7 @@ def serve_load(
         print(f"load '{out['label']}' ({background}, {r['workers']} workers, {parallel} slots): decode slowdown "
               f"{fmt(r['decode_slowdown'])}, TTFT slowdown {fmt(r['ttft_slowdown'])}; background peak RSS "
               f"{r['other_work_gib']} GiB")
-    if out["status"] == "interrupted":
-        raise typer.Exit(EXIT_INTERRUPTED)
-    if out["status"] != "ok":
-        raise typer.Exit(EXIT_SERVE_FAILED)
+    _exit_for(out["status"])
 
 
 @bench.command("serve-quality")
