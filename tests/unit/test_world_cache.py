@@ -51,3 +51,20 @@ def test_an_unwritable_cache_still_answers(tmp_path, monkeypatch):
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # a file where the folder should be
     assert disk_cached("t", "k", lambda: 42) == 42
+
+
+def test_a_new_file_in_every_loaded_folder_is_a_new_key(tmp_path, monkeypatch):
+    """A cluster or link added to an overlay is seen at once (links/ and clusters/ were once left
+    out of the key, so a new cluster spec answered 'unknown cluster' until the cache was removed)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    overlay = tmp_path / "overlay"
+    base = spec_roots()[0]
+    roots = [*spec_roots(), overlay]
+    _world(monkeypatch, roots)  # cached without the new files
+    for folder, name in (("clusters", "h200-vulkan-x2.yaml"), ("links", "loopback.yaml")):
+        (overlay / folder).mkdir(parents=True)
+        src = (base / folder / name).read_text()
+        (overlay / folder / ("copy-" + name)).write_text(src.replace(f"id: {name[:-5]}", f"id: copy-{name[:-5]}"))
+    w = _world(monkeypatch, roots)
+    assert "copy-h200-vulkan-x2" in w.clusters and "copy-loopback" in w.links
+    assert set(catalog.LOADED) >= {"hardware", "backends", "models", "quants", "runtimes", "links", "clusters"}

@@ -147,7 +147,8 @@ def _load_dir(root: Path, sub: str, cls, into: dict, list_key: str | None = None
             into[obj.id] = obj
 
 
-LOADED = ("hardware", "backends", "models", "quants", "runtimes")
+# every folder load_world reads: the start-up cache key (_fingerprint) lists their files
+LOADED = ("hardware", "backends", "models", "quants", "runtimes", "links", "clusters")
 
 
 def load_world(roots: list[Path] | None = None) -> World:
