@@ -1,6 +1,6 @@
 """Score validation/rpc/predictions.jsonl against a run of run_gpu.sh and write the GPU section data.
 
-    python validation/rpc/analyze.py RESULTS_DIR   # rpc.jsonl, local.jsonl, rpc-stderr.log.gz
+    python validation/rpc/analyze.py RESULTS_DIR [PREDICTIONS]  # rpc.jsonl, local.jsonl, rpc-stderr.log.gz (+ rpc1.*)
 
 Per device: weights and KV cache from llama.cpp's -v log against vtt (exact: within the log's 0.005
 MiB), compute buffers (target 10 %). Speed: vtt's pp/tg through the rpc-servers as predicted before
@@ -34,41 +34,56 @@ def _rows(p: Path) -> list[dict]:
     return out
 
 
-def _key(model, ts, test, depth):
-    return (Path(model).name, tuple(float(x) for x in ts), test, int(depth))
+def _key(model, cfg, ts, test, depth):
+    return (Path(model).name, cfg, tuple(float(x) for x in ts), test, int(depth))
+
+
+def _tps(r: dict) -> float:
+    """A test's speed: the median of its repetitions (llama-bench's avg_ts is their mean, and one
+    slow first repetition after an idle GPU moves a mean of three by a third of its excess)."""
+    return statistics.median(r["samples_ts"]) if r.get("samples_ts") else r["avg_ts"]
+
+
+# (config, llama-bench rows, its -v log, the rpc-servers in -dev order): run 3 adds `rpc1`, every
+# layer on one rpc-server
+CONFIGS = (("x2", "rpc.jsonl", "rpc-stderr.log.gz", ENDPOINTS), ("rpc1", "rpc1.jsonl", "rpc1-stderr.log.gz", ENDPOINTS[:1]))
 
 
 def main(res_dir: Path, predictions: Path = HERE / "predictions.jsonl") -> dict:
-    preds = {_key(p["model_file"], p["tensor_split"], p["test"], p["n_depth"]): p
+    preds = {_key(p["model_file"], p.get("config", "x2"), p["tensor_split"], p["test"], p["n_depth"]): p
              for p in _rows(predictions)}
-    rpc = _rows(res_dir / "rpc.jsonl")
-    local = {(Path(r["model_filename"]).name, "pp" if r["n_prompt"] else "tg", r["n_depth"]): r["avg_ts"]
+    local = {(Path(r["model_filename"]).name, "pp" if r["n_prompt"] else "tg", r["n_depth"]): _tps(r)
              for r in _rows(res_dir / "local.jsonl")}
-    log = gzip.open(res_dir / "rpc-stderr.log.gz", "rt", errors="replace").read()
-    tests = parse_rpc_log(log)
+    runs = []
+    for cfg, rows_name, log_name, endpoints in CONFIGS:
+        if (res_dir / rows_name).exists():
+            log = gzip.open(res_dir / log_name, "rt", errors="replace").read()
+            runs += [(cfg, endpoints, row, lt) for row, lt in zip(_rows(res_dir / rows_name), parse_rpc_log(log))]
     mem, speed = [], []
-    for row, lt in zip(rpc, tests):
-        ts = [float(x) for x in row["tensor_split"].split("/")[:2]]
+    for cfg, endpoints, row, lt in runs:
+        ts = [float(x) for x in row["tensor_split"].split("/")[:2]] if cfg == "x2" else [1.0]
         test = "pp" if row["n_prompt"] else "tg"
-        p = preds.get(_key(row["model_filename"], ts, test, row["n_depth"]))
+        p = preds.get(_key(row["model_filename"], cfg, ts, test, row["n_depth"]))
         if p is None:
             continue
-        for dev, ep in zip(p["devices"], ENDPOINTS):
+        for dev, ep in zip(p["devices"], endpoints):
             mw, mk, mc = lt["model"].get(ep, 0), lt["kv"].get(ep, 0), lt["compute"].get(ep, 0)
-            mem.append({"model": p["model_file"], "split": ts, "test": test, "depth": row["n_depth"], "device": dev["device"],
+            mem.append({"model": p["model_file"], "config": cfg, "split": ts, "test": test, "depth": row["n_depth"], "device": dev["device"],
                         "weights_ok": abs(dev["weights_bytes"] - mw) <= 0.005 * MIB + 1,
                         "kv_ok": abs(dev["kv_cache_bytes"] - mk) <= 0.005 * MIB + 1,
                         "weights_mib": [round(dev["weights_bytes"] / MIB, 2), round(mw / MIB, 2)],
                         "kv_mib": [round(dev["kv_cache_bytes"] / MIB, 2), round(mk / MIB, 2)],
                         "compute_mib": [round(dev["compute_buffer_bytes"] / MIB, 2), round(mc / MIB, 2)],
                         "compute_err": (dev["compute_buffer_bytes"] - mc) / mc if mc else None})
-        meas = row["avg_ts"]
+        meas = _tps(row)
         loc = local.get((p["model_file"], test, row["n_depth"]))
         pred = p[f"{test}_tps"]
         net_pred = p["network"]["tg_ms_per_token"] if test == "tg" else p["network"]["pp_s"] * 1e3
         per = 1 if test == "tg" else p["n_prompt"]
         net_meas = (per * 1e3 / meas - per * 1e3 / loc) if loc else None
-        speed.append({"model": p["model_file"], "split": ts, "test": test, "depth": row["n_depth"], "measured": meas,
+        speed.append({"model": p["model_file"], "config": cfg, "split": ts, "test": test, "depth": row["n_depth"],
+                      "measured": meas, "measured_mean": row["avg_ts"], "samples_ts": row.get("samples_ts"),
+                      "layers": [dv["layers"] for dv in p["devices"]],
                       "predicted": pred, "err": (pred - meas) / meas, "local": loc, "net_ms_measured": net_meas,
                       "net_ms_predicted": net_pred, "network": p["network"]})
     # leave-one-model-out: the per-graph cost that explains the other model's tg, applied to this one
@@ -92,7 +107,7 @@ def main(res_dir: Path, predictions: Path = HERE / "predictions.jsonl") -> dict:
                 chunks = max(1, -(-512 // 512))
                 net = n["pp_transfer_s"] * 1e3 + chunks * n["remote_devices"] * (n["rtt_us"] * 1e-3 + graph_ms)
                 pred = 512e3 / (512e3 / s["local"] + net)
-            loo.append({**{k: s[k] for k in ("model", "split", "test", "depth", "measured")}, "predicted": pred,
+            loo.append({**{k: s[k] for k in ("model", "config", "split", "test", "depth", "measured")}, "predicted": pred,
                         "err": (pred - s["measured"]) / s["measured"], "rpc_graph_us_fitted": graph_ms * 1e3})
 
     def med(xs):

@@ -25,23 +25,38 @@ import os
 
 # run 1 (results-h200/): the models the per-graph RPC cost was fitted on; run 2 (RPC_MODELS=run2,
 # results-h200-run2/): two architectures that fit never saw (SWA MoE in MXFP4, MLA), predicted with
-# that cost before they ran.
+# that cost before they ran. Run 3 (RPC_MODELS=run3, results-h200-run3/): a steadier protocol
+# (5 repetitions, depth 4096 before depth 0 so no timed test follows an idle GPU, every config at
+# both depths), one rpc-server alone (`rpc1`: -dev RPC0) beside the two-server splits, and the
+# same llama geometry at 8 and 32 layers, to tell a per-graph from a per-layer remote cost.
 RUNS = {"run1": [("llama-3.1-8b", 32, "q8_0"), ("qwen3-30b-a3b", 24, "q8_0")],
-        "run2": [("gpt-oss-20b", 24, "mxfp4"), ("glm-4.7-flash", 16, "q8_0")]}
+        "run2": [("gpt-oss-20b", 24, "mxfp4"), ("glm-4.7-flash", 16, "q8_0")],
+        "run3": [("glm-4.7-flash", 16, "q8_0"), ("llama-3.1-8b", 32, "q8_0"), ("llama-3.1-8b", 8, "q8_0"),
+                 ("gpt-oss-20b", 24, "mxfp4")],
+        "dry": [("tinyllama-1.1b", 2, "q4_0")]}  # a CPU dry run of run_gpu.sh's run-3 protocol
 RUN = os.environ.get("RPC_MODELS", "run1")
 MODELS = RUNS[RUN]
 SPLITS = [(1, 1), (3, 1)]
 DEPTHS = [0, 4096]
+CLUSTER_RPC1 = "h200-vulkan-rpc1"  # run 3: every layer on one rpc-server
+STEADY = RUN in ("run3", "dry")  # run 3's protocol
 N_PROMPT, N_GEN = 512, 128
 CLUSTER, HARDWARE, BACKEND = "h200-vulkan-x2", "h200-141", "vulkan-nvidia"
 
 
 def tests():
-    """(split, depth, test, n_prompt, n_gen) as run_gpu.sh runs them (the 3:1 split at depth 0 only)."""
+    """(config, split, depth, test, n_prompt, n_gen) as run_gpu.sh runs them. Runs 1-2: the 3:1
+    split at depth 0 only; run 3: one rpc-server alone too, every config at depth 4096 then 0."""
+    if STEADY:
+        for cfg, split in (("rpc1", (1,)), ("x2", SPLITS[0]), ("x2", SPLITS[1])):
+            for d in (4096, 0):
+                yield cfg, split, d, "pp", N_PROMPT, 0
+                yield cfg, split, d, "tg", 0, N_GEN
+        return
     for split in SPLITS:
         for d in (DEPTHS if split == SPLITS[0] else [0]):
-            yield split, d, "pp", N_PROMPT, 0
-            yield split, d, "tg", 0, N_GEN
+            yield "x2", split, d, "pp", N_PROMPT, 0
+            yield "x2", split, d, "tg", 0, N_GEN
 
 
 def predict(out: Path = HERE / ("predictions.jsonl" if RUN == "run1" else f"predictions-{RUN}.jsonl")) -> None:
@@ -51,16 +66,17 @@ def predict(out: Path = HERE / ("predictions.jsonl" if RUN == "run1" else f"pred
     lines = []
     for model, n_layer, wtype in MODELS:
         path = write(model, n_layer, wtype, tmp, header_only=True)
-        for split, d, test, n_p, n_g in tests():
+        for cfg, split, d, test, n_p, n_g in tests():
             base = {"model": str(path), "context": n_p + n_g + d, "depth": d, "n_prompt": max(n_p, 1),
                     "n_gen": max(n_g, 1), "flash_attn": True, "hardware": HARDWARE, "backend": BACKEND}
-            a, one = plan_many([{**base, "cluster": CLUSTER, "tensor_split": list(split)}, base])
+            on = {"cluster": CLUSTER_RPC1} if cfg == "rpc1" else {"cluster": CLUSTER, "tensor_split": list(split)}
+            a, one = plan_many([{**base, **on}, base])
             if "error" in a:
                 raise SystemExit(f"{path.name}: {a['error']}")
             lines.append({
                 "predicted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "model_file": path.name, "tensor_split": list(split), "test": test, "n_depth": d,
-                "n_prompt": n_p, "n_gen": n_g, "context": base["context"], "cluster": CLUSTER,
+                "model_file": path.name, "config": cfg, "tensor_split": list(split), "test": test, "n_depth": d,
+                "n_prompt": n_p, "n_gen": n_g, "context": base["context"], "cluster": on["cluster"],
                 "pp_tps": a["pp_tps"], "tg_tps": a["tg_tps"], "pp_tps_local": one["pp_tps"], "tg_tps_local": one["tg_tps"],
                 "network": a["network"], "calibration": a["calibration"],
                 "devices": [{k: dv[k] for k in ("device", "layers", "output_layer", "weights_bytes", "kv_cache_bytes",
@@ -78,6 +94,8 @@ if __name__ == "__main__":
     elif cmd == "list":
         for m in MODELS:
             print(*m)
+    elif cmd == "config-tests":  # run_gpu.sh: the -d list of each config
+        print("4096,0" if STEADY else "0,4096")
     elif cmd == "write":
         print(write(*MODELS[int(sys.argv[3])], Path(sys.argv[2])))
     else:
