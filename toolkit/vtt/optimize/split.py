@@ -44,7 +44,7 @@ class ClusterBudget:
 
     def to_json(self) -> dict:
         return {"id": self.id, "name": self.name, "link": self.link, "main_device": self.main_device,
-                "tensor_split": self.tensor_split,
+                "tensor_split": self.tensor_split, "query": dict(self.query),
                 "boxes": [{"name": n, "hardware": h, "budget_gib": round(float(b), 3), "endpoint": e}
                           for n, h, b, e in zip(self.box_names, self.hardware, self.budgets_gib, self.endpoints)]}
 
