@@ -133,7 +133,8 @@ def _build(p: Problem, S: np.ndarray, n_idx: int, cuts: bool = False):
             x[d, j] = V.add(cost=-float(p.value[d, j]))
     used_k = sorted({k for d in range(D) for k in serves[d]})
     last = {k: min(n_idx - 1, max(d for d in range(D) if S[d, k])) for k in used_k}  # k may sit in sets s <= last[k]
-    z = {(k, s): V.add(cost=p.mem_epsilon * float(p.srv_mem[k])) for k in used_k for s in range(last[k] + 1)}
+    gib = p.srv_mem + p.mem_other().sum(axis=1)          # on every box: a split server's whole footprint
+    z = {(k, s): V.add(cost=p.mem_epsilon * float(gib[k])) for k in used_k for s in range(last[k] + 1)}
     models = sorted({int(srv_model[k]) for k in used_k})
     k_of_m = {m: [k for k in used_k if srv_model[k] == m] for m in models}
     v = {(d, s): V.add(cost=(p.set_penalty if d == s else 0.0)) for d in range(D) for s in range(min(d, n_idx - 1) + 1)}
