@@ -176,3 +176,32 @@ def test_split_memory_per_box_adds_up_to_the_devices(glm_split):
                 by_box[d["box"]] += d["total_gib"]
             got = np.array(m["box_gib"]) - np.array([plan["policy"]["cache_ram_gib"], 0.0])
             assert np.allclose(got, list(by_box.values()), atol=2e-3)
+
+
+def test_a_mixed_cluster_prices_each_box_at_its_own_speed_and_budget(tmp_path, monkeypatch):
+    # a Strix Halo main box beside an H200 rpc-server box: the H200's layers run at its one-box speed
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters" / "mixed.yaml").write_text(
+        "id: mixed\nname: mixed\nlink: 10gbe\nboxes:\n"
+        "  - {hardware: strix-halo-128, backend: vulkan-radv}\n"
+        "  - {name: gpu, hardware: h200-141, backend: vulkan-nvidia, endpoint: 'gpu.lan:50052'}\n")
+    monkeypatch.setenv("VTT_SPECS", str(tmp_path))
+    from vtt.specs.catalog import load_world
+
+    w = load_world()
+    pol = relaxed_policy(tmp_path)
+    mixed = optimize(editors="roo", models=["glm-4.7"], cluster="mixed", policies=[pol], world=w).to_json()
+    two = optimize(editors="roo", models=["glm-4.7"], boxes=2, policies=[pol], world=w).to_json()
+    h200 = w.get_hardware("h200-141")
+    assert mixed["cluster"]["boxes"][1]["budget_gib"] == pytest.approx(
+        min(h200.gpu_addressable_gib, h200.memory_gib) - yaml.safe_load(pol.read_text())["headroom_gib"], abs=1e-3)
+    by_mode = {a["mode"]: a for a in two["assignments"]}
+    compared = 0
+    for a in mixed["assignments"]:
+        assert a["split"] and a["split"]["cluster"] == "mixed"
+        if a["quant"] == by_mode[a["mode"]]["quant"]:
+            assert a["tg_tps"] > by_mode[a["mode"]]["tg_tps"]      # half the layers on a far faster box
+            compared += 1
+    assert compared
+    cmd = yaml.safe_load(export(mixed, "llama-swap", Target()).text)["models"]
+    assert all("--rpc gpu.lan:50052" in m["cmd"] for m in cmd.values())

@@ -74,6 +74,11 @@ def to_plan(cat: Catalogue, sol) -> Plan:
                   if kk != k or sum(jj == j for jj in sol.mode_pair) > 1]
         sp = cat.speeds
         bind = binding(cat, d, j, beside)
+        text = why(cat, d, j, others, bind)
+        if cb is not None and j in cat.split:     # the co-residency rule, in this plan's numbers
+            gib = np.r_[p.srv_mem[k], other[k]]
+            text += ("; split, it holds " + ", ".join(f"{g:.1f} GiB on {n}" for g, n in zip(gib, cb.box_names))
+                     + ", each counted against that box's budget beside the models resident with it")
         assignments.append({
             "editor": md.editor, "mode": md.mode, "model": p.models[p.pair_model[j]], "quant": p.pair_quant[j],
             "context": int(p.srv_ctx[k]), "server": server_id(p.models[p.pair_model[j]], p.pair_quant[j]),
@@ -84,7 +89,7 @@ def to_plan(cat: Catalogue, sol) -> Plan:
             "quality_interval": [round(float(cat.quality_lo[j]), 4), round(float(cat.quality_hi[j]), 4)],
             "quality_kind": cat.quality_kind[j],
             "quality_source": cat.quality_note[j], "value": round(float(p.value[d, j]), 5),
-            "binding": bind, "why": why(cat, d, j, others, bind),
+            "binding": bind, "why": text,
             "runner_up": runner_up(cat, d, j, beside), "rejected": rejected(cat, d, j, beside),
             "split": _mode_split(cat, d, j),
         })
