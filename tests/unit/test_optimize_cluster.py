@@ -205,3 +205,18 @@ def test_a_mixed_cluster_prices_each_box_at_its_own_speed_and_budget(tmp_path, m
     assert compared
     cmd = yaml.safe_load(export(mixed, "llama-swap", Target()).text)["models"]
     assert all("--rpc gpu.lan:50052" in m["cmd"] for m in cmd.values())
+
+
+def test_a_link_given_with_a_cluster_spec_prices_that_link():
+    fast = optimize(editors="roo", models=["gpt-oss-20b"], cluster="strix-halo-x2-10gbe", budget_gib=16).to_json()
+    slow = optimize(editors="roo", models=["gpt-oss-20b"], cluster="strix-halo-x2-10gbe", link="2.5gbe",
+                    budget_gib=16).to_json()
+    assert slow["cluster"]["link"] == "2.5gbe" and slow["cluster"]["query"]["link"] == "2.5gbe"
+    a, b = fast["assignments"][0], slow["assignments"][0]
+    assert a["split"] and b["split"] and b["split"]["link"] == "2.5gbe"
+    assert b["split"]["network_ms_per_token"] > a["split"]["network_ms_per_token"]
+
+
+def test_no_plan_even_on_the_cluster_says_the_split_does_not_fit_either():
+    with pytest.raises(Infeasible, match="does not fit even split over 2 boxes on 10gbe: box1 needs"):
+        optimize(editors="roo", models=["gpt-oss-20b"], cluster="strix-halo-x2-10gbe", budget_gib=12)

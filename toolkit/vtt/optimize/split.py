@@ -74,7 +74,8 @@ def cluster_budget(world, hw_main, main_budget_gib: float, *, cluster: str | Non
         budgets.append(min(budget_gib, cap) if budget_gib is not None else cap)
     budgets = np.array([budgets[0]] + [b - headroom_gib for b in budgets[1:]], dtype=float)
     names = [b.name or f"box{i + 1}" for i, b in enumerate(cl.boxes)]
-    sel = {"cluster": cl.id} if cluster is not None else {"boxes": boxes, "link": lk.id}
+    # the plan keys that select this cluster (and its link, when given: as `vtt plan --cluster X --link Y`)
+    sel = ({"cluster": cl.id} | ({"link": lk.id} if link else {})) if cluster is not None else {"boxes": boxes, "link": lk.id}
     return ClusterBudget(cl.id, cl.name, lk.id, lk.bytes_per_s, names, [b.hardware for b in cl.boxes], budgets,
                          [None] + [b.endpoint for b in cl.boxes[1:]], cl.main_device,
                          list(cl.tensor_split) if cl.tensor_split else None, sel)
