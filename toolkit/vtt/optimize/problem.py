@@ -75,8 +75,12 @@ class Problem:
     def serves(self, d: int, k: int) -> bool:
         """Can server k serve mode d (pair allowed, context covers, fits alone)?"""
         j = self.srv_pair[k]
-        return bool(self.allowed[d, j] and self.srv_ctx[k] >= self.modes[d].min_context
-                    and self.fits_alone()[k])
+        if not (self.allowed[d, j] and self.srv_ctx[k] >= self.modes[d].min_context
+                and self.srv_mem[k] <= self.budget_gib + 1e-9):
+            return False
+        other = self.srv_mem_other
+        return other is None or len(other) != len(self.srv_pair) or bool(
+            (other[k] <= self.other_budgets() + 1e-9).all())
 
 
 @dataclass
