@@ -64,15 +64,12 @@ def model_tensors(rm, model_name: str, world) -> list[tuple[str, float]]:
     if rm.source in ("gguf", "gguf-url"):
         name = model_name if rm.source == "gguf-url" else str(Path(model_name).expanduser())
         return list(_header_tensors(name))
-    from vtt import ggml_types
-    from vtt.cost.tensors import tensor_shapes
-    from vtt.cost.weights import tensor_type
+    from vtt.cost.weights import mix_rows
 
     ft = world.quant(rm.quant_label)
-    rows = [(t.name, ggml_types.tensor_bytes(tensor_type(ft, t, rm.arch), t.ne) * (ft.bpw_scale if len(t.ne) >= 2 else 1.0))
-            for t in tensor_shapes(rm.arch)]
-    k = rm.weights.total_bytes / max(sum(b for _, b in rows), 1.0)
-    return [(n, b * k) for n, b in rows]
+    rows = mix_rows(rm.arch, ft)  # the walk the weight profile already made (memoised)
+    k = rm.weights.total_bytes / max(sum(r[2] for r in rows), 1.0)
+    return [(n, b * k) for n, _, b in rows]
 
 
 def with_cluster(answers: list[dict], rm, qs: list, world, cal_speed) -> list[dict]:

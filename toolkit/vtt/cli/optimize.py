@@ -13,12 +13,19 @@ def render_optimize(plan: dict) -> None:
     heads = ["editor", "mode", "model", "quant", "ctx", "quality", "TTFT s", "tg t/s", "e2e s", "set", "binding"]
     rows = [[a["editor"], a["mode"], a["model"], a["quant"], str(a["context"]),
              f"{a['quality'] * 100:.0f}{' prior' if a['quality_kind'] == 'prior' else ''}",
-             f"{a['ttft_s']:.1f}", f"{a['tg_tps']:.1f}", f"{a['e2e_s']:.1f}", a["resident_set"],
+             f"{a['ttft_s']:.1f}", f"{a['tg_tps']:.1f}", f"{a['e2e_s']:.1f}",
+             a["resident_set"] + (f" x{a['split']['boxes']}" if a.get("split") else ""),
              a["binding"][:90]] for a in plan["assignments"]]
     sets = "\n".join(f"{s['id']}: {s['total_gib']:.1f} GiB = " + " + ".join(
         f"{m['model']}/{m['quant']}@{m['context']} ({m['total_gib']:.1f})" for m in s["models"]) for s in plan["resident_sets"])
     foot = (f"budget {plan['budget_gib']:.1f} GiB for models ({plan['budget_requested_gib']:g} from "
             f"{plan['budget_source']}, {plan['kept_free_gib']:g} kept free); objective {plan['objective']:.4f}\n{sets}")
+    cl = plan.get("cluster")
+    if cl:
+        foot += (f"\ncluster {cl['id']} on {cl['link']}: budget per box " + ", ".join(
+            f"{b['name']} {b['budget_gib']:.1f} GiB" for b in cl["boxes"]) + "; 'set xN': the model runs split over N boxes")
+        for s in plan["resident_sets"]:
+            foot += f"\n{s['id']} per box: " + ", ".join(f"{g:.1f}" for g in s["box_gib"]) + " GiB"
     if any(a["quality_kind"] == "prior" for a in plan["assignments"]):
         foot += "\nquality 'prior': no published coding score; a wide prior from family and size (specs/quality/prior.yaml)"
     for sw in plan["swaps"]:
@@ -29,7 +36,10 @@ def render_optimize(plan: dict) -> None:
 
 
 def optimize(
-    hardware: Annotated[str, typer.Option("--hardware", help="hardware id (vtt catalog hardware)")] = "strix-halo-128",
+    hardware: Annotated[Optional[str], typer.Option("--hardware", help="hardware id (vtt catalog hardware; default strix-halo-128, or the cluster's main box)")] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="a cluster spec (specs/clusters): models may also run split across its boxes (llama.cpp RPC); the budget is per box")] = None,
+    boxes: Annotated[Optional[int], typer.Option("--boxes", help="N identical boxes of --hardware joined by --link: models may also run split across them")] = None,
+    link: Annotated[Optional[str], typer.Option("--link", help="the link between --boxes (specs/links; default 10gbe)")] = None,
     budget_gib: Annotated[Optional[float], typer.Option("--budget-gib", help="GPU-addressable GiB for models and kept-free work (default: this machine's GTT/TTM limit when vtt runs on the hardware, else the spec's)")] = None,
     editors: Annotated[Optional[str], typer.Option("--editors", help="comma list: roo,cursor,claude-code")] = None,
     policies: Annotated[Optional[list[Path]], typer.Option("--policies", help="policy file or directory (repeatable)")] = None,
@@ -48,6 +58,9 @@ def optimize(
     depth, generation after the prompt. Each mode's `binding` names the constraint that decided it, and
     `rejected` what every other model lacked. Quality marked `prior` has no published score.
 
+    With --cluster ID or --boxes N [--link ID], a model may also run split across the boxes; its times pay
+    the network, and `why` says so (boxes, link, ms per token, the one-box speed it gives up).
+
     Example: vtt optimize --budget-gib 64 --editors roo --export llama-swap --models-dir ~/models --out llama-swap.yaml
     """
     import sys
@@ -58,7 +71,8 @@ def optimize(
     if budget_gib is not None and not (0 < budget_gib < 1e6):     # also refuses nan and inf
         raise BadQuery(f"bad budget-gib: must be > 0 and finite (got {budget_gib:g})")
     ids = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    plan = run(hardware=hardware, budget_gib=budget_gib, editors=editors, policies=policies, models=ids).to_json()
+    plan = run(hardware=hardware, budget_gib=budget_gib, editors=editors, policies=policies, models=ids,
+               cluster=cluster, boxes=boxes, link=link).to_json()
     if export:
         from vtt.optimize.export import Target
         from vtt.optimize.export import export as do_export

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from vtt.errors import VttError
 from vtt.optimize.candidates import Catalogue, build_catalogue
 from vtt.optimize.explain import binding, diagnose_infeasible, rejected, runner_up, why
 from vtt.optimize.milp import solve
 from vtt.optimize.result import Plan
 
-PLAN_VERSION = 2   # 2: request-level times (gen_s, e2e_s), quality intervals and kinds, binding, rejected
+PLAN_VERSION = 2   # 2: request-level times (gen_s, e2e_s), quality intervals and kinds, binding, rejected;
+                   # cluster, split and box_gib keys added (null without a cluster)
 
 
 class Infeasible(VttError):
@@ -22,9 +25,11 @@ def server_id(model: str, quant: str) -> str:
     return f"{model}-{quant}".lower()
 
 
-def optimize(world, editors, policy, *, hardware: str, budget_gib: float | None = None,
-             model_ids: list[str] | None = None) -> Plan:
-    cat = build_catalogue(world, editors, policy, hardware=hardware, budget_gib=budget_gib, model_ids=model_ids)
+def optimize(world, editors, policy, *, hardware: str | None, budget_gib: float | None = None,
+             model_ids: list[str] | None = None, cluster: str | None = None, boxes: int | None = None,
+             link: str | None = None) -> Plan:
+    cat = build_catalogue(world, editors, policy, hardware=hardware, budget_gib=budget_gib, model_ids=model_ids,
+                          cluster=cluster, boxes=boxes, link=link)
     diag = diagnose_infeasible(cat)
     if diag:
         raise Infeasible("no plan: " + " | ".join(diag), hint="lower the mode's needs in a policy, raise --budget-gib or add models")
@@ -38,17 +43,25 @@ def to_plan(cat: Catalogue, sol) -> Plan:
     p = cat.problem
     set_of_server = {}
     sets = []
+    other = p.mem_other()
+    cb = cat.cluster
     for i, members in enumerate(sol.sets):
         sid = f"set{i + 1}"
         models = []
-        for k in sorted(members, key=lambda k: -p.srv_mem[k]):
+        box_sum = np.zeros(1 + other.shape[1])
+        for k in sorted(members, key=lambda k: -(p.srv_mem[k] + other[k].sum())):
             j = int(p.srv_pair[k])
             set_of_server[k] = sid
+            box_gib = np.r_[p.srv_mem[k], other[k]]
+            box_sum += box_gib
             models.append({"model": p.models[p.pair_model[j]], "quant": p.pair_quant[j], "context": int(p.srv_ctx[k]),
-                           "total_gib": round(float(p.srv_mem[k]), 3), "load_s": round(float(p.srv_load_s[k]), 1),
+                           "total_gib": round(float(box_gib.sum()), 3), "load_s": round(float(p.srv_load_s[k]), 1),
                            "server": server_id(p.models[p.pair_model[j]], p.pair_quant[j]),
-                           "file": cat.files[j] if cat.files else None})
-        sets.append({"id": sid, "models": models, "total_gib": round(sum(m["total_gib"] for m in models), 3)})
+                           "file": cat.files[j] if cat.files else None,
+                           "box_gib": [round(float(x), 3) for x in box_gib] if cb else None,
+                           "split": _member_split(cat, j, int(p.srv_ctx[k]))})
+        sets.append({"id": sid, "models": models, "total_gib": round(sum(m["total_gib"] for m in models), 3),
+                     "box_gib": [round(float(x), 3) for x in box_sum] if cb else None})
     server_of_pair = {int(p.srv_pair[k]): k for k in sol.servers}
     assignments = []
     for d, md in enumerate(p.modes):
@@ -57,10 +70,15 @@ def to_plan(cat: Catalogue, sol) -> Plan:
         sid = set_of_server[k]
         others = [f"{m['model']}/{m['quant']}" for s in sets if s["id"] == sid for m in s["models"]
                   if (m["model"], m["quant"]) != (p.models[p.pair_model[j]], p.pair_quant[j])]
-        beside = [(int(p.pair_model[p.srv_pair[kk]]), float(p.srv_mem[kk])) for kk in sol.sets[int(sid[3:]) - 1]
+        beside = [(int(p.pair_model[p.srv_pair[kk]]), kk) for kk in sol.sets[int(sid[3:]) - 1]
                   if kk != k or sum(jj == j for jj in sol.mode_pair) > 1]
         sp = cat.speeds
         bind = binding(cat, d, j, beside)
+        text = why(cat, d, j, others, bind)
+        if cb is not None and j in cat.split:     # the co-residency rule, in this plan's numbers
+            gib = np.r_[p.srv_mem[k], other[k]]
+            text += ("; split, it holds " + ", ".join(f"{g:.1f} GiB on {n}" for g, n in zip(gib, cb.box_names))
+                     + ", each counted against that box's budget beside the models resident with it")
         assignments.append({
             "editor": md.editor, "mode": md.mode, "model": p.models[p.pair_model[j]], "quant": p.pair_quant[j],
             "context": int(p.srv_ctx[k]), "server": server_id(p.models[p.pair_model[j]], p.pair_quant[j]),
@@ -71,8 +89,9 @@ def to_plan(cat: Catalogue, sol) -> Plan:
             "quality_interval": [round(float(cat.quality_lo[j]), 4), round(float(cat.quality_hi[j]), 4)],
             "quality_kind": cat.quality_kind[j],
             "quality_source": cat.quality_note[j], "value": round(float(p.value[d, j]), 5),
-            "binding": bind, "why": why(cat, d, j, others, bind),
+            "binding": bind, "why": text,
             "runner_up": runner_up(cat, d, j, beside), "rejected": rejected(cat, d, j, beside),
+            "split": _mode_split(cat, d, j),
         })
     set_idx = {a["mode"] + a["editor"]: a["resident_set"] for a in assignments}
     swaps = []
@@ -86,6 +105,7 @@ def to_plan(cat: Catalogue, sol) -> Plan:
     return Plan.model_validate({
         "version": PLAN_VERSION, "hardware": cat.hardware,
         "budget_gib": round(p.budget_gib, 3), "budget_requested_gib": cat.budget_requested_gib,
+        "cluster": cb.to_json() if cb else None,
         "budget_source": cat.budget_source, "kept_free_gib": cat.kept_free_gib,
         "policy": {"never_together": [list(x) for x in pol.never_together], "headroom_gib": pol.headroom_gib,
                    "other_work_gib": pol.other_work_gib, "cache_ram_gib": pol.cache_ram_gib, "kv_type": pol.kv_type,
@@ -96,3 +116,33 @@ def to_plan(cat: Catalogue, sol) -> Plan:
                   "milp_vars": sol.n_vars, "milp_rows": sol.n_cons, "solve_s": round(sol.solve_s, 3),
                   "proof": sol.proof},
     })
+
+
+def _member_split(cat: Catalogue, j: int, ctx: int) -> dict | None:
+    """How a split server is laid out (what the llama-swap export needs): devices, boxes, endpoints."""
+    sp = cat.split.get(j)
+    if sp is None:
+        return None
+    cb = cat.cluster
+    from vtt.optimize.candidates import ladder_for
+
+    p = cat.problem
+    ladder = ladder_for(cat.world.model(p.models[p.pair_model[j]]).n_ctx_train, cat.policy)
+    devices = sp.devices[ladder.index(ctx)]
+    return {"cluster": cb.id, "link": cb.link, "boxes": cb.box_names, "endpoints": cb.endpoints,
+            "main_device": cb.main_device, "tensor_split": cb.tensor_split, "devices": devices}
+
+
+def _mode_split(cat: Catalogue, d: int, j: int) -> dict | None:
+    """A split mode's price terms: the network per token, and the one-box speed it gives up."""
+    sp = cat.split.get(j)
+    if sp is None:
+        return None
+    j1 = cat.onebox_of[j]
+    spd = cat.speeds
+    return {"boxes": len(cat.cluster.box_names), "cluster": cat.cluster.id, "link": cat.cluster.link,
+            "network_ms_per_token": round(float(sp.net_ms[d]), 3),
+            "tg_tps_one_box": round(float(spd["tg_tps"][d, j1]), 2),
+            "pp_tps_one_box": round(float(spd["pp_tps"][d, j1]), 2),
+            "fits_one_box": bool(cat.problem.allowed[d, j1] or not any(
+                "GiB" in r for r in cat.reasons.get((d, j1), [])))}

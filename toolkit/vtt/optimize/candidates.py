@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vtt.errors import BadQuery
 from vtt.optimize.problem import ModeReq, Problem
 from vtt.specs.catalog import World, norm
 from vtt.specs.mode import EditorModes
@@ -38,6 +39,12 @@ class Catalogue:
     quality_hi: np.ndarray | None = None
     quality_kind: list[str] = field(default_factory=list)   # (J,) "measured" or "prior"
     min_mem_gib: dict[tuple[int, int], float] = field(default_factory=dict)  # (d, j) -> GiB of the smallest covering server
+    cluster: object | None = None                 # vtt.optimize.split.ClusterBudget when planning for a cluster
+    onebox_of: dict[int, int] = field(default_factory=dict)   # split pair -> its one-box pair
+    split_of: dict[int, int] = field(default_factory=dict)    # one-box pair -> its split pair
+    split: dict[int, object] = field(default_factory=dict)    # split pair -> vtt.optimize.split.SplitPriced
+    split_errors: dict[int, str] = field(default_factory=dict)  # one-box pair -> why it cannot be split
+    backend: str = ""
 
 
 def quality_data(world: World, policy: Policy):
@@ -93,14 +100,24 @@ def ladder_for(n_ctx_train: int, policy: Policy) -> list[int]:
     return sorted(out)
 
 
-def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Policy, *, hardware: str,
-                    budget_gib: float | None = None, model_ids: list[str] | None = None) -> Catalogue:
+def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Policy, *, hardware: str | None,
+                    budget_gib: float | None = None, model_ids: list[str] | None = None,
+                    cluster: str | None = None, boxes: int | None = None, link: str | None = None) -> Catalogue:
+    """Every candidate priced; with `cluster` (a spec id) or `boxes` (N boxes of `hardware` on `link`),
+    each model-quant is also a split candidate over the cluster (vtt.optimize.split)."""
     from vtt.errors import VttError
     from vtt.budget import resolve_budget
     from vtt.optimize.price import Pricer, resolve_catalog_model
     from vtt.optimize.quality import model_quality, quant_factor
 
-    hw = world.get_hardware(hardware)
+    main_backend = None
+    if cluster is not None:     # the cluster's main box is the hardware (and backend) planned for
+        main = world.get_cluster(cluster).boxes[0]
+        if hardware is not None and world.get_hardware(hardware).id != world.get_hardware(main.hardware).id:
+            raise BadQuery(f"cluster '{cluster}' has {main.hardware} as its main box, not {hardware}",
+                           hint=f"pass --hardware {main.hardware}, or leave --hardware out")
+        hardware, main_backend = main.hardware, main.backend
+    hw = world.get_hardware(hardware or "strix-halo-128")
     requested, budget_source = resolve_budget(hw, budget_gib)
     kept = policy.other_work_gib + policy.headroom_gib
     # an explicit --budget-gib never exceeds what the spec says the GPU may address; this machine's own
@@ -126,14 +143,26 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
                 pair_model.append(mi); pair_quant.append(ft.id); files.append(None)
     J, D = len(pair_quant), len(modes)
     kv = policy.kv_type
-    pricer = Pricer(world, hw.id)
+    pricer = Pricer(world, hw.id, main_backend)
+    cb = split_pricer = None
+    if cluster is not None or boxes is not None:
+        from vtt.optimize.split import SplitPricer, cluster_budget
+
+        cb = cluster_budget(world, hw, budget, cluster=cluster, boxes=boxes, link=link, budget_gib=budget_gib,
+                            headroom_gib=policy.headroom_gib)
+        split_pricer = SplitPricer(world, cb, pricer)
+    elif link is not None:
+        raise BadQuery("--link needs --boxes N (a cluster spec names its own link)")
     cached = np.array([md.depth for md in modes]); prompt = np.array([md.n_prompt for md in modes])
     output = np.array([md.n_gen for md in modes])
     pp = np.zeros((D, J)); tg = np.zeros((D, J)); ttft = np.full((D, J), np.inf); gen = np.full((D, J), np.inf)
     bad_pair = np.zeros(J, dtype=bool)
-    srv_pair, srv_ctx, srv_mem, srv_load = [], [], [], []
+    srv_pair, srv_ctx, srv_mem, srv_load, srv_other = [], [], [], [], []
     size_gib = np.zeros(J)
     priced = 0
+    n_other = len(cb.box_names) - 1 if cb else 0
+    split_rows = []     # (one-box pair, SplitPriced) of each split pair, in order
+    split_err: dict[int, str] = {}
     for j in range(J):
         a = archs[pair_model[j]]
         try:
@@ -150,8 +179,43 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
             srv_pair.append(j); srv_ctx.append(c)
             srv_mem.append(float(m) + policy.cache_ram_gib)
             srv_load.append(size_gib[j] * GIB / (hw.disk_read_gbs * 1e9))
+            srv_other.append(np.zeros(n_other))
+        if split_pricer is not None:
+            try:
+                split_rows.append((j, split_pricer.price(rm, a.id, ladder, cached, prompt, output, pp[:, j], tg[:, j], kv)))
+                priced += len(ladder) + 2 * D
+            except VttError as e:       # kept as a reason: the model cannot be split on this cluster
+                split_err[j] = e.message
+    # split pairs: the same model and quant, their own prices, memory on every box
+    pair_split = [False] * J
+    onebox_of: dict[int, int] = {}
+    split_info: dict[int, object] = {}
+    if split_rows:
+        from vtt.optimize.split import load_s
+
+        extra = len(split_rows)
+        pp, tg, ttft, gen = (np.hstack([x, np.zeros((D, extra))]) for x in (pp, tg, ttft, gen))
+        bad_pair = np.r_[bad_pair, np.zeros(extra, dtype=bool)]
+        size_gib = np.r_[size_gib, np.zeros(extra)]
+        for i, (j, sp) in enumerate(split_rows):
+            j2 = J + i
+            pair_model.append(pair_model[j]); pair_quant.append(pair_quant[j]); files.append(files[j])
+            pair_split.append(True)
+            onebox_of[j2] = j
+            split_info[j2] = sp
+            pp[:, j2], tg[:, j2], ttft[:, j2], gen[:, j2] = sp.pp_tps, sp.tg_tps, sp.ttft_s, sp.gen_s
+            size_gib[j2] = size_gib[j]
+            ladder = ladder_for(archs[pair_model[j]].n_ctx_train, policy)
+            for li, c in enumerate(ladder):
+                srv_pair.append(j2); srv_ctx.append(c)
+                srv_mem.append(float(sp.box_gib[li, 0]) + policy.cache_ram_gib)
+                srv_other.append(sp.box_gib[li, 1:])
+                srv_load.append(load_s(size_gib[j], sp.remote_weights_gib, hw.disk_read_gbs, cb.link_bytes_per_s))
+        J = len(pair_quant)
     srv_pair = np.array(srv_pair, dtype=np.int64); srv_ctx = np.array(srv_ctx, dtype=np.int64)
     srv_mem = np.array(srv_mem); srv_load = np.array(srv_load)
+    srv_other = np.array(srv_other, dtype=float).reshape(len(srv_pair), n_other)
+    b_other = cb.budgets_gib[1:] if cb else np.zeros(0)
     # quality per pair: published scores or the marked prior, times the quant term
     qd = quality_data(world, policy)
     quality = np.zeros(J); q_lo = np.zeros(J); q_hi = np.zeros(J)
@@ -191,10 +255,21 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
                 cover = [k for k in ks if srv_ctx[k] >= md.min_context]
                 if not cover:
                     r.append(f"context at most {max(ladder_for(a.n_ctx_train, policy))} under the {md.min_context} {md.key} needs")
-                else:
+                elif not pair_split[j]:
                     min_mem[d, j] = min(srv_mem[k] for k in cover)
                     if min_mem[d, j] > budget + 1e-9:
-                        r.append(f"{min_mem[d, j]:.1f} GiB at {md.min_context} tokens, over the {budget:.1f} GiB budget")
+                        where = f" of {cb.box_names[0]} alone" if cb else ""
+                        r.append(f"{min_mem[d, j]:.1f} GiB at {md.min_context} tokens, over the {budget:.1f} GiB budget{where}")
+                else:
+                    k0 = min(cover, key=lambda k: srv_ctx[k])      # memory grows with context: the smallest is the best
+                    min_mem[d, j] = srv_mem[k0]
+                    over = np.r_[srv_mem[k0] - budget, srv_other[k0] - b_other]
+                    if (over > 1e-9).any():
+                        b = int(np.argmax(over))
+                        box_gib = np.r_[srv_mem[k0], srv_other[k0]]
+                        r.append(f"does not fit even split over {len(cb.box_names)} boxes on {cb.link}: "
+                                 f"{cb.box_names[b]} needs {box_gib[b]:.1f} GiB at {md.min_context} tokens, over its "
+                                 f"{cb.budgets_gib[b]:.1f} GiB budget")
             if (qkind[j] == "prior" and policy.missing_quality == "exclude"
                     and md.w_quality >= policy.quality_mode_threshold):
                 r.append(f"no published coding score (policy missing_quality: exclude, quality weight "
@@ -222,17 +297,21 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
             cover = [k for k in ks if srv_ctx[k] >= n]
             if cover:
                 keep[min(cover, key=lambda k: srv_ctx[k])] = True
-    keep &= srv_mem <= budget + 1e-9
+    keep &= (srv_mem <= budget + 1e-9) & (srv_other <= b_other[None, :] + 1e-9).all(axis=1)
     prob = Problem(
         modes=modes, models=model_ids_all, pair_model=np.array(pair_model, dtype=np.int64), pair_quant=pair_quant,
         quality=quality, srv_pair=srv_pair[keep], srv_ctx=srv_ctx[keep], srv_mem=srv_mem[keep],
         srv_load_s=srv_load[keep], value=value, allowed=allowed, swap_s=swap_s, pairs=sess_pairs, never=never,
         budget_gib=budget, set_penalty=policy.set_penalty if policy.prefer_resident else 0.0,
-        swap_weight=policy.swap_weight,
+        swap_weight=policy.swap_weight, srv_mem_other=srv_other[keep], budget_other=b_other,
+        pair_split=np.array(pair_split, dtype=bool),
     )
-    labels = [f"{model_ids_all[pair_model[j]]}/{pair_quant[j]}" for j in range(J)]
+    labels = [f"{model_ids_all[pair_model[j]]}/{pair_quant[j]}" + (f" split over {len(cb.box_names)} boxes" if pair_split[j] else "")
+              for j in range(J)]
     return Catalogue(prob, world, hw.id, labels, reasons,
                      {"pp_tps": pp, "tg_tps": tg, "ttft_s": ttft, "gen_s": gen, "e2e_s": e2e}, qnote,
                      priced=priced, servers_priced=len(srv_pair), budget_requested_gib=requested,
                      budget_source=budget_source, kept_free_gib=kept, policy=policy, files=files,
-                     quality_lo=q_lo, quality_hi=q_hi, quality_kind=qkind, min_mem_gib=min_mem)
+                     quality_lo=q_lo, quality_hi=q_hi, quality_kind=qkind, min_mem_gib=min_mem,
+                     cluster=cb, onebox_of=onebox_of, split_of={j: j2 for j2, j in onebox_of.items()},
+                     split=split_info, split_errors=split_err, backend=pricer.be.id)

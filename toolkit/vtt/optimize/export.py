@@ -99,7 +99,12 @@ class LlamaSwapConfig(BaseModel):
 PINNED_LLAMA_CPP = "0c1e570"
 LLAMA_CPP_FLAGS = {
     "0c1e570": {"no_mmap": ["-lm", "none"], "flash_attn": ["-fa", "on"], "jinja": ["--jinja"],
-                "cache_ram": "--cache-ram", "kv_unified": "-kvu", "parallel": "-np", "alias": "-a"},
+                "cache_ram": "--cache-ram", "kv_unified": "-kvu", "parallel": "-np", "alias": "-a",
+                # a model split across boxes (common/arg.cpp "--rpc", "-ts", "-dev"; ggml-rpc.cpp names the
+                # devices RPC0, RPC1, ... in --rpc order) and the server each other box runs
+                # (tools/rpc/rpc-server.cpp: -H host, -p port, default 50052)
+                "rpc": "--rpc", "tensor_split": "-ts", "device": "-dev", "rpc_server": "ggml-rpc-server",
+                "rpc_port": 50052},
 }
 LLAMA_SWAP_DEFAULT = 250     # the snapshot in editors_and_exports.md (mostlygeek/llama-swap @0bdb372)
 LLAMA_SWAP_MIN = 107         # top-level `groups` first appeared in v107 (before: `profiles`)
@@ -203,7 +208,43 @@ def server_argv(m: dict, path: str, target: Target, *, kv: str, cache_ram_gib: f
         argv.append(f["kv_unified"])     # one KV pool of -c cells shared by the slots: same memory as one slot
     argv += ["-ctk", kv, "-ctv", kv, f["cache_ram"], str(int(round(cache_ram_gib * 1024))),
              *f["flash_attn"], "-ngl", "999", *f["jinja"], *f["no_mmap"], f["alias"], _sid(m)]
+    split = m.get("split")
+    if split:   # llama.cpp RPC: the other boxes' rpc-servers, in the device order vtt planned
+        eps = rpc_endpoints(split, target)
+        argv += [f["rpc"], ",".join(eps)]
+        if split.get("tensor_split"):
+            argv += [f["tensor_split"], ",".join(f"{x:g}" for x in split["tensor_split"])]
+        if not split.get("main_device", True):      # every device is an rpc-server: not the main host's GPU
+            argv += [f["device"], ",".join(f"RPC{i}" for i in range(len(eps)))]
     return argv
+
+
+def rpc_endpoints(split: dict, target: Target) -> list[str]:
+    """host:port of each other box's rpc-server: the cluster spec's endpoints, else a placeholder that names
+    the box (BOX2_HOST:50052) for the user to replace."""
+    port = target.flags["rpc_port"]
+    names = split.get("boxes") or []
+    eps = split.get("endpoints") or [None] * len(names)
+    return [e or f"{re.sub(r'[^A-Za-z0-9]', '_', str(n)).upper()}_HOST:{port}" for n, e in zip(names[1:], eps[1:])]
+
+
+def rpc_comment(plan: dict, target: Target) -> str:
+    """The comment an export with split models starts with: what to run on each other box first."""
+    splits = [m["split"] for s in plan["resident_sets"] for m in s["models"] if m.get("split")]
+    if not splits:
+        return ""
+    f = target.flags
+    sp = splits[0]
+    lines = [f"# Models split across boxes (llama.cpp RPC, cluster {sp['cluster']} on {sp['link']}): first start "
+             f"the rpc-server on each other box,"]
+    for name, ep in zip(sp["boxes"][1:], rpc_endpoints(sp, target)):
+        host, _, port = ep.rpartition(":")
+        lines.append(f"#   on {name}: {f['rpc_server']} -H 0.0.0.0 -p {port}   (it serves {ep}; the binary is "
+                     f"rpc-server in older llama.cpp builds)")
+    lines.append("# The RPC protocol has no authentication: keep those ports on a trusted network.")
+    if any("_HOST:" in ep for ep in rpc_endpoints(sp, target)):
+        lines.append("# Replace each BOXn_HOST with that box's address (or declare endpoints in a cluster spec).")
+    return "\n".join(lines) + "\n"
 
 
 def llama_swap_config(plan: dict, target: Target | None = None, world=None) -> tuple[dict, list[str]]:
@@ -222,7 +263,9 @@ def llama_swap_config(plan: dict, target: Target | None = None, world=None) -> t
             models[sid] = {
                 "cmd": shell_join(argv),
                 "ttl": 0,
-                "description": f"{m['model']} {m['quant']} at {m['context']} tokens: {m['total_gib']:.1f} GiB (vtt)",
+                "description": f"{m['model']} {m['quant']} at {m['context']} tokens: {m['total_gib']:.1f} GiB"
+                               + (f" split over {len(m['split']['boxes'])} boxes ({', '.join(f'{g:.1f}' for g in m['box_gib'])} GiB)"
+                                  if m.get("split") else "") + " (vtt)",
                 "metadata": {"vtt_llama_cpp_build": target.llama_cpp_build,
                              "vtt_llama_swap_version": target.llama_swap_version},
             }
@@ -230,6 +273,9 @@ def llama_swap_config(plan: dict, target: Target | None = None, world=None) -> t
         groups[str(s["id"])] = {"swap": False, "exclusive": True, "members": members}
     cfg = {"healthCheckTimeout": 300, "startPort": 10001, "models": models, "groups": groups}
     LlamaSwapConfig.model_validate(cfg)
+    if rpc_comment(plan, target):
+        notes.append("some models run split across boxes: start the rpc-server on each other box first (the "
+                     "export's first lines say how)")
     return cfg, notes
 
 
@@ -325,7 +371,7 @@ def export(plan: dict, kind: str, target: Target | None = None, world=None) -> E
         import yaml
 
         cfg, notes = llama_swap_config(plan, target, world)
-        head = f"# vtt export for {target.describe()}\n"
+        head = f"# vtt export for {target.describe()}\n" + rpc_comment(plan, target)
         return Export(head + yaml.safe_dump(cfg, sort_keys=False), "yaml", notes)
     if kind == "roo":
         return Export(json.dumps(roo_settings(plan), indent=2), "json", [ROO_IMPORT])

@@ -8,6 +8,8 @@ the seconds such a swap costs. Constraints: each mode one pair; a chosen pair ne
 that covers the mode's context, in the mode's set; each set's servers within the budget (a plain knapsack
 row, sum_k mem_k z[k, s] <= budget * v[s, s]); never-together models not in one set. Objective (maximized):
 sum of values - set_penalty per open set - swap_weight x switches per hour x swap seconds - mem_epsilon x GiB.
+On a cluster each set has one knapsack row per box (a split server holds memory on every box it spans);
+the cuts below are drawn from the main box's row alone, so they stay valid.
 
 Before the MILP, servers that can never be strictly needed are dropped (`undominated_servers`): a server
 is dropped when another server of the same model uses no more memory, serves every mode it serves, with
@@ -86,7 +88,7 @@ class _Rows:
 def serving_matrix(p: Problem) -> np.ndarray:
     """(D, K) bool: server k can serve mode d (pair allowed, context covers, fits alone)."""
     need = np.array([md.min_context for md in p.modes], dtype=np.int64).reshape(-1, 1)
-    fits = (p.srv_mem <= p.budget_gib + 1e-9)[None, :]
+    fits = p.fits_alone()[None, :]
     return p.allowed[:, p.srv_pair] & (p.srv_ctx[None, :] >= need) & fits
 
 
@@ -102,10 +104,13 @@ def undominated_servers(p: Problem, S: np.ndarray) -> np.ndarray:
         if len(ks) < 2:
             continue
         s, v, w, mem = S[:, ks], val[:, ks], sw[:, ks], p.srv_mem[ks]
+        other = p.mem_other()[ks]
         # dom[a, b]: server a is at least as good as server b for every mode b serves
         ok = ~s[:, None, :] | (s[:, :, None] & (v[:, :, None] >= v[:, None, :] - 1e-12)
                                & (w[:, :, None] <= w[:, None, :] + 1e-12))
-        dom = ok.all(axis=0) & (mem[:, None] <= mem[None, :] + 1e-12)
+        # and uses no more memory on any box
+        dom = (ok.all(axis=0) & (mem[:, None] <= mem[None, :] + 1e-12)
+               & (other[:, None, :] <= other[None, :, :] + 1e-12).all(axis=2))
         np.fill_diagonal(dom, False)
         idx = np.arange(len(ks))
         # b is dropped if some a dominates it strictly, or both dominate each other and a comes first
@@ -128,7 +133,8 @@ def _build(p: Problem, S: np.ndarray, n_idx: int, cuts: bool = False):
             x[d, j] = V.add(cost=-float(p.value[d, j]))
     used_k = sorted({k for d in range(D) for k in serves[d]})
     last = {k: min(n_idx - 1, max(d for d in range(D) if S[d, k])) for k in used_k}  # k may sit in sets s <= last[k]
-    z = {(k, s): V.add(cost=p.mem_epsilon * float(p.srv_mem[k])) for k in used_k for s in range(last[k] + 1)}
+    gib = p.srv_mem + p.mem_other().sum(axis=1)          # on every box: a split server's whole footprint
+    z = {(k, s): V.add(cost=p.mem_epsilon * float(gib[k])) for k in used_k for s in range(last[k] + 1)}
     models = sorted({int(srv_model[k]) for k in used_k})
     k_of_m = {m: [k for k in used_k if srv_model[k] == m] for m in models}
     v = {(d, s): V.add(cost=(p.set_penalty if d == s else 0.0)) for d in range(D) for s in range(min(d, n_idx - 1) + 1)}
@@ -164,6 +170,12 @@ def _build(p: Problem, S: np.ndarray, n_idx: int, cuts: bool = False):
         terms = {z[k, s]: float(p.srv_mem[k]) for k in used_k if (k, s) in z}
         terms[v[s, s]] = -p.budget_gib
         R.add(terms, -np.inf, 0)                                         # each set within the budget
+        other, b_other = p.mem_other(), p.other_budgets()
+        for b in range(other.shape[1]):                                  # and within each other box's (cluster)
+            terms = {z[k, s]: float(other[k, b]) for k in used_k if (k, s) in z and other[k, b] > 0}
+            if terms:
+                terms[v[s, s]] = -float(b_other[b])
+                R.add(terms, -np.inf, 0)
     if n_idx == 1 and cuts:     # valid cuts on the one set (they tighten its LP, which bounds the splits)
         B = p.budget_gib + 1e-6  # servers "conflict" only when together they exceed the budget by a margin
         for t in range(1, 32):  # at most t servers bigger than budget / (t + 1)

@@ -4,6 +4,11 @@ Indices: d = mode, j = (model, quant) pair, k = server (a model-quant at one con
 Speeds depend on the mode's request (depth, n_prompt) and not on the server's context; memory
 depends on the context and not on the mode. So a mode picks a pair j, and j's deployed server
 must have a context covering the mode's need.
+
+On a cluster (vtt.optimize.split) a model-quant split across the boxes is a pair of its own (same model
+index, its own speeds), and every server has memory on each box: `srv_mem` on the main box, against
+`budget_gib`, and `srv_mem_other` on the other boxes, against `budget_other`. A resident set keeps
+every box within its budget. Without a cluster `srv_mem_other` has no columns and nothing changes.
 """
 
 from __future__ import annotations
@@ -49,12 +54,33 @@ class Problem:
     set_penalty: float = 0.0
     swap_weight: float = 1.0
     mem_epsilon: float = 1e-4       # tiny cost per GiB deployed: no idle servers, smallest covering context
+    srv_mem_other: np.ndarray | None = None  # (K, B-1) GiB on the other boxes of a cluster; None: one box
+    budget_other: np.ndarray | None = None   # (B-1,) their budgets
+    pair_split: np.ndarray | None = None     # (J,) bool: the pair runs split across the cluster
+
+    def mem_other(self) -> np.ndarray:
+        """(K, B-1) memory on the other boxes (no columns on one box)."""
+        K = len(self.srv_pair)
+        if self.srv_mem_other is None or len(self.srv_mem_other) != K:
+            return np.zeros((K, 0))
+        return self.srv_mem_other
+
+    def other_budgets(self) -> np.ndarray:
+        return np.zeros(0) if self.budget_other is None else np.asarray(self.budget_other, dtype=float)
+
+    def fits_alone(self) -> np.ndarray:
+        """(K,) bool: server k alone fits every box."""
+        return (self.srv_mem <= self.budget_gib + 1e-9) & (self.mem_other() <= self.other_budgets()[None, :] + 1e-9).all(axis=1)
 
     def serves(self, d: int, k: int) -> bool:
         """Can server k serve mode d (pair allowed, context covers, fits alone)?"""
         j = self.srv_pair[k]
-        return bool(self.allowed[d, j] and self.srv_ctx[k] >= self.modes[d].min_context
-                    and self.srv_mem[k] <= self.budget_gib + 1e-9)
+        if not (self.allowed[d, j] and self.srv_ctx[k] >= self.modes[d].min_context
+                and self.srv_mem[k] <= self.budget_gib + 1e-9):
+            return False
+        other = self.srv_mem_other
+        return other is None or len(other) != len(self.srv_pair) or bool(
+            (other[k] <= self.other_budgets() + 1e-9).all())
 
 
 @dataclass

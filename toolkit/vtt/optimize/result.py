@@ -18,12 +18,15 @@ class Member(_Out):
     load_s: float
     server: str
     file: str | None = None
+    box_gib: list[float] | None = None  # per box of a cluster (main box first); null on one box
+    split: dict | None = None           # devices, boxes, endpoints of a model split across a cluster
 
 
 class ResidentSet(_Out):
     id: str
     models: list[Member]
     total_gib: float
+    box_gib: list[float] | None = None  # per box of a cluster: each within its box's budget
 
 
 class RunnerUp(_Out):
@@ -54,6 +57,8 @@ class Assignment(_Out):
     why: str
     runner_up: RunnerUp | None
     rejected: list[str]                # every other model and what it lacked (never excluded silently)
+    split: dict | None = None          # when the model runs split across a cluster: boxes, link, network
+                                       # ms per token, the one-box tg and pp it gives up
 
 
 class Swap(_Out):
@@ -65,7 +70,8 @@ class Swap(_Out):
 class Plan(_Out):
     version: int
     hardware: str
-    budget_gib: float
+    budget_gib: float                  # the main box's, for models
+    cluster: dict | None = None        # the cluster planned for: boxes, their budgets, link
     budget_requested_gib: float
     budget_source: str
     kept_free_gib: float
