@@ -77,7 +77,7 @@ def test_catalog_coverage_lists_the_h200_cells():
 
     from vtt.cli.app import app
 
-    r = CliRunner().invoke(app, ["catalog", "coverage", "--search", "h200-141", "--json"], catch_exceptions=False)
+    r = CliRunner().invoke(app, ["catalog", "coverage", "--hardware", "h200-141", "--json"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     cells = [json.loads(x) for x in r.output.splitlines() if x.strip()]
     assert cells and all(c["hardware"] == "h200-141" for c in cells)
