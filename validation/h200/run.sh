@@ -54,6 +54,8 @@ log "matrix"
 [ -n "${MATRIX:-}" ] && PLAN=$(echo "$PLAN" | awk -v keep=" $MATRIX " '$1=="Q" || index(keep, " " $2 " ")')
 REST=$(echo "$PLAN" | awk '$1=="M"{print $2}' | awk '!s[$0]++' | tr '\n' ' ')
 NEW=$(for i in $REST; do case " $QIDX " in *" $i "*) ;; *) echo -n "$i ";; esac; done)
+# quick models the matrix does not run again (the MLA cell's; all of them with MATRIX=) leave the disk
+for i in $QIDX; do case " $REST " in *" $i "*) ;; *) rm -f $M/$(name $i);; esac; done
 ( for i in $NEW; do  # one at a time, at most 3 models on disk (64 GB)
     while [ "$(ls $M/*.gguf 2>/dev/null | wc -l)" -gt 2 ]; do sleep 1; done
     $D write $M $i >> "$OUT/timeline.txt" 2>> "$OUT/stderr.log"; done ) &
