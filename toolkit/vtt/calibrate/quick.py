@@ -2,7 +2,7 @@
 
 At most 10 minutes of bench time on the target (measured on an H100 with the pinned Vulkan build:
 writing the models ~60 s, the llama-bench rows ~60 s, the operator set ~60-90 s; the H200 took
-146 s before the MLA cell, which adds one ~3 GB model and two rows, ~15 s there), then
+146 s before the MLA cell, which adds one ~3 GB model and two rows: ~15 s there, estimated), then
 a fit of the parameters those rows identify, starting from a prior: the newest calibration of
 the same hardware x backend, else one of another card carried to this card's spec sheet
 (`--prior CAL_ID`; efficiencies transfer, bandwidth and FLOPs come from the spec), else the
@@ -192,8 +192,6 @@ def width_law_params(ds) -> list[str]:
     the 576-wide rate, so one prefill-at-depth row there at another width informs fa_hw2 (with
     Llama's row beside it, identifies it; without, the MAP prior splits the two). On a fallback path
     fa_eff_<path> is the rate at 128 and the law needs two widths there to be told apart from it."""
-    import numpy as np
-
     f = ds.features
     if f.fa_ref is None or f.head_width is None:
         return []

@@ -13,6 +13,7 @@ a weight-bound one at depth 0 hardly.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,10 +60,10 @@ def coverage_cells(tests, paths, widths, gqas, kinds, depths) -> list[dict]:
 
 
 def _build_range(text: str | None) -> tuple[int, int] | None:
-    # build numbers only ('b7938 .. b9193'): the digits inside a commit id ('commit 0c1e570') are no build
-    from vtt.calibration import parse_build_range
-
-    return parse_build_range(text)
+    # build numbers only ('b7938 .. b9193', as vtt.calibration.parse_build_range reads them): the digits
+    # inside a commit id ('commit 0c1e570') are no build
+    nums = [int(x) for x in re.findall(r"\bb(\d+)\b", text or "") if int(x) > 1]
+    return (min(nums), max(nums)) if nums else None
 
 
 @dataclass
