@@ -1,6 +1,7 @@
 """Score the quick set's MLA cell on the H200: writes validation/h200/MLA_REPORT.md.
 
     .venv/bin/python validation/h200/analyze_mla.py RESULTS_DIR   # what `MATRIX=5 run.sh` wrote under $OUT
+    .venv/bin/python validation/h200/analyze_mla.py --simulate    # the cell's depths, tried on the first session's rows
 
 (a) predictions_mla_cell.jsonl (committed before the cell was ever measured: the shipped calibration,
 and the same with the operators' head-width law) against the MLA cell's rows in RESULTS/quick.jsonl;
@@ -76,5 +77,44 @@ def main(results: Path) -> None:
     print(out.read_text())
 
 
+def simulate() -> None:
+    """Why the MLA cell runs at depth only: the first session's GLM-4.7-Flash 16L Q8_0 rows (flash
+    attention) stand in for the cell, at depths 0 + 16384, 16384 or 4096, added to the committed quick
+    rows; each fit scored on the MoE and MLA prefill rows of the matrix (signed error, predicted /
+    measured - 1)."""
+    import numpy as np
+
+    import shipped_coverage as sc
+    from vtt.calibrate.dataset import build_dataset
+    from vtt.calibrate.fit import predict_log
+    from vtt.calibrate.quick import fit_quick
+    from vtt.calibrate.rows import store_rows
+    from vtt.calibration import load_calibration_file
+    from vtt.harness.ingest import ingest_files
+    from vtt.specs.catalog import default_world
+    from vtt.store import open_store, results
+
+    w = default_world()
+    tmp = Path(tempfile.mkdtemp(prefix="vtt-h200-sim-"))
+    q = sc.quick_rows(tmp)
+    ingest_files([sc.RESULTS / "matrix.jsonl"], db=tmp / "m.duckdb", label="m", hardware=common.HARDWARE, backend=common.BACKEND)
+    with open_store(tmp / "m.duckdb", read_only=True) as st:
+        files = {p.name: p for p in tmp.glob("*.gguf")}
+        m = [common.prepare_row(r, files) for r in store_rows(results(st, label="m"))]
+    prior = load_calibration_file(HERE / "prior_from_h100.yaml")
+    ds = build_dataset(m, w, w.get_hardware(common.HARDWARE), backend=w.get_backend(common.BACKEND))
+    for depths in ((), (0, 16384), (16384,), (4096,)):
+        cell = [r for r in m if r["model_file"].startswith("glm") and int(r["flash_attn"]) == 1 and int(r["n_depth"]) in depths]
+        cal = fit_quick(q + cell, w, common.HARDWARE, common.BACKEND, prior, op_rows=sc.op_rows(), cal_id="sim")
+        e = np.exp(predict_log(ds, cal.all_params()) - np.log(ds.measured)) - 1
+        errs = " ".join(f"{r['model_file'].split('-')[0]}-d{r['n_depth'] // 1024}K {x:+.2f}" for r, x in zip(ds.rows, e)
+                        if r["test"] == "pp" and int(r["flash_attn"]) == 1 and not r["model_file"].startswith("llama"))
+        print(f"MLA cell at depths {depths or 'none'}: moe_pp {cal.all_params()['moe_pp']:.3f}, "
+              f"fa_hw2 {cal.all_params()['fa_hw2']:.3f}; pp {errs}")
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results-mla")
+    if sys.argv[1:2] == ["--simulate"]:
+        simulate()
+    else:
+        main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results-mla")

@@ -47,8 +47,8 @@ QUICK_MODELS = [("llama-3.1-8b", 32, "q4_0"), ("llama-3.1-8b", 32, "q8_0"), ("gp
 # (model index, flash attention, depths): one llama-bench invocation each, pp512 and tg128 at every depth.
 # The MLA model runs at depth only: at depth 0 its prefill is its projection matmuls (the per-head
 # absorbed wk_b / wv_b products, the q and kv LoRA pairs), which no vtt parameter tells apart from the
-# shared matmul and MoE efficiencies; fitted, the H200's GLM row at depth 0 (32 % slower than
-# predicted) pulled moe_pp 0.51 -> 0.36 and put gpt-oss and Qwen3-MoE prefill 15-28 % too slow
+# shared matmul and MoE efficiencies; fitted, the H200's GLM row at depth 0 (predicted 30 % too fast
+# there) pulled moe_pp 0.51 -> 0.36 and put gpt-oss and Qwen3-MoE prefill 15-28 % too slow
 # (validation/h200 rows, simulated). At depth the latent's attention dominates: that is its cell.
 QUICK_RUNS = [(0, 1, (0, 16384)), (0, 0, (4096,)), (1, 1, (0,)), (2, 1, (0,)), (3, 1, (16384,))]
 N_PROMPT, N_GEN, REPETITIONS = 512, 128, 3
