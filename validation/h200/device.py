@@ -6,6 +6,7 @@ no scipy, no typer).
     python3 validation/h200/device.py fit OUT            # quick.jsonl + ops -> calibration_quick.yaml,
                                                          # predictions_quick.jsonl (the rest of the matrix)
     python3 validation/h200/device.py plan               # shell lines: "I FA DEPTHS" still to run per model
+    python3 validation/h200/device.py name I             # model I's file name (models(): matrix + quick-only)
 """
 
 from __future__ import annotations
@@ -22,15 +23,23 @@ from common import matrix
 DB = Path(os.environ.get("VTT_H200_DB", "/tmp/h200.duckdb"))
 
 
+def models() -> list[tuple[str, int, str]]:
+    """matrix.MODELS, then the quick models the matrix lacks (the MLA cell's GLM-4.7-Flash 8L Q4_0): the
+    model indices of `write`, `name` and `plan`."""
+    from vtt.calibrate.quick import QUICK_MODELS
+
+    return list(matrix.MODELS) + [m for m in QUICK_MODELS if m not in matrix.MODELS]
+
+
 def quick_runs():
-    """(matrix model index, fa, depths) of the quick llama-bench set (vtt.calibrate.quick.QUICK_RUNS)."""
+    """(model index, fa, depths) of the quick llama-bench set (vtt.calibrate.quick.QUICK_RUNS)."""
     from vtt.calibrate.quick import QUICK_MODELS, QUICK_RUNS
 
-    return [(matrix.MODELS.index(QUICK_MODELS[mi]), fa, depths) for mi, fa, depths in QUICK_RUNS]
+    return [(models().index(QUICK_MODELS[mi]), fa, depths) for mi, fa, depths in QUICK_RUNS]
 
 
 def quick_keys() -> set[tuple[str, int, int]]:
-    return {(matrix.file_name(*matrix.MODELS[i]), fa, d) for i, fa, ds in quick_runs() for d in ds}
+    return {(matrix.file_name(*models()[i]), fa, d) for i, fa, ds in quick_runs() for d in ds}
 
 
 def rest_plan() -> list[tuple[int, int, list[int]]]:
@@ -51,7 +60,7 @@ def cmd_write(out_dir: str, *idx: str) -> None:
     """Write each model, then FILE.done beside it (run.sh waits for that, not for the file)."""
     header_only = os.environ.get("H200_HEADER_ONLY") == "1"  # a dry run of run.sh off the GPU machine
     for i in idx:
-        f = matrix.write(*matrix.MODELS[int(i)], Path(out_dir), header_only=header_only)
+        f = matrix.write(*models()[int(i)], Path(out_dir), header_only=header_only)
         Path(str(f) + ".done").touch()
         print(f)
 
@@ -81,7 +90,7 @@ def cmd_fit(out: str) -> None:
     ingest_files([Path(out, "quick.jsonl")], db=DB, label="h200-quick", hardware=common.HARDWARE, backend=common.BACKEND)
     with open_store(DB, read_only=True) as s:
         rows = store_rows(results(s, label="h200-quick"))
-    files = {matrix.file_name(*m): matrix.write(*m, tmp, header_only=True) for m in matrix.MODELS}
+    files = {matrix.file_name(*m): matrix.write(*m, tmp, header_only=True) for m in models()}
     rows = [common.prepare_row(r, files) for r in rows]
     prior = load_calibration_file(common.HERE / "prior_from_h100.yaml")
     op_rows = load_op_rows(str(DB), common.HARDWARE, common.BACKEND)
@@ -97,6 +106,10 @@ def cmd_fit(out: str) -> None:
           + ", ".join(f"{k}={cal.params[k]:.3g}" for k in cal.param_names))
 
 
+def cmd_name(i: str) -> None:
+    print(matrix.file_name(*models()[int(i)]))
+
+
 def cmd_plan() -> None:
     for i, fa, depths in quick_runs():
         print("Q", i, fa, ",".join(map(str, depths)))
@@ -106,4 +119,4 @@ def cmd_plan() -> None:
 
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"write": cmd_write, "ops": cmd_ops, "fit": cmd_fit, "plan": cmd_plan}[cmd](*args)
+    {"write": cmd_write, "ops": cmd_ops, "fit": cmd_fit, "plan": cmd_plan, "name": cmd_name}[cmd](*args)

@@ -9,6 +9,7 @@
 # Needs a Vulkan build of the pinned llama.cpp with test-backend-ops in $LLAMA_BIN_DIR (made by
 # validation/gpu/build_vulkan.sh) and vtt's Python deps on PYTHONPATH (the same script installs them).
 # Writes 8 files under $OUT; stops starting llama-bench runs after $LIMIT s (default 420).
+# MATRIX="5" (matrix.MODELS indices) runs only those models' matrix rows after the quick fit.
 set -u
 T0=$(date +%s); el() { echo $(( $(date +%s) - T0 )); }
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; LIMIT=${LIMIT:-420}
@@ -19,7 +20,7 @@ B=$LLAMA_BIN_DIR/llama-bench; D="python3 validation/h200/device.py"; M=/tmp/h200
 log() { echo "[$(el)s] $*" | tee -a "$OUT/timeline.txt"; }
 [ -x "$B" ] && [ -x "$LLAMA_BIN_DIR/test-backend-ops" ] || { echo "no llama-bench/test-backend-ops in $LLAMA_BIN_DIR"; exit 3; }
 rm -rf $M "$VTT_H200_DB"; mkdir -p $M
-name() { python3 -c "import sys; sys.path.insert(0,'validation/gpu'); import matrix; print(matrix.file_name(*matrix.MODELS[$1]))"; }
+name() { $D name $1; }
 {
   echo "## date"; date -u +%FT%TZ; echo "## uname"; uname -a; echo "## lscpu"; lscpu | head -20
   echo "## nvidia-smi"; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv
@@ -49,8 +50,12 @@ log "quick fit"
 $D fit "$OUT" 2>> "$OUT/stderr.log" | tee -a "$OUT/timeline.txt"
 [ -s "$OUT/predictions_quick.jsonl" ] || log "no quick predictions"
 log "matrix"
+# MATRIX="5": only these matrix models after the quick fit (a trimmed run; default: all of them)
+[ -n "${MATRIX:-}" ] && PLAN=$(echo "$PLAN" | awk -v keep=" $MATRIX " '$1=="Q" || index(keep, " " $2 " ")')
 REST=$(echo "$PLAN" | awk '$1=="M"{print $2}' | awk '!s[$0]++' | tr '\n' ' ')
 NEW=$(for i in $REST; do case " $QIDX " in *" $i "*) ;; *) echo -n "$i ";; esac; done)
+# quick models the matrix does not run again (the MLA cell's; all of them with MATRIX=) leave the disk
+for i in $QIDX; do case " $REST " in *" $i "*) ;; *) rm -f $M/$(name $i);; esac; done
 ( for i in $NEW; do  # one at a time, at most 3 models on disk (64 GB)
     while [ "$(ls $M/*.gguf 2>/dev/null | wc -l)" -gt 2 ]; do sleep 1; done
     $D write $M $i >> "$OUT/timeline.txt" 2>> "$OUT/stderr.log"; done ) &

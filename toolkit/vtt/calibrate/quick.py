@@ -1,7 +1,8 @@
 """`vtt calibrate --quick`: a new machine calibrated from a designed minimal set of measurements.
 
 At most 10 minutes of bench time on the target (measured on an H100 with the pinned Vulkan build:
-writing the three models ~60 s, the ten llama-bench rows ~60 s, the operator set ~60-90 s), then
+writing the models ~60 s, the llama-bench rows ~60 s, the operator set ~60-90 s; the H200 took
+146 s before the MLA cell, which adds one ~3 GB model and two rows: ~15 s there, estimated), then
 a fit of the parameters those rows identify, starting from a prior: the newest calibration of
 the same hardware x backend, else one of another card carried to this card's spec sheet
 (`--prior CAL_ID`; efficiencies transfer, bandwidth and FLOPs come from the spec), else the
@@ -16,12 +17,17 @@ The design. Each cell is chosen for the parameters it identifies (vtt.cost.throu
 | Llama-3.1-8B Q4_0, pp and tg at depth 16384, flash attention | attn_pp_eff (prefill attention), attn_dec_eff and kv_eff (decode KV reads) |
 | Llama-3.1-8B Q4_0, pp and tg at depth 4096, no flash attention | attn_nofa, kv_nofa |
 | gpt-oss-20B MXFP4 (24 layers), pp and tg d0 | t_moe_layer_us, moe_pp, ce_mxfp4, dq_mxfp4 (MoE routing, expert GEMMs, MXFP4) |
-| `vtt bench ops --profile quick` (test-backend-ops) | ratios the cells above leave open: F16 / K-quant matmul against Q4_0 / Q8_0, head width 256 and the 576-wide MLA latent against 128 (vtt.calibrate.ops_fit) |
+| GLM-4.7-Flash Q4_0 (MLA, 8 layers), pp and tg at depth 16384, flash attention | the 576-wide latent's prefill attention against Llama's 128: fa_hw2 where it runs the reference kernel (coopmat2, RADV coopmat1, CUDA MMA), fa_eff_scalar / fa_eff_tile where it falls back (AMDVLK, HIP); decode over one KV head shared by 20 query heads (kv_gqa beside Llama's GQA 4) |
+| `vtt bench ops --profile quick` (test-backend-ops) | ratios the cells above leave open: F16 / K-quant matmul against Q4_0 / Q8_0; head width 256 and the 576-wide MLA latent against 128, the prior of fa_hw2 (vtt.calibrate.ops_fit) |
 
 The fit is maximum a posteriori in log space: residuals log(predicted / measured) / sigma per row
 plus (log p - log p_prior) / PRIOR_SD per parameter, solved by Levenberg-Marquardt with numpy
 alone (no scipy: it runs on a bare GPU machine). A parameter no quick row identifies keeps its
 prior; an operator ratio fills it where the prior has no fitted value.
+
+The calibration records the cells its rows cover (`quick_coverage`: vtt.cost.coverage), so `vtt plan`
+says `extrapolated` only outside them: another attention kind, head width or kernel path, a depth band
+deeper than the rows, another build.
 """
 
 from __future__ import annotations
@@ -34,9 +40,17 @@ import numpy as np
 from vtt.calibration import Calibration, describe_builds
 
 # (catalog id, layers kept, weight type) as written by vtt.gguf.write with random weights.
-QUICK_MODELS = [("llama-3.1-8b", 32, "q4_0"), ("llama-3.1-8b", 32, "q8_0"), ("gpt-oss-20b", 24, "mxfp4")]
+# GLM-4.7-Flash (deepseek2, MLA) keeps its geometry (20 heads on one 576-wide latent, 64 experts)
+# in 8 of its 47 layers: ~3.2 GB at Q4_0, written beside the others while the operators run.
+QUICK_MODELS = [("llama-3.1-8b", 32, "q4_0"), ("llama-3.1-8b", 32, "q8_0"), ("gpt-oss-20b", 24, "mxfp4"),
+                ("glm-4.7-flash", 8, "q4_0")]
 # (model index, flash attention, depths): one llama-bench invocation each, pp512 and tg128 at every depth.
-QUICK_RUNS = [(0, 1, (0, 16384)), (0, 0, (4096,)), (1, 1, (0,)), (2, 1, (0,))]
+# The MLA model runs at depth only: at depth 0 its prefill is its projection matmuls (the per-head
+# absorbed wk_b / wv_b products, the q and kv LoRA pairs), which no vtt parameter tells apart from the
+# shared matmul and MoE efficiencies; fitted, the H200's GLM row at depth 0 (predicted 30 % too fast
+# there) pulled moe_pp 0.51 -> 0.36 and put gpt-oss and Qwen3-MoE prefill 15-28 % too slow
+# (validation/h200 rows, simulated). At depth the latent's attention dominates: that is its cell.
+QUICK_RUNS = [(0, 1, (0, 16384)), (0, 0, (4096,)), (1, 1, (0,)), (2, 1, (0,)), (3, 1, (16384,))]
 N_PROMPT, N_GEN, REPETITIONS = 512, 128, 3
 BENCH_BUDGET_S = 600
 
@@ -71,6 +85,13 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
     ds = build_dataset(rows, world, hw, cpu_backend=be.api == "cpu", **extra)
     base = {**prior.all_params()}
     names = [k for k in free_params(ds) if k in base]
+    names += [k for k in width_law_params(ds) if k in base and k not in names]
+    if "fa_hw2" in names and op_rows:
+        # the operator rows' head-width slope on this card is the law's prior; the llama-bench rows move it
+        from vtt.calibrate.ops_fit import fill_from_ops
+
+        pre, _ = fill_from_ops(base, [k for k in base if k != "fa_hw2"], op_rows, world)
+        base["fa_hw2"] = pre["fa_hw2"]
     sd_prior = PRIOR_SD_TRANSFER if transfer and not prior.is_physics_default else PRIOR_SD_PHYSICS * be.prior_scale
     x0 = np.log([base[k] for k in names])
     y = np.log(ds.measured)
@@ -100,12 +121,14 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
         open_ = [k for k in params if k not in names and k not in (prior.param_names or [])]
         filled, notes = fill_from_ops(params, [k for k in params if k not in open_], op_rows, world)
         params = filled
+    from_ops = {n.split(" ", 1)[0] for n in notes}
+    cells = quick_coverage(ds, op_rows if "fa_hw2" in from_ops else None, world, be)
     now = datetime.now(timezone.utc)
     return Calibration(
         id=cal_id or f"{hardware}--{backend}--{now.strftime('%Y%m%dT%H%M%SZ')}--quick",
         hardware=hardware, backend=backend,
         params={k: float(v) for k, v in params.items() if k in base},
-        sigma_log=sigma, param_names=names, covariance=cov.tolist(), n_points=len(ds.rows),
+        sigma_log=sigma, param_names=names, covariance=cov.tolist(), n_points=len(ds.rows), coverage=cells,
         builds=describe_builds(ds.rows),
         residual_stats={"in_sample": {"tg_rms_log": rms["tg"], "pp_rms_log": rms["pp"]},
                         "prior": prior.id, "prior_sd": sd_prior, "operator_rows": len(op_rows or []),
@@ -115,6 +138,79 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
         notes=f"vtt calibrate --quick: {len(ds.rows)} llama-bench rows + {len(op_rows or [])} operator rows, "
               f"MAP around {prior.id}",
     )
+
+
+OPERATOR_KIND = "operator"  # the attention kind of an operator cell: no model's kind (see quick_coverage)
+
+
+def quick_coverage(ds, op_rows, world, backend) -> list[dict] | None:
+    """The coverage cells (vtt.cost.coverage) of a quick calibration: one per fitted llama-bench row's
+    (test, FA path, head width, GQA, attention kind, depth band), as the full fit records them, plus
+    cells of the flash-attention operator rows where the fit took the head-width law from them.
+
+    What an operator row may cover. test-backend-ops times one FLASH_ATTN_EXT kernel alone at one
+    (path, head width, GQA, KV length). The quick fit takes from such rows only a ratio between head
+    widths on one path: fa_hw2 (ops_fit.fill_from_ops), where no llama-bench rows fitted it. So they
+    cover what that law answers, the path and head width of the reference kernel (`op_rows` is None
+    when the law did not come from them: then they cover nothing). They never cover an attention
+    kind or a depth band: a model's prefill at depth is also its attention share, the KV re-reads
+    across query tiles that a kernel run alone in a warm cache does not show, and the level
+    (attn_pp_eff) that only llama-bench rows set; an MLA model is also its absorbed projections and
+    K-only cache, not one 576-wide attention kernel. Their cells carry kind "operator", which no
+    query's kind matches, so vtt.cost.coverage counts them for path and width only."""
+    from vtt.calibrate.fit import dataset_cells
+    from vtt.cost import attention, coverage
+
+    cells = dataset_cells(ds) or []
+    if not op_rows or backend is None:
+        return cells or None
+    from vtt.calibrate.ops_fit import _path_of
+
+    dev = backend.device.model_dump()
+    ref = attention.reference_path(backend.api, dev)
+    keep = []
+    for r in op_rows:
+        d = r.get("shape") or {}
+        if r.get("op") != "FLASH_ATTN_EXT" or d.get("n_q", 0) <= 1 or not r.get("flops_s"):
+            continue  # decode-shaped or unsupported: fill_from_ops does not use it either
+        path = _path_of({**r, "backend": r.get("backend") or backend.id}, world)
+        if path == ref:
+            keep.append((path, max(d["d_k"], d["d_v"]), d["n_head"] / d["n_head_kv"], d["n_kv"]))
+    if keep:
+        p, w, g, n_kv = zip(*keep)
+        cells += coverage.coverage_cells(["pp"] * len(keep), p, w, g, [OPERATOR_KIND] * len(keep), n_kv)
+    return cells or None
+
+
+def width_law_params(ds) -> list[str]:
+    """The head-width laws (vtt.cost.attention.path_eff) the quick rows inform.
+
+    The full fit keeps fa_hw2 / fa_hw2_fb priors (vtt.calibrate.fit.fa_path_params: public rows span
+    widths 64-256 only). The quick set is designed to measure the law on this card: its MLA cell runs
+    the 576-wide latent at depth beside Llama's 128-wide heads. On the reference path (coopmat2,
+    RADV's coopmat1, CUDA's MMA) attn_pp_eff is the rate at width 128 and the law is all that moves
+    the 576-wide rate, so one prefill-at-depth row there at another width informs fa_hw2 (with
+    Llama's row beside it, identifies it; without, the MAP prior splits the two). On a fallback path
+    fa_eff_<path> is the rate at 128 and the law needs two widths there to be told apart from it."""
+    f = ds.features
+    if f.fa_ref is None or f.head_width is None:
+        return []
+    sel = (f.depth > 0) & ~ds.is_tg & f.flash_attn
+    names = []
+    groups = [(f.fa_path_full, f.head_width, f.attn_flops_full > 0)]
+    if f.fa_path_swa is not None:  # sliding layers (their own width in Gemma 4), where a model has them
+        groups.append((f.fa_path_swa, f.head_width_swa if f.head_width_swa is not None else f.head_width,
+                       f.attn_flops_swa > 0))
+    for path, width, has in groups:
+        for idx in np.unique(path[sel & has]):
+            m = sel & has & (path == idx)
+            ws = set(np.round(np.log2(width[m] / 128.0), 1))
+            if np.all(f.fa_ref[m] == idx):
+                if ws - {0.0}:
+                    names.append("fa_hw2")
+            elif len(ws) > 1:
+                names.append("fa_hw2_fb")
+    return list(dict.fromkeys(names))
 
 
 def _levenberg_marquardt(resid, x0: np.ndarray, max_iter: int = 60, eps: float = 1e-5):
@@ -209,6 +305,9 @@ def run_quick(world, hardware: str, backend: str, *, ops_backend: str, model_dir
     for r in rows:  # the store keeps the file name; resolve through the file itself (its GGUF header)
         if r.get("model") in by_name:
             r["model"] = str(by_name[r["model"]])
+        # the llama-bench vtt drives (the pinned llama.cpp, after PR #19067) caches K only for MLA
+        if r.get("mla_v_less") is None:
+            r["mla_v_less"] = True
     op_rows = load_op_rows(str(db) if db else None, hardware, backend)
     cal = fit_quick(rows, world, hardware, backend, prior, op_rows=op_rows, transfer=transfer)
     return {"calibration": cal.to_dict(), "yaml": str(export_user_calibration(cal)), "bench_s": round(time.monotonic() - t0, 1),

@@ -75,7 +75,7 @@ def calibrate(
     remove: Annotated[Optional[str], typer.Option("--remove", help="delete your calibration ID (shipped ones stay)")] = None,
     force: Annotated[bool, typer.Option("--force", help=f"replace the current calibration even with a fit on fewer than {MIN_ROWS} rows or {MIN_FAMILIES} model families")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
-    quick: Annotated[bool, typer.Option("--quick", help="measure the designed quick set here (operators + 10 llama-bench rows, <= 10 min) and fit from it")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="measure the designed quick set here (operators + 12 llama-bench rows, <= 10 min) and fit from it")] = False,
     ops_backend: Annotated[Optional[str], typer.Option("--ops-backend", help="--quick: test-backend-ops backend (CPU, Vulkan0 ...; default from --backend)")] = None,
     model_dir: Annotated[Optional[str], typer.Option("--model-dir", help="--quick: where the random-weight models are written")] = None,
     prior: Annotated[Optional[str], typer.Option("--prior", help="--quick: start from this calibration id (of --prior-hardware)")] = None,

@@ -12,6 +12,8 @@ def catalog(
     what: Annotated[str, typer.Argument(help="models, quants, hardware, backends, runtimes, modes or coverage")] = "models",
     search: Annotated[Optional[str], typer.Option("--search", "-s", help="only entries whose id or alias contains this")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
+    hardware: Annotated[Optional[str], typer.Option("--hardware", help="coverage: only this hardware id")] = None,
+    backend: Annotated[Optional[str], typer.Option("--backend", help="coverage: only this backend id")] = None,
 ):
     """List what vtt knows. Example: vtt catalog models --search qwen3"""
     from vtt.errors import BadQuery
@@ -22,7 +24,7 @@ def catalog(
         _modes(w, search, json_out)
         return
     if what == "coverage":
-        return _coverage(w, search, json_out)
+        return _coverage(w, search, json_out, hardware, backend)
     table = {"models": w.models, "quants": w.quants, "hardware": w.hardware, "backends": w.backends,
              "runtimes": w.runtimes}.get(what)
     if table is None:
@@ -63,7 +65,7 @@ def _modes(w, search: str | None, json_out: bool) -> None:
                       f"min ctx {m.needs.min_context:>6d}  {m.name}")
 
 
-def _coverage(world, search, json_out) -> None:
+def _coverage(world, search, json_out, hardware=None, backend=None) -> None:
     """The (hardware, backend, FA path, head width, GQA, attention kind, depth band, build) cells the
     visible calibrations' rows cover: a query outside them is answered as extrapolated."""
     from vtt.calibration import list_calibrations, load_calibration_file
@@ -73,6 +75,8 @@ def _coverage(world, search, json_out) -> None:
     seen = set()
     for c in list_calibrations(world.roots):
         if (c["hardware"], c["backend"]) in seen or (search and search not in f"{c['hardware']} {c['backend']}"):
+            continue
+        if (hardware and c["hardware"] != hardware) or (backend and c["backend"] != backend):
             continue
         seen.add((c["hardware"], c["backend"]))  # the newest one is what vtt plan uses
         cal = load_calibration_file(Path(c["path"]))

@@ -60,7 +60,9 @@ def coverage_cells(tests, paths, widths, gqas, kinds, depths) -> list[dict]:
 
 
 def _build_range(text: str | None) -> tuple[int, int] | None:
-    nums = [int(x) for x in re.findall(r"b?(\d{3,6})", text or "")]
+    # build numbers only ('b7938 .. b9193', as vtt.calibration.parse_build_range reads them): the digits
+    # inside a commit id ('commit 0c1e570') are no build
+    nums = [int(x) for x in re.findall(r"\bb(\d+)\b", text or "") if int(x) > 1]
     return (min(nums), max(nums)) if nums else None
 
 
@@ -171,6 +173,9 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
         b = None if builds is None else builds[j]
         if b is not None and rng and not rng[0] <= int(b) <= rng[1]:
             why.append(f"build b{int(b)} (rows: b{rng[0]}-b{rng[1]})")
+        elif b is not None and int(b) > 1 and not rng and build_range:
+            # rows from a source tree without build numbers (named by commit): no range to be inside
+            why.append(f"build b{int(b)} (rows: {build_range}, no build number)")
         why = list(dict.fromkeys(why))
         # a parameter the rows did fit is identified whatever this query's cell says
         memo[key] = (why, {k for k in pp_u if k not in fitted or k in KIND_PARAMS["pp"]},
