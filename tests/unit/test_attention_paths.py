@@ -64,3 +64,25 @@ def test_gemma4_layer_groups_get_their_own_paths_on_amdvlk(world):
                                         ("gemma-4-31b", "wide-head"), ("qwen3.5-122b-a10b", "SWA/hybrid")])
 def test_attention_kind_labels(world, model, kind):
     assert attention.attention_kind(world.models[model]) == kind
+
+
+def decodes_vec(world, backend, width, gqa, quantized=False):
+    be = world.get_backend(backend)
+    return bool(attention.decode_vec(be.api, be.device.model_dump(), [width], [gqa], [quantized])[0])
+
+
+@pytest.mark.parametrize("width,gqa,quantized,expect", [
+    (128, 1, False, True),    # MHA: no gqa_opt -> vec kernel (fattn.cu l.705-711)
+    (128, 8, False, False),   # GQA 8 at width 128: 8 packed columns are not > 8 -> tile kernel
+    (256, 6, False, False),   # Qwen3.6 27B: tile
+    (128, 16, False, False),  # packed columns capped at 8 (ncols2_max): 8 is not > 8 -> tile
+    (128, 8, True, True),     # quantized K/V take the vec kernel for one query row (l.713-715)
+    (576, 1, False, False),   # no vec instance beyond width 256
+])
+def test_hip_decode_kernel_follows_the_gqa_opt_rule(world, width, gqa, quantized, expect):
+    assert decodes_vec(world, "rocm", width, gqa, quantized) is expect
+
+
+def test_vulkan_decode_is_never_the_hip_vec_kernel(world):
+    assert not decodes_vec(world, "vulkan-radv", 128, 1)
+    assert not decodes_vec(world, "vulkan-amdvlk", 128, 1)

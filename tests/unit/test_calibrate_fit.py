@@ -190,3 +190,34 @@ def test_folds_group_by_architecture_and_attention_kind_not_catalog_family():
     assert list(fold_labels(ds, "attention")) == ["SWA/hybrid", "SWA/hybrid", "MHA", "GQA"]
     assert list(fold_labels(ds, "build-era")) == [build_era(8000), build_era(9500), "build unknown", build_era(9000)]
     assert build_era(8000) != build_era(9500)
+
+
+def test_q8_follows_the_legacy_formats_only_on_the_ggml_cuda_backends():
+    from vtt.calibrate.fit import tied_params
+
+    base = {"ce_legacy": 0.28, "ce_q8": 0.30, "dq_legacy": 1.0, "dq_q8": 1.0, "ce_mxfp4": 0.25, "dq_mxfp4": 1.0}
+    fitted = {"ce_legacy": 0.37, "dq_legacy": 1.1}
+    hip = tied_params(fitted, ["ce_legacy", "dq_legacy"], base, "rocm")
+    assert hip["dq_q8"] == pytest.approx(1.1) and hip["ce_q8"] == pytest.approx(0.37 * 0.30 / 0.28)
+    vk = tied_params(fitted, ["ce_legacy", "dq_legacy"], base, "vulkan-radv")
+    assert "dq_q8" not in vk and "ce_q8" not in vk and "dq_mxfp4" in vk
+    assert "dq_q8" not in tied_params({**fitted, "dq_q8": 1.2}, ["ce_legacy", "dq_legacy", "dq_q8"], base, "rocm")
+
+
+def test_kv_vec_is_fitted_only_with_depth_decode_rows_on_both_hip_kernels():
+    from vtt.calibrate.dataset import build_dataset
+    from vtt.calibrate.fit import free_params
+    from vtt.specs.catalog import load_world
+
+    w = load_world()
+
+    def row(model, quant, depth, tg):
+        return {"model": model, "quant": quant, "n_prompt": 0 if tg else 512, "n_gen": 32 if tg else 0,
+                "n_depth": depth, "flash_attn": 1, ("tg_tps" if tg else "pp_tps"): 10.0}
+
+    rows = [row("llama-2-7b", "Q4_0", d, t) for d in (0, 32768) for t in (True, False)]
+    gqa = [row("qwen3-30b-a3b", "Q4_K_M", d, t) for d in (0, 32768) for t in (True, False)]
+    hw, be = w.get_hardware("strix-halo-128"), w.get_backend("rocm")
+    assert "kv_vec" in free_params(build_dataset(rows + gqa, w, hw, backend=be))
+    assert "kv_vec" not in free_params(build_dataset(gqa, w, hw, backend=be))
+    assert "kv_vec" not in free_params(build_dataset(rows + gqa, w, hw, backend=w.get_backend("vulkan-radv")))

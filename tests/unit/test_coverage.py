@@ -87,3 +87,24 @@ def test_depth_is_flagged_only_beyond_the_deepest_rows_of_the_kind():
                        "backend": "vulkan-radv"}])[0]
     assert shallow["extrapolated"] is False
     assert deep["extrapolated"] is True and any("depth 65536" in w for w in deep["warnings"])
+
+
+def test_mha_decode_on_hip_without_vec_rows_is_flagged_and_widened_at_depth():
+    """A ROCm calibration fitted without MHA rows never saw the vec decode kernel: the MHA answer at
+    depth says so and its tg interval widens through kv_vec's spread; at depth 0 the KV read is nil."""
+    from vtt.cost.predict import speed_features
+    from vtt.plan import resolve_model
+    from vtt.specs.catalog import load_world
+
+    w = load_world()
+    rm = resolve_model(w, "llama-2-7b", "Q4_0", None)
+    q = {"context": np.array([32800, 160]), "depth": np.array([32768, 0]), "n_prompt": np.array([0, 0]),
+         "n_gen": np.array([32, 128]), "n_ubatch": np.array([512, 512]), "parallel": np.array([1, 1]),
+         "flash_attn": np.array([True, True]), "type_k": ["f16", "f16"], "type_v": ["f16", "f16"]}
+    f = speed_features(rm, w.get_hardware("strix-halo-128"), q, w.get_backend("rocm"))
+    cells = coverage.coverage_cells(["tg", "tg"], ["tile", "tile"], [128, 128], [1, 1], ["MHA", "MHA"], [0, 32768])
+    without = coverage.extrapolation("MHA", f, {}, cells, ["kv_eff"])
+    assert without.extrapolated[0] and "decode kernel vec" in without.warning(0)
+    assert without.sd_tg[0] > 0.3 and without.sd_tg[1] < 0.05
+    fitted = coverage.extrapolation("MHA", f, {}, cells, ["kv_eff", "kv_vec"])
+    assert "decode kernel vec" not in (fitted.warning(0) or "")

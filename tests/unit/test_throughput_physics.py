@@ -138,3 +138,21 @@ def test_few_rows_per_expert_slow_only_the_routed_expert_share_of_prefill():
     # at the reference 32 rows per expert the factor is 1: moe_pp keeps its meaning
     f32 = pp(512, 1e9, frac=32 / 512)
     assert abs(f32 - pp(512, 0.0, frac=32 / 512)) / f32 < 1e-9
+
+
+def test_hip_vec_decode_kernel_scales_only_its_kv_bytes():
+    """kv_vec prices the KV bytes of layers that decode on HIP's vec kernel; weights, other rows and
+    runs without flash attention are untouched."""
+    import numpy as np
+
+    from vtt.cost.throughput import PARAM_DEFAULTS, decode_time_s
+
+    one = _features().depth ** 0
+    slow = {**PARAM_DEFAULTS, "kv_vec": 2.0}
+    vec = _features(dec_vec_full=one)
+    tile = _features(dec_vec_full=0 * one)
+    assert decode_time_s(vec, slow, 32768)[0] > 1.3 * decode_time_s(vec, PARAM_DEFAULTS, 32768)[0]
+    assert decode_time_s(tile, slow, 32768)[0] == decode_time_s(tile, PARAM_DEFAULTS, 32768)[0]
+    assert decode_time_s(vec, slow, 0)[0] == decode_time_s(vec, PARAM_DEFAULTS, 0)[0]
+    nofa = _features(dec_vec_full=one, flash_attn=np.zeros(1, bool))
+    assert decode_time_s(nofa, slow, 32768)[0] == decode_time_s(nofa, PARAM_DEFAULTS, 32768)[0]

@@ -35,11 +35,23 @@ PRIOR_SD_BY_PREFIX: dict[str, float] = {"t_layer_us": 2.0, "t_moe_layer_us": 2.0
 # Q4_0 is faster on MXFP4 too.
 # A fallback FA path without rows of two head widths follows the reference path's head-width law.
 TIED: dict[str, str] = {"ce_mxfp4": "ce_legacy", "dq_mxfp4": "dq_legacy", "fa_hw2_fb": "fa_hw2"}
+# On the ggml-cuda backends (HIP, CUDA) Q8_0 shares the legacy kernels too: ggml-common.h block_q8_0 is
+# one f16 scale + 32 int8 (no super-block); its mat-vec is the MMVQ template with vec_dot_q8_0_q8_1
+# beside vec_dot_q4_0_q8_1 (mmvq.cu l.44-48), its prefill GEMM the same int8 MMA dot
+# (vec_dot_q8_0_q8_1_mma, mmq.cuh l.733-758) after a plain tile copy where Q4_0 unpacks nibbles.
+# Rows without Q8 (ROCm with the SWA/hybrid kind held out: its Q8 rows are all Qwen3.6 / Gemma 3) then
+# take the legacy family's fitted speed-up over K-quants (ROCm fitted on all rows: dq_legacy 1.10,
+# dq_q8 1.22) instead of 1. Not on Vulkan, whose shaders (mul_mat_vec.comp, dequant_funcs.glsl) were
+# not read for this: fitted there the two differ (AMDVLK dq_q8 0.97, dq_legacy 1.06), and tied,
+# AMDVLK's leave-attention-kind-out tg got worse (4.7 -> 6.0 %).
+TIED_CUDA: dict[str, str] = {"dq_q8": "dq_legacy", "ce_q8": "ce_legacy"}
+CUDA_BACKENDS = ("rocm", "cuda")  # backend ids built on ggml/src/ggml-cuda
 
 
-def tied_params(fitted: dict, names: list[str], base: dict) -> dict:
+def tied_params(fitted: dict, names: list[str], base: dict, backend: str | None = None) -> dict:
     """Values for TIED parameters that were not fitted but whose anchor was."""
-    return {k: fitted[a] * base[k] / base[a] for k, a in TIED.items() if k not in names and a in names}
+    tied = {**TIED, **(TIED_CUDA if backend in CUDA_BACKENDS else {})}
+    return {k: fitted[a] * base[k] / base[a] for k, a in tied.items() if k not in names and a in names}
 
 
 def prior_sd(name: str) -> float:
@@ -86,6 +98,11 @@ def free_params(ds: Dataset) -> list[str]:
             names.append(f"dqx_{x}")
     if np.any(ds.features.depth > 0):
         names += ["kv_eff", "attn_dec_eff", "attn_pp_eff", "kv_gqa"]
+        # HIP's vec decode kernel (MHA) against the tile / WMMA one: needs decode rows at depth on both
+        if f.dec_vec_full is not None:
+            deep = tg & (f.depth > 0) & f.flash_attn
+            if np.any(deep & (f.dec_vec_full > 0)) and np.any(deep & (f.dec_vec_full == 0)):
+                names.append("kv_vec")
         if np.any((f.depth > 0) & ~ds.is_tg & f.flash_attn):
             names.append("kv_tile_reuse")
             names += fa_path_params(ds)
@@ -208,7 +225,7 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
         # prefill rows for at the generic ce ~0.28, 3x too fast.
         params={**{k: float(params[k]) for k in names},
                 **{k: float(v) for k, v in (base_in or {}).items() if k in PARAM_DEFAULTS and k not in names},
-                **{k: float(v) for k, v in tied_params(params, names, base).items()}},
+                **{k: float(v) for k, v in tied_params(params, names, base, backend).items()}},
         sigma_log=sig, param_names=names, covariance=cov.tolist(), n_points=n, coverage=cells,
         builds=(f"{builds[0]} .. {builds[-1]}" if builds else None), created_at=now.isoformat(timespec="seconds"),
         notes=notes,

@@ -78,6 +78,33 @@ def fa_path(api: str, device: dict | None, head_k, gqa) -> np.ndarray:
     return np.full(n, "cpu", dtype=object)
 
 
+def decode_vec(api: str, device: dict | None, head_k, gqa, kv_quantized) -> np.ndarray:
+    """Per query: does a decoded token (one query row) run HIP's vec kernel (fattn-vec.cuh)?
+
+    ggml_cuda_get_best_fattn_kernel (pinned fattn.cu, l.541-719) on AMD RDNA: gqa_opt_applies needs
+    GQA >= 2 (l.561); WMMA (MMA_F16) where gqa_opt_applies, head width <= 256 and the packed GQA
+    columns (the largest power of two dividing GQA, at most 8: ncols2_max, l.667-671) exceed 8
+    (width <= 128) or 16 (l.699-703); else the vec kernel for F16 K/V only without gqa_opt (l.705-711:
+    MHA), for quantized K/V always (l.713-715); else the tile kernel with GQA packing (l.719).
+    So on gfx1151 MHA decodes on the vec kernel and every GQA >= 2 model of the public rows on the
+    tile kernel. The vec kernel runs one block of 128 threads per (query head, KV chunk)
+    (__launch_bounds__(128, 1), fattn-vec.cuh l.20) and K then V serially per 128-row step.
+    Only AMD HIP is modelled (the MFMA (CDNA) branch and NVIDIA's choose differently): False elsewhere."""
+    head_k = np.atleast_1d(np.asarray(head_k, dtype=float))
+    n = len(head_k)
+    if api != "rocm":
+        return np.zeros(n, dtype=bool)
+    gqa = np.broadcast_to(np.asarray(gqa, dtype=float), (n,))
+    quant = np.broadcast_to(np.asarray(kv_quantized, dtype=bool), (n,))
+    can_vec = (head_k <= 256) & (head_k % 64 == 0)
+    gqa_opt = gqa >= 2
+    g = np.maximum(np.round(gqa), 1).astype(int)
+    packed = np.minimum(g & -g, 8)  # largest power of two dividing GQA, capped at ncols2_max
+    wmma = ((device or {}).get("matrix_cores") == "wmma") & gqa_opt & (head_k <= 256) \
+        & (packed > np.where(head_k <= 128, 8, 16))
+    return can_vec & ~wmma & (quant | ~gqa_opt)
+
+
 def reference_path(api: str, device: dict | None) -> str:
     """The path an ordinary GQA model (head width 128, GQA 8) runs: efficiency 1 by definition."""
     return str(fa_path(api, device, [128.0], [8.0])[0])

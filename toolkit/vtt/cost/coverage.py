@@ -31,7 +31,10 @@ DEPTH_BANDS = ("d=0", "0<d<=8K", "8K<d<=32K", "d>32K")
 # heads) were off by 30-70 % (issue 9), log 1.5-1.7.
 PRIOR_SD_LOG: dict[str, float] = {"fa_eff_scalar": 0.7, "fa_eff_tile": 0.7, "fa_hw2": 0.35, "fa_hw2_fb": 0.35,
                                   "attn_pp_eff": 0.5, "kv_tile_reuse": 0.5, "kv_eff": 0.3, "attn_dec_eff": 0.5,
-                                  "kv_gqa": 1.0, "t_rec_layer_us": 0.7, "state_rw": 0.5, "rec_pp_eff": 0.7}
+                                  "kv_gqa": 1.0, "t_rec_layer_us": 0.7, "state_rw": 0.5, "rec_pp_eff": 0.7,
+                                  # HIP's vec decode kernel against its tile kernel: another kernel, known
+                                  # to within ~2x like fa_eff_<path> (fitted on all ROCm rows: 1.9)
+                                  "kv_vec": 0.7}
 # What an unmeasured attention kind or depth band leaves unidentified, per test. kv_gqa: decode KV
 # reuse across the query heads of a KV head is fitted on the GQA ratios the rows have; HIP runs
 # MHA decode on the one-row vec kernel and GQA on the tile kernel (fattn.cu l.704-719), so another
@@ -57,6 +60,13 @@ def coverage_cells(tests, paths, widths, gqas, kinds, depths) -> list[dict]:
         count[k] = count.get(k, 0) + 1
     return [{"test": t, "path": p, "head_width": w, "gqa": g, "kind": k, "depth_band": d, "n": n}
             for (t, p, w, g, k, d), n in sorted(count.items())]
+
+
+def _decodes_vec(f: throughput.SpeedFeatures, j: int, swa_used: bool) -> bool:
+    """Query j's decode attention runs HIP's vec kernel in some layer group (flash attention on)."""
+    if f.dec_vec_full is None or not bool(f.flash_attn[j]):
+        return False
+    return bool(f.dec_vec_full[j] > 0 or (swa_used and f.dec_vec_swa is not None and f.dec_vec_swa[j] > 0))
 
 
 def _build_range(text: str | None) -> tuple[int, int] | None:
@@ -120,7 +130,7 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
                None if f.head_width is None else float(f.head_width[j]),
                None if f.head_width_swa is None else float(f.head_width_swa[j]),
                depth_band(int(f.depth[j])), f.n_prompt[j] > 0, f.n_gen[j] > 0,
-               None if builds is None else builds[j])
+               None if builds is None else builds[j], _decodes_vec(f, j, swa_used[j]))
         if key in memo:
             why_j, pp_j, tg_j = memo[key]
             inputs.append([w.replace("{depth}", str(int(f.depth[j]))) for w in why_j])
@@ -170,6 +180,10 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
             why.append("recurrent layers (no rows)")
             tg_u |= {"t_rec_layer_us", "state_rw"}
             pp_u |= {"rec_pp_eff"}
+        if key[-1] and f.depth[j] > 0 and f.n_gen[j] > 0 and "kv_vec" not in fitted:
+            # decode at depth on HIP's vec kernel (MHA) with no rows that ran it: its KV rate is a prior
+            why.append("decode kernel vec (HIP, MHA: no rows at depth)")
+            tg_u.add("kv_vec")
         b = None if builds is None else builds[j]
         if b is not None and rng and not rng[0] <= int(b) <= rng[1]:
             why.append(f"build b{int(b)} (rows: b{rng[0]}-b{rng[1]})")

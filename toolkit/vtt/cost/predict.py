@@ -67,6 +67,11 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
         paths = {"fa_ref": np.full(n, ref, dtype=int),
                  "fa_path_full": np.full(n, attention.path_index(attention.fa_path(backend.api, dev, [width_full], [gqa_full]))[0], dtype=int),
                  "fa_path_swa": np.full(n, attention.path_index(attention.fa_path(backend.api, dev, [width_swa], [gqa_swa]))[0], dtype=int)}
+        # decode's FA kernel per layer group: HIP's vec kernel or not (quantized K/V always take it)
+        kv_q = np.array([t not in ("f16", "f32", "bf16") for t in q["type_k"]]) | \
+            np.array([t not in ("f16", "f32", "bf16") for t in q["type_v"]])
+        paths["dec_vec_full"] = attention.decode_vec(backend.api, dev, np.full(n, width_full), gqa_full, kv_q).astype(float)
+        paths["dec_vec_swa"] = attention.decode_vec(backend.api, dev, np.full(n, width_swa), gqa_swa, kv_q).astype(float)
     # BF16 weights are their own speed family: bf16 support differs by backend (RADV: none).
     fam = "bf16" if r.family == "f16" and r.quant_label.upper().startswith("BF16") else r.family
     fam_idx = throughput.FAMILIES.index(fam) if fam in throughput.FAMILIES else throughput.FAMILIES.index("k")

@@ -2,7 +2,8 @@
 
 decode (one token at KV position p):
     t(p) = (W_dense / dq[family] + W_experts / (dq * dqx)[family]
-            + kv_eff(fa) * (1 + kv_gqa / gqa) * KV_bytes(p) + state_rw * state) / (bw_eff * BW)
+            + kv_eff(fa) * (1 + kv_gqa / gqa) * KV_bytes(p) [x kv_vec where HIP decodes on its vec kernel]
+            + state_rw * state) / (bw_eff * BW)
            + attention FLOPs(p) / (attn_dec_eff * peak)
            + n_layers * t_layer + n_moe_layers * t_moe_layer + n_rec_layers * t_rec_layer + t_token
     dq[family] is the mat-vec kernel's bandwidth relative to K-quants (dq_k = 1): e.g. BF16 on a
@@ -66,6 +67,15 @@ PARAM_DEFAULTS: dict[str, float] = {
     # share it; with few heads per KV head (MHA: 1) the FA-vec kernel has less reuse per byte and
     # reaches less bandwidth: KV cost x (1 + kv_gqa / gqa).
     "kv_gqa": 0.1,
+    # HIP decodes MHA (GQA 1) on the vec kernel, every GQA >= 2 model on the tile / WMMA kernel with
+    # the query heads of a KV head packed into one tile (vtt.cost.attention.decode_vec, fattn.cu
+    # l.699-719): two different kernels stream the same KV bytes. KV bytes on the vec kernel cost
+    # kv_vec x what they cost on the tile kernel. Fitted only where rows decode on both at depth
+    # (ROCm: MHA llama-2-7b beside the GQA / hybrid models: 1.5-1.9); nothing in the source fixes the
+    # ratio (the vec kernel is latency-bound, compiler-dependent: llama-2-7b at 32K decodes 5.6 t/s
+    # on ROCm 7.2 and 6.9 on 6.4.4 at one build), so its default is 1 (no difference) and a query
+    # that needs it unfitted is flagged and widened by its spread (vtt.cost.coverage).
+    "kv_vec": 1.0,
     "ce_f16": 0.35,  # share of FP16 peak reached by prefill matmuls, per weight family
     "ce_bf16": 0.35,
     "ce_q8": 0.30,
@@ -155,6 +165,8 @@ class SpeedFeatures:
     fa_ref: np.ndarray | None = None  # PATHS index of the backend's reference path (None: unknown backend)
     n_expert_frac: np.ndarray | None = None  # n_expert_used / n_expert of MoE models (None or 0: dense)
     p_expert_active: np.ndarray | None = None  # routed-expert matmul params per token (part of p_active)
+    dec_vec_full: np.ndarray | None = None  # 1 where decode attention of the full layers runs HIP's vec kernel
+    dec_vec_swa: np.ndarray | None = None  # same for the sliding layers (vtt.cost.attention.decode_vec)
 
     def __len__(self):
         return len(self.n_prompt)
@@ -196,7 +208,10 @@ def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
     pos = np.asarray(pos, dtype=float)
     fa = f.flash_attn
     swa = np.minimum(pos, f.swa_cells)
-    kv_bytes = f.kv_full_bytes_per_cell * pos + f.kv_swa_bytes_per_cell * swa
+    vec = _p(params, "kv_vec") - 1.0  # extra cost of KV bytes read by HIP's vec decode kernel (flash attention on)
+    vec_full = np.where(fa, vec * f.dec_vec_full, 0.0) if f.dec_vec_full is not None else 0.0
+    vec_swa = np.where(fa, vec * f.dec_vec_swa, 0.0) if f.dec_vec_swa is not None else 0.0
+    kv_bytes = f.kv_full_bytes_per_cell * pos * (1.0 + vec_full) + f.kv_swa_bytes_per_cell * swa * (1.0 + vec_swa)
     gqa = f.gqa if f.gqa is not None else 8.0
     kv_w = _p(params, "kv_eff") * np.where(fa, 1.0, _p(params, "kv_nofa")) * (1.0 + _p(params, "kv_gqa") / gqa)
     dq = np.array([_p(params, f"dq_{fam}") if fam != "k" else 1.0 for fam in FAMILIES])[f.family_idx]
