@@ -86,3 +86,44 @@ def test_hip_decode_kernel_follows_the_gqa_opt_rule(world, width, gqa, quantized
 def test_vulkan_decode_is_never_the_hip_vec_kernel(world):
     assert not decodes_vec(world, "vulkan-radv", 128, 1)
     assert not decodes_vec(world, "vulkan-amdvlk", 128, 1)
+
+
+def _features(world, model, backend, depth):
+    import numpy as np
+
+    from vtt.cost.predict import speed_features
+    from vtt.plan import resolve_model
+
+    rm = resolve_model(world, model, None, None)
+    q = {"context": np.array([depth + 2048]), "depth": np.array([depth]), "n_prompt": np.array([2048]),
+         "n_gen": np.array([0]), "n_ubatch": np.array([512]), "parallel": np.array([1]),
+         "flash_attn": np.array([True]), "type_k": ["f16"], "type_v": ["f16"]}
+    return rm, speed_features(rm, world.get_hardware("strix-halo-128"), q, world.get_backend(backend))
+
+
+def test_vulkan_sliding_layers_compute_the_window_hip_the_whole_view(world):
+    # llama.cpp sizes a sliding layer's view pad(n_swa + ubatch, 256); Vulkan FA skips the all -inf
+    # blocks outside the window, HIP's KV_max trims only the trailing ones (attention.swa_fa_cells)
+    rm, vk = _features(world, "gpt-oss-20b", "vulkan-radv", 32768)
+    _, hip = _features(world, "gpt-oss-20b", "rocm", 32768)
+    w = rm.arch.swa_window
+    assert vk.swa_cells[0] == hip.swa_cells[0] == 768  # pad(128 + 512, 256)
+    assert hip.swa_fa_cells[0] == 768
+    assert w < vk.swa_fa_cells[0] == w + 16 + 64 < 768
+
+
+def test_skipped_sliding_blocks_make_vulkan_prefill_cheaper_not_full_layers(world):
+    import dataclasses
+
+    import numpy as np
+
+    from vtt.cost import throughput
+
+    _, f = _features(world, "gpt-oss-20b", "vulkan-radv", 32768)
+    whole = dataclasses.replace(f, swa_fa_cells=None)
+    t_win, t_all = throughput.prefill_time_s(f, {}), throughput.prefill_time_s(whole, {})
+    assert t_win[0] < t_all[0]
+    # only the sliding layers' share moves: with no sliding FLOPs or KV the two agree
+    no_swa = {k: 0 * getattr(f, k) for k in ("attn_flops_swa", "kv_swa_bytes_per_cell")}
+    assert np.allclose(throughput.prefill_time_s(dataclasses.replace(f, **no_swa), {}),
+                       throughput.prefill_time_s(dataclasses.replace(whole, **no_swa), {}))

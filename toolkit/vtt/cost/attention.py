@@ -35,6 +35,29 @@ PATHS = ("coopmat2", "coopmat1", "scalar", "mma", "tile", "cpu")
 Q_ROWS = {"coopmat2": 64.0, "coopmat1": 16.0, "scalar": 8.0, "mma": 64.0, "tile": 32.0, "cpu": 64.0}
 
 
+# KV cells per block (Bc) a Vulkan FA workgroup steps through: coopmat1 64 (16 x 4 subgroups,
+# get_fa_tuning_params_coopmat1 l.1285-1289), scalar 32 for prompt rows with an even head width
+# (block_cols, l.1240), coopmat2 32-64 (l.1313-1320).
+KV_BLOCK = {"coopmat2": 64.0, "coopmat1": 64.0, "scalar": 32.0}
+
+
+def swa_fa_cells(api: str, path: str, swa_cells, swa_window) -> np.ndarray:
+    """KV cells per query a sliding-window layer's flash attention computes and reads.
+
+    llama.cpp gives a sliding layer a KV view of pad(n_swa + n_ubatch, 256) cells (src/llama-kv-cache-iswa.cpp
+    size_swa; llama_kv_cache::get_n_kv pads to 256) whose mask hides every cell outside the window.
+    Vulkan skips each Bc-block whose mask is all -inf before it touches K or V
+    (vulkan-shaders/flash_attn_cm1.comp l.161-168 with mask_opt, l.224-232 after loading the mask;
+    flash_attn.comp l.207-243), so a tile of Br query rows computes the window + Br - 1 cells rounded
+    out to blocks: about n_swa + Br + Bc. HIP/CUDA only trim the trailing masked blocks
+    (fattn-common.cuh flash_attn_mask_to_KV_max, l.671-723: the last unmasked block per tile), so a
+    sliding layer there computes the whole view, as does a backend vtt does not know."""
+    swa_cells = np.asarray(swa_cells, dtype=float)
+    if api != "vulkan" or path not in KV_BLOCK:
+        return swa_cells
+    return np.minimum(swa_cells, float(swa_window) + Q_ROWS[path] + KV_BLOCK[path])
+
+
 def coopmat1_shmem_bytes(hsk, f32acc: bool = True) -> np.ndarray:
     """Shared memory the coopmat1 FA shader needs (ggml_vk_flash_attn_coopmat_shmem_support, no
     shmem staging: AMD), Br 16, Bc 64, row_split 4 (get_fa_tuning_params_coopmat1)."""

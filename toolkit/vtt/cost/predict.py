@@ -72,6 +72,10 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
             np.array([t not in ("f16", "f32", "bf16") for t in q["type_v"]])
         paths["dec_vec_full"] = attention.decode_vec(backend.api, dev, np.full(n, width_full), gqa_full, kv_q).astype(float)
         paths["dec_vec_swa"] = attention.decode_vec(backend.api, dev, np.full(n, width_swa), gqa_swa, kv_q).astype(float)
+        # the cells a sliding layer's FA kernel does not skip (Vulkan: the window; 0 without sliding layers)
+        swa_path = str(attention.fa_path(backend.api, dev, [width_swa], [gqa_swa])[0])
+        paths["swa_fa_cells"] = attention.swa_fa_cells(
+            backend.api, swa_path, np.minimum(swa_cells, per_stream).astype(float), a.swa_window)
     # BF16 weights are their own speed family: bf16 support differs by backend (RADV: none).
     fam = "bf16" if r.family == "f16" and r.quant_label.upper().startswith("BF16") else r.family
     fam_idx = throughput.FAMILIES.index(fam) if fam in throughput.FAMILIES else throughput.FAMILIES.index("k")

@@ -167,6 +167,9 @@ class SpeedFeatures:
     p_expert_active: np.ndarray | None = None  # routed-expert matmul params per token (part of p_active)
     dec_vec_full: np.ndarray | None = None  # 1 where decode attention of the full layers runs HIP's vec kernel
     dec_vec_swa: np.ndarray | None = None  # same for the sliding layers (vtt.cost.attention.decode_vec)
+    # KV cells per query a sliding layer's FA kernel computes and reads (None: swa_cells, the whole
+    # SWA view): vtt.cost.attention.swa_fa_cells (Vulkan skips masked blocks: the window + one block)
+    swa_fa_cells: np.ndarray | None = None
 
     def __len__(self):
         return len(self.n_prompt)
@@ -181,6 +184,11 @@ def _kq_bytes(f: SpeedFeatures, params: dict, cells_full, cells_swa) -> np.ndarr
     if f.kq_heads_full is None:
         return np.zeros(len(f))
     return _p(params, "kq_nofa_bytes") * (f.kq_heads_full * cells_full + f.kq_heads_swa * cells_swa)
+
+
+def _swa_fa(f: SpeedFeatures) -> np.ndarray:
+    """Cells per query a sliding layer's flash attention computes (vtt.cost.attention.swa_fa_cells)."""
+    return f.swa_cells if f.swa_fa_cells is None else f.swa_fa_cells
 
 
 def _fa_groups(f: SpeedFeatures, params: dict):
@@ -211,7 +219,9 @@ def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
     vec = _p(params, "kv_vec") - 1.0  # extra cost of KV bytes read by HIP's vec decode kernel (flash attention on)
     vec_full = np.where(fa, vec * f.dec_vec_full, 0.0) if f.dec_vec_full is not None else 0.0
     vec_swa = np.where(fa, vec * f.dec_vec_swa, 0.0) if f.dec_vec_swa is not None else 0.0
-    kv_bytes = f.kv_full_bytes_per_cell * pos * (1.0 + vec_full) + f.kv_swa_bytes_per_cell * swa * (1.0 + vec_swa)
+    # with FA a kernel that skips fully masked KV blocks reads only the window's (swa_fa_cells)
+    swa_read = np.where(fa, np.minimum(pos, _swa_fa(f)), swa)
+    kv_bytes = f.kv_full_bytes_per_cell * pos * (1.0 + vec_full) + f.kv_swa_bytes_per_cell * swa_read * (1.0 + vec_swa)
     gqa = f.gqa if f.gqa is not None else 8.0
     kv_w = _p(params, "kv_eff") * np.where(fa, 1.0, _p(params, "kv_nofa")) * (1.0 + _p(params, "kv_gqa") / gqa)
     dq = np.array([_p(params, f"dq_{fam}") if fam != "k" else 1.0 for fam in FAMILIES])[f.family_idx]
@@ -223,7 +233,7 @@ def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
         w_bytes = w_bytes + f.w_unplaced_bytes * (f.w_active_frac + u * (1 - f.w_active_frac)) / dq
     bytes_ = w_bytes + kv_w * kv_bytes + _p(params, "state_rw") * f.state_bytes
     t_mem = bytes_ / (_p(params, "bw_eff") * f.bw_bytes_s)
-    attn = f.attn_flops_full * pos + f.attn_flops_swa * swa
+    attn = f.attn_flops_full * pos + f.attn_flops_swa * swa_read
     t_attn = attn / (_p(params, "attn_dec_eff") * f.peak_flops)
     t_mem = t_mem + np.where(fa, 0.0, _kq_bytes(f, params, pos, swa)) / (_p(params, "bw_eff") * f.bw_bytes_s)
     t_fixed = (f.n_layers * _p(params, "t_layer_us") + f.n_moe_layers * _p(params, "t_moe_layer_us")
@@ -261,16 +271,18 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
     d = f.depth.astype(float)
     ctx_sum_full = n * d + n * (n - 1) / 2
     ctx_sum_swa = n * np.minimum(d + (n - 1) / 2, f.swa_cells)
+    # with FA, a sliding layer computes the cells its kernel does not skip (swa_fa_cells)
+    ctx_sum_swa_fa = n * np.minimum(d + (n - 1) / 2, _swa_fa(f))
     (eff_full, rows_full, gqa_full), (eff_swa, rows_swa, gqa_swa) = _fa_groups(f, params)
     a_eff = _p(params, "attn_pp_eff")
     nofa = _p(params, "attn_nofa")
     t_attn = (f.attn_flops_full * ctx_sum_full / np.where(f.flash_attn, eff_full, nofa)
-              + f.attn_flops_swa * ctx_sum_swa / np.where(f.flash_attn, eff_swa, nofa)) / (a_eff * f.peak_flops)
+              + f.attn_flops_swa * np.where(f.flash_attn, ctx_sum_swa_fa / eff_swa, ctx_sum_swa / nofa)) / (a_eff * f.peak_flops)
     t_kq = np.where(f.flash_attn, 0.0, _kq_bytes(f, params, ctx_sum_full, ctx_sum_swa)) / (_p(params, "bw_eff") * f.bw_bytes_s)
     # FA re-reads the cache once per query tile: n / q_tile passes over the mean attended KV.
     ctx_mid = d + n / 2
     kv_reads = (f.kv_full_bytes_per_cell * ctx_mid / rows_full
-                + f.kv_swa_bytes_per_cell * np.minimum(ctx_mid, f.swa_cells) / rows_swa)
+                + f.kv_swa_bytes_per_cell * np.minimum(ctx_mid, _swa_fa(f)) / rows_swa)
     t_kv = n * kv_reads / _p(params, "kv_tile_reuse") / (_p(params, "bw_eff") * f.bw_bytes_s)
     t_rec = n * (f.rec_flops if f.rec_flops is not None else 0.0) / (_p(params, "rec_pp_eff") * f.peak_flops)
     return t_mm + t_stream + t_attn + t_kq + t_kv + t_rec + chunks * _p(params, "t_ubatch_ms") * 1e-3
