@@ -85,3 +85,17 @@ def test_measure_llama_memory_kv_scales_with_context(llama_bench, tiny_gguf):
     assert big["kv_bytes"] == 4 * small["kv_bytes"] > 0
     assert small["compute_bytes"] > 0 and small["output_bytes"] > 0
     assert abs(small["weights_bytes"] - tiny_gguf.stat().st_size) < 2 * 1024 * 1024
+
+
+def test_fit_params_runner_keeps_the_whole_log_every_time(llama_bench, tiny_gguf):
+    """The binary loses its last log lines in 10-70 % of runs (the logger is never drained at exit);
+    the runner drains it, so each run has the compute buffer and the breakdown table."""
+    from vtt.harness.memory import parse_memory_log
+
+    args = ["-m", str(tiny_gguf), "-c", "2048", "--fit-print", "on", "-v"]
+    for _ in range(8):
+        proc = subprocess.run([sys.executable, "-m", "vtt.harness.fit_params_run", str(Path(llama_bench).parent),
+                               *args], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-500:]
+        out = parse_memory_log(proc.stdout + proc.stderr)
+        assert out["compute_bytes"] > 0 and out["by_device"] and out["kv_bytes"] > 0

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from vtt.errors import EnvironmentProblem
+from vtt.harness.fit_params_run import libraries
 from vtt.units import MIB
 
 _LINE = {
@@ -70,11 +72,16 @@ def measure_llama_memory(model_path: str | Path, n_ctx: int, n_ubatch: int = 512
         cmd += ["-b", str(n_batch)]
     if n_seq_max is not None:
         cmd += ["-np", str(n_seq_max)]
-    # llama.cpp's logger is asynchronous: now and then the process exits before the last lines
-    # (the compute buffers and the breakdown table) are written. Rerun until they are there.
-    for _ in range(4):
+    # llama.cpp's logger is asynchronous and never drained at exit, so the binary loses the last
+    # lines (compute buffers, breakdown) in 10-70 % of runs; fit_params_run calls the same entry
+    # point and drains the log. A static build has no libraries to load: rerun the binary instead.
+    run = cmd
+    if libraries(tool.parent) is not None:
+        run = [sys.executable, "-m", "vtt.harness.fit_params_run", str(tool.parent), *cmd[1:]]
+    tries = 3 if run is not cmd else 12
+    for _ in range(tries):
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s)
+            proc = subprocess.run(run, capture_output=True, text=True, errors="replace", timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise EnvironmentProblem(f"llama-fit-params timed out after {timeout_s:g} s on {model_path}") from None
         log = proc.stdout + proc.stderr
@@ -85,7 +92,7 @@ def measure_llama_memory(model_path: str | Path, n_ctx: int, n_ubatch: int = 512
         if out["compute_bytes"] and out["by_device"]:
             break
     else:
-        raise EnvironmentProblem(f"llama-fit-params printed no memory breakdown for {model_path} in 4 tries")
+        raise EnvironmentProblem(f"llama-fit-params printed no memory breakdown for {model_path} in {tries} tries")
     out["context_bytes"] = out["kv_bytes"] + out["rs_bytes"] + out["output_bytes"]
     out.update({"n_ctx": n_ctx, "n_ubatch": n_ubatch, "flash_attn": flash_attn, "type_k": type_k,
                 "type_v": type_v, "source": "llama-fit-params --fit-print on -v (no-alloc projection)",
