@@ -69,12 +69,36 @@ def main(results: Path) -> None:
         L += analyze.table(analyze.score(rows, new))
         L += ["", "The shipped calibration (no MLA cell), today's vtt, same rows:", ""]
         L += analyze.table(analyze.score(rows, old))
+        L += day_to_day(results, rows, new)
         (HERE / "calibration_quick_mla.yaml").write_text(
             "# vtt calibrate --quick on the H200 with the MLA cell (validation/h200/run.sh, MATRIX=5)\n"
             + yaml.safe_dump(cal.to_dict(), sort_keys=False, width=120))
     out = HERE / "MLA_REPORT.md"
     out.write_text("\n".join(L) + "\n")
     print(out.read_text())
+
+
+def day_to_day(results: Path, rows: list[dict], new: dict) -> list[str]:
+    """The same cells measured in both sessions (steady in both): how far the machine itself moved,
+    which the first session's rows charge to the new quick fit."""
+    import statistics
+
+    first = {analyze.key(r): r for r in analyze.measured(HERE / "results", "quick") + analyze.measured(HERE / "results", "matrix")}
+    pairs = [(r, first[analyze.key(r)]) for r in analyze.measured(results, "quick") + analyze.measured(results, "matrix")
+             if analyze.key(r) in first and r["steady"] and first[analyze.key(r)]["steady"]]
+    L = ["", "## (c) The machine between sessions", "",
+         "Cells measured in both H200 sessions and steady in both (this run / the first session - 1):", ""]
+    for test in ("pp", "tg"):
+        d = [a["tps"] / b["tps"] - 1 for a, b in pairs if a["test"] == test]
+        if d:
+            L.append(f"- {test}: median {statistics.median(d) * 100:+.1f} %, range {min(d) * 100:+.1f} to "
+                     f"{max(d) * 100:+.1f} % (n={len(d)})")
+    own = [abs(new[analyze.key(r)]["tps"] / r["tps"] - 1) for r in analyze.measured(results, "matrix")
+           if r["steady"] and r["test"] == "tg" and analyze.key(r) in new]
+    if own:
+        L.append(f"- tg on this run's own matrix rows (same machine and day as the quick rows): median "
+                 f"{statistics.median(own) * 100:.1f} % (n={len(own)}); the first session's rows add the drift above.")
+    return L
 
 
 def simulate() -> None:
