@@ -46,18 +46,20 @@ def test_the_quick_sets_own_cells_are_not_extrapolated_on_the_h200(quant):
     assert a["extrapolated"] is False, a["warnings"]
 
 
-def test_mla_and_a_depth_beyond_the_rows_are_extrapolated_on_the_h200():
-    glm = ask(model="glm-4.7-flash", quant="Q8_0", context=8192, depth=0)
-    assert glm["extrapolated"] is True
-    assert "attention kind MLA" in warning(glm) and "head width 576" in warning(glm)
-    deep = ask(model="llama-3.1-8b", quant="Q4_0", context=70000, depth=65536)
-    assert deep["extrapolated"] is True and "depth 65536" in warning(deep)
-    # the shipped rows' prefill reaches depth 0 only (the 16K prefill row was unsteady, not fitted)
-    assert "depth 16384 (pp" in warning(ask(model="llama-3.1-8b", quant="Q4_0", context=20000, depth=16384))
+def test_the_mla_cell_covers_mla_at_its_depth_and_nothing_beyond_on_the_h200():
+    inside = ask(model="glm-4.7-flash", quant="Q8_0", context=20000, depth=16384)
+    assert inside["extrapolated"] is False, inside["warnings"]
+    deep = ask(model="glm-4.7-flash", quant="Q8_0", context=70000, depth=65536)
+    assert deep["extrapolated"] is True and "depth 65536 (pp: MLA rows reach 8K<d<=32K)" in warning(deep)
+    # GQA prefill reaches depth 0 only (the 16K Llama prefill row was unsteady, not fitted)
+    assert "depth 16384 (pp: GQA rows reach d=0)" in warning(
+        ask(model="llama-3.1-8b", quant="Q4_0", context=20000, depth=16384))
+    # no quick cell has a 512-wide head
+    assert "attention kind wide-head" in warning(ask(model="gemma-4-31b", quant="Q4_K_M", context=8192, depth=0))
 
 
 def test_the_shipped_cells_are_what_the_committed_rows_give(h200):
-    """The coverage in specs/ is reproducible from validation/h200/results, and its fit's parameters untouched."""
+    """The coverage in specs/ is reproducible from validation/h200/results-mla, and its fit's parameters untouched."""
     from vtt.calibrate.dataset import build_dataset
     from vtt.calibrate.quick import quick_coverage
     from vtt.calibration import load_calibration_file
@@ -67,9 +69,9 @@ def test_the_shipped_cells_are_what_the_committed_rows_give(h200):
     w = default_world()
     shipped = load_calibration_file(sc.SHIPPED)
     ds = build_dataset(rows, w, w.get_hardware("h200-141"), backend=w.get_backend("vulkan-nvidia"))
-    assert len(ds.rows) == shipped.n_points == 6
+    assert len(ds.rows) == shipped.n_points == 9
     assert quick_coverage(ds, None, w, w.get_backend("vulkan-nvidia")) == shipped.coverage
-    assert shipped.params["attn_pp_eff"] == pytest.approx(0.11923486054234642, rel=1e-12)
+    assert shipped.params["attn_pp_eff"] == pytest.approx(0.12078811095593825, rel=1e-12)
 
 
 def test_catalog_coverage_lists_the_h200_cells():
@@ -94,13 +96,15 @@ def _plan_with(cal, tmp, monkeypatch, **kw):
 
 
 def test_operator_rows_cover_head_widths_only_where_the_law_came_from_them(h200, monkeypatch):
-    """Today's quick fit of the same rows takes fa_hw2 from the operators' coopmat2 slope over 128, 256
-    and 576: those widths are covered, the MLA kind and any depth are not."""
+    """Without the MLA cell (the quick set of the first H200 session) the fit takes fa_hw2 from the
+    operators' coopmat2 slope over 128, 256 and 576: those widths are covered, the MLA kind and any
+    depth are not."""
     from vtt.calibrate.quick import OPERATOR_KIND, fit_quick
     from vtt.calibration import load_calibration_file
     from vtt.specs.catalog import default_world
 
     sc, rows, ops, tmp = h200
+    rows = [r for r in rows if not r["model_file"].startswith("glm")]
     prior = load_calibration_file(sc.HERE / "prior_from_h100.yaml")
     cal = fit_quick(rows, default_world(), "h200-141", "vulkan-nvidia", prior, op_rows=ops, cal_id="h200-refit")
     assert any(n.startswith("fa_hw2") for n in cal.residual_stats["operator_notes"])
@@ -122,28 +126,16 @@ def test_operator_rows_cover_head_widths_only_where_the_law_came_from_them(h200,
 
 
 def test_an_mla_cell_covers_mla_and_fits_the_head_width_law(h200, monkeypatch):
-    """The H200 matrix's GLM-4.7-Flash rows at depth 16384 (flash attention) stand in for the MLA quick
-    cell: the law is then fitted from llama-bench rows (moved off the operators' prior), MLA at depth
-    is inside, deeper is not."""
+    """The measured MLA quick cell (GLM-4.7-Flash 8L Q4_0 at depth 16384): the law is then fitted from
+    llama-bench rows (moved off the operators' prior), MLA at depth is inside, deeper is not."""
     from vtt.calibrate.quick import OPERATOR_KIND, fit_quick
-    from vtt.calibrate.rows import store_rows
     from vtt.calibration import load_calibration_file
-    from vtt.harness.ingest import ingest_files
     from vtt.specs.catalog import default_world
-    from vtt.store import open_store, results
 
     sc, rows, ops, tmp = h200
-    db = tmp / "matrix.duckdb"
-    ingest_files([sc.RESULTS / "matrix.jsonl"], db=db, label="m", hardware="h200-141", backend="vulkan-nvidia")
-    with open_store(db, read_only=True) as s:
-        m = store_rows(results(s, label="m"))
-    files = {Path(r["model"]).name: Path(r["model"]) for r in rows}
-    files.update({p.name: p for p in tmp.glob("*.gguf")})
-    glm = [sc.common.prepare_row(r, files) for r in m
-           if "glm-4.7-flash" in r["model"] and int(r["flash_attn"]) == 1 and int(r["n_depth"]) == 16384]
-    assert len(glm) == 2
+    assert len([r for r in rows if r["model_file"].startswith("glm")]) == 2
     prior = load_calibration_file(sc.HERE / "prior_from_h100.yaml")
-    cal = fit_quick(rows + glm, default_world(), "h200-141", "vulkan-nvidia", prior, op_rows=ops, cal_id="h200-mla")
+    cal = fit_quick(rows, default_world(), "h200-141", "vulkan-nvidia", prior, op_rows=ops, cal_id="h200-mla")
     assert "fa_hw2" in cal.param_names
     assert not any(n.startswith("fa_hw2") for n in cal.residual_stats["operator_notes"])
     assert not [c for c in cal.coverage if c["kind"] == OPERATOR_KIND]

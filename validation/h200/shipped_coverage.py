@@ -1,5 +1,5 @@
 """The coverage cells of the shipped H200 quick calibration (specs/calibrations/h200-141/vulkan-nvidia.yaml),
-from the rows its fit used: results/quick.jsonl (and results/ops.jsonl), read as device.py's `fit` read
+from the rows its fit used: results-mla/quick.jsonl (and results-mla/ops.jsonl), read as device.py's `fit` read
 them on the H200. Only the `coverage` key is written: the parameters stay what was measured and scored
 (a refit with today's vtt is not identical: it also takes fa_hw2 from the operator rows, see --check).
 
@@ -21,7 +21,7 @@ from common import matrix  # noqa: E402
 
 ROOT = HERE.parent.parent
 SHIPPED = ROOT / "specs" / "calibrations" / "h200-141" / "vulkan-nvidia.yaml"
-RESULTS = HERE / "results"
+RESULTS = HERE / "results-mla"  # the quick run with the MLA cell (the first session's: results/)
 
 
 def quick_rows(tmp: Path) -> list[dict]:
@@ -34,7 +34,10 @@ def quick_rows(tmp: Path) -> list[dict]:
     ingest_files([RESULTS / "quick.jsonl"], db=db, label="h200-quick", hardware=common.HARDWARE, backend=common.BACKEND)
     with open_store(db, read_only=True) as s:
         rows = store_rows(results(s, label="h200-quick"))
-    files = {matrix.file_name(*m): matrix.write(*m, tmp, header_only=True) for m in matrix.MODELS}
+    from vtt.calibrate.quick import QUICK_MODELS
+
+    models = list(matrix.MODELS) + [m for m in QUICK_MODELS if m not in matrix.MODELS]  # device.py models()
+    files = {matrix.file_name(*m): matrix.write(*m, tmp, header_only=True) for m in models}
     return [common.prepare_row(r, files) for r in rows]
 
 
