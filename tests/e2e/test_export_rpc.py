@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -20,7 +19,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "unit"))
 from serve_models import write_chat_gguf  # noqa: E402
-from test_export_servers import _free_port, _healthy  # noqa: E402
+from test_export_servers import _free_port, _healthy, stop_group  # noqa: E402
 from test_optimize_cluster import relaxed_policy  # noqa: E402
 from test_rpc import _server_pids  # noqa: E402
 
@@ -61,14 +60,7 @@ def test_exported_split_command_starts_on_local_rpc_servers_and_answers(tmp_path
             with urllib.request.urlopen(req, timeout=60) as r:
                 assert r.status == 200 and "content" in json.loads(r.read())
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
-            proc.stderr.close()
+            stop_group(proc)
         pids = _server_pids(rs.endpoints)
         assert len(pids) == 2
     assert proc.poll() is not None

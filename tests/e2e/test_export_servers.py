@@ -29,6 +29,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, SIGKILL after 30 s; close its stderr pipe."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    proc.stderr.close()
+
+
 def _healthy(port: int, proc: subprocess.Popen, deadline_s: float) -> bool:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end and proc.poll() is None:
@@ -85,14 +97,7 @@ def test_every_exported_llama_server_command_starts_and_answers_health(exported)
             assert ok, f"budget {name}: {sid} did not start: {cmd}\n{err.decode(errors='replace')[-1500:]}"
             started += 1
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
-            proc.stderr.close()
+            stop_group(proc)
         assert proc.poll() is not None
         with pytest.raises(ProcessLookupError):      # nothing of its process group outlives it
             os.killpg(proc.pid, 0)

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from test_optimize_props import _partitions  # noqa: E402  (same folder: pytest puts it on sys.path)
 from vtt.optimize.milp import solve
 from vtt.optimize.problem import ModeReq, Problem
 
@@ -59,17 +60,6 @@ def cluster_problems(draw, max_models=3, max_modes=3, max_other=2):
         swap_weight=1.0, srv_mem_other=np.array(srv_other), budget_other=np.array([draw(st.floats(5, 45)) for _ in range(n_other)]),
         pair_split=np.array(split),
     )
-
-
-def _partitions(items):
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for part in _partitions(rest):
-        for i in range(len(part)):
-            yield part[:i] + [[first] + part[i]] + part[i + 1:]
-        yield [[first]] + part
 
 
 def brute_force(p: Problem) -> float | None:
