@@ -360,24 +360,18 @@ def finished_cells(store: Store, label: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+def where_clause(filters: list[tuple[str, Any]]) -> tuple[str, list]:
+    """(" WHERE a = ? AND b = ?", [values]) for the (column, value) filters whose value is not None."""
+    used = [(col, v) for col, v in filters if v is not None]
+    return (" WHERE " + " AND ".join(f"{col} = ?" for col, _ in used) if used else ""), [v for _, v in used]
+
+
 def results(store: Store, *, run_id: int | None = None, label: str | None = None,
             status: str | None = "ok", with_samples: bool = True) -> list[dict]:
     """Result rows as dicts (named fields, `extra` merged under its key, `samples_ns` list)."""
-    where, args = [], []
-    if run_id is not None:
-        where.append("r.run_id = ?")
-        args.append(run_id)
-    if label is not None:
-        where.append("u.label = ?")
-        args.append(label)
-    if status is not None:
-        where.append("r.status = ?")
-        args.append(status)
-    sql = ("SELECT r.*, u.label, u.hardware, u.backend AS run_backend FROM results r "
-           "JOIN runs u USING (run_id)")
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    cur = store.execute(sql + " ORDER BY r.result_id", args)
+    where, args = where_clause([("r.run_id", run_id), ("u.label", label), ("r.status", status)])
+    cur = store.execute("SELECT r.*, u.label, u.hardware, u.backend AS run_backend FROM results r "
+                        "JOIN runs u USING (run_id)" + where + " ORDER BY r.result_id", args)
     names = [d[0] for d in cur.description]
     rows = [dict(zip(names, r)) for r in cur.fetchall()]
     for row in rows:

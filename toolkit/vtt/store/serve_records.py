@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vtt.store.db import Store
-from vtt.store.records import _json, _loads, _now
+from vtt.store.records import _json, _loads, _now, where_clause
 
 REQUEST_COLUMNS = ("request_key", "workload", "request", "status", "error", "t_start_s", "n_ctx",
                    "prompt_tokens", "cached_tokens", "output_tokens", "ttft_s", "decode_tps", "e2e_s",
@@ -27,20 +27,9 @@ def finished_requests(store: Store, run_id: int) -> set[str]:
 
 def requests(store: Store, *, run_id: int | None = None, label: str | None = None,
              status: str | None = "ok") -> list[dict]:
-    where, args = [], []
-    if run_id is not None:
-        where.append("q.run_id = ?")
-        args.append(run_id)
-    if label is not None:
-        where.append("u.label = ?")
-        args.append(label)
-    if status is not None:
-        where.append("q.status = ?")
-        args.append(status)
-    sql = "SELECT q.*, u.label FROM serve_requests q JOIN runs u USING (run_id)"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    cur = store.execute(sql + " ORDER BY q.request_id", args)
+    where, args = where_clause([("q.run_id", run_id), ("u.label", label), ("q.status", status)])
+    cur = store.execute("SELECT q.*, u.label FROM serve_requests q JOIN runs u USING (run_id)" + where
+                        + " ORDER BY q.request_id", args)
     names = [d[0] for d in cur.description]
     out = [dict(zip(names, r)) for r in cur.fetchall()]
     for d in out:
@@ -97,16 +86,8 @@ def add_summary(store: Store, run_id: int, kind: str, verdict: str | None, summa
 
 
 def summaries(store: Store, *, kind: str | None = None, run_id: int | None = None) -> list[dict]:
-    where, args = [], []
-    if kind is not None:
-        where.append("s.kind = ?")
-        args.append(kind)
-    if run_id is not None:
-        where.append("s.run_id = ?")
-        args.append(run_id)
-    sql = "SELECT s.run_id, u.label, s.kind, s.created_at, s.verdict, s.summary FROM serve_summaries s JOIN runs u USING (run_id)"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    cur = store.execute(sql + " ORDER BY s.created_at", args)
+    where, args = where_clause([("s.kind", kind), ("s.run_id", run_id)])
+    cur = store.execute("SELECT s.run_id, u.label, s.kind, s.created_at, s.verdict, s.summary FROM serve_summaries s "
+                        "JOIN runs u USING (run_id)" + where + " ORDER BY s.created_at", args)
     return [{"run_id": r[0], "label": r[1], "kind": r[2], "created_at": r[3], "verdict": r[4],
              "summary": _loads(r[5])} for r in cur.fetchall()]
