@@ -50,15 +50,18 @@ if command -v nvidia-smi >/dev/null; then
   pids+=($!)
 fi
 trap cleanup EXIT
-for g in 0 1; do
+# ONE_GPU=1: a one-GPU machine: only the rpc-server on GPU 0, only the local and rpc1 tests
+GPUS="0 1"; [ "${ONE_GPU:-0}" = 1 ] && GPUS=0
+for g in $GPUS; do
   GGML_VK_VISIBLE_DEVICES=$g "$S" -H 127.0.0.1 -p $((50052 + g)) >> "$OUT/rpc-servers.log" 2>&1 &
   pids+=($!)
 done
-for g in 0 1; do
+for g in $GPUS; do
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$((50052 + g))) 2>/dev/null && break; sleep 0.1; done
 done
 log "rpc-servers up: ${pids[*]}"
-RPC=127.0.0.1:50052,127.0.0.1:50053
+RPC=127.0.0.1:50052,127.0.0.1:50053; DEVS=RPC0/RPC1
+[ "${ONE_GPU:-0}" = 1 ] && { RPC=127.0.0.1:50052; DEVS=RPC0; }
 M=/tmp/rpcmodels; mkdir -p $M
 N=$(python3 validation/rpc/rpc_matrix.py list | wc -l)
 D=$(python3 validation/rpc/rpc_matrix.py config-tests)  # run 3: 4096,0 (no timed test right after a load)
@@ -69,7 +72,7 @@ for i in ${RPC_IDX:-$(seq 0 $((N - 1)))}; do
   [ -f "$F" ] || { log "model $i not written"; continue; }
   if [ "${WARM:-1}" = 1 ]; then  # untimed: GPU clocks up and pipelines built before the first timed test
     GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" -ngl 99 -fa 1 -p 512 -n 16 -r 1 > /dev/null 2>&1
-    GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc $RPC -dev RPC0/RPC1 -ngl 99 -fa 1 -p 512 -n 16 -r 1 > /dev/null 2>&1
+    GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc $RPC -dev $DEVS -ngl 99 -fa 1 -p 512 -n 16 -r 1 > /dev/null 2>&1
     log "warmed $(basename $F)"
   fi
   log "local $(basename $F)"
@@ -78,6 +81,7 @@ for i in ${RPC_IDX:-$(seq 0 $((N - 1)))}; do
     log "rpc1 $(basename $F)"
     GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc ${RPC%%,*} -dev RPC0 -ngl 99 -fa 1 -p 512 -n 128 -d $D -r $R -o jsonl -v >> "$OUT/rpc1.jsonl" 2>> "$OUT/rpc1-stderr.log"
   fi
+  [ "${ONE_GPU:-0}" = 1 ] && { log "end $(basename $F) (rc $?)"; rm -f "$F"; continue; }
   log "rpc 1/1 $(basename $F) (rc $?)"
   GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc $RPC -dev RPC0/RPC1 -ts 1/1 -ngl 99 -fa 1 -p 512 -n 128 -d $D -r $R -o jsonl -v >> "$OUT/rpc.jsonl" 2>> "$OUT/rpc-stderr.log"
   log "rpc 3/1 $(basename $F) (rc $?)"
