@@ -37,6 +37,9 @@ from vtt.cost.cluster import chain_compute, duty_clock_factor
 HERE = Path(__file__).resolve().parent
 RUNS = {"run1": ("results-h200", "predictions.jsonl"), "run2": ("results-h200-run2", "predictions-run2.jsonl"),
         "run3": ("results-h200-run3", "predictions-run3.jsonl")}
+if (HERE / "results-h200-run4" / "rpc.jsonl").exists():  # run 4 (run_gpu.sh RPC_MODELS=run4): leave-run-out too
+    RUNS["run4"] = ("results-h200-run4", "predictions-run4.jsonl")
+SPLITS = (("rpc1", [1.0]), ("x2", [1.0, 1.0]), ("x2", [3.0, 1.0]), ("x2", [1.0, 3.0]))
 CAL_RUN = "run3"  # the only run with rpc1 rows and clock samples
 RTT_S = 25e-6  # specs/links/loopback.yaml (run 3's fingerprint measured 18 µs for a python echo)
 
@@ -148,7 +151,7 @@ def clock_windows(run: str = CAL_RUN) -> list[dict]:
     return out, clock_max, idle
 
 
-def clock_points(windows: list[dict], rows: list[dict], cal: dict) -> list[dict]:
+def clock_points(windows: list[dict], rows: list[dict], cal: dict, run: str = CAL_RUN) -> list[dict]:
     """(predicted duty, measured clock factor) of every device in every tg window: the local runs (one GPU,
     busy all the time: duty 1) and each rpc-server's GPU. GPU g is rpc-server g (run_gpu.sh)."""
     pts = []
@@ -157,7 +160,7 @@ def clock_points(windows: list[dict], rows: list[dict], cal: dict) -> list[dict]
             if w["gpu"] == 0:
                 pts.append({**w, "duty": 1.0})
             continue
-        x = next((r for r in rows if r["run"] == CAL_RUN and r["model"] == w["model"] and r["config"] == w["config"]
+        x = next((r for r in rows if r["run"] == run and r["model"] == w["model"] and r["config"] == w["config"]
                   and r["split"] == w["split"] and r["test"] == "tg" and r["depth"] == w["depth"]), None)
         if x is None or w["gpu"] >= len(x["shares"]):
             continue
@@ -217,13 +220,28 @@ def score() -> dict:
     return {"rows": out, "calibration_all_run3": {k: (round(v, 9) if isinstance(v, float) else v) for k, v in cal_all.items()},
             "calibration_folds": {m: {k: (round(v, 9) if isinstance(v, float) else v) for k, v in c.items()} for m, c in cals.items()},
             "clock_max_mhz": clock_max, "idle_mhz": idle,
-            "clock_points": clock_points(windows, rows, cal_all), "summary": summarize(out)}
+            "clock_points": clock_points(windows, rows, cal_all), "clock_law_out_of_sample": clock_check(rows, cal_all),
+            "summary": summarize(out)}
+
+
+def clock_check(rows: list[dict], cal: dict) -> dict:
+    """The clock law fitted on run 3 against the clocks of a later run that sampled them (run 4)."""
+    out = {}
+    for run, (d, _) in RUNS.items():
+        if run == CAL_RUN or not (HERE / d / "clocks.csv.gz").exists():
+            continue
+        w, _, _ = clock_windows(run)
+        pts = clock_points(w, rows, cal, run)
+        err = [float(duty_clock_factor(p["duty"], cal["knee"], cal["idle_factor"])) - p["factor"] for p in pts]
+        out[run] = {"points": len(pts), "median_abs_factor_err": round(statistics.median(abs(e) for e in err), 3) if err else None,
+                    "rows": [{**p, "law": round(p["factor"] + e, 3)} for p, e in zip(pts, err)]}
+    return out
 
 
 def summarize(out: list[dict]) -> list[dict]:
     summ = []
     for run in RUNS:
-        for cfg, split in (("rpc1", [1.0]), ("x2", [1.0, 1.0]), ("x2", [3.0, 1.0])):
+        for cfg, split in SPLITS:
             for test in ("tg", "pp"):
                 sel = [o for o in out if o["run"] == run and o["config"] == cfg and o["split"] == split and o["test"] == test]
                 if not sel:
@@ -233,9 +251,11 @@ def summarize(out: list[dict]) -> list[dict]:
                     e = [abs(o[f"err_{k}"]) for o in sel]
                     row[k] = [round(statistics.median(e), 3), round(max(e), 3)]
                 summ.append(row)
-    for split in ([1.0, 1.0], [3.0, 1.0]):  # every run together
+    for _, split in SPLITS[1:]:  # every run together
         for test in ("tg", "pp"):
             sel = [o for o in out if o["config"] == "x2" and o["split"] == split and o["test"] == test]
+            if not sel:
+                continue
             row = {"run": "all", "config": "x2", "split": "/".join(f"{v:g}" for v in split), "test": test, "n": len(sel)}
             for k in ("before", "link", "duty_clock"):
                 e = [abs(o[f"err_{k}"]) for o in sel]
