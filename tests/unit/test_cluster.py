@@ -48,7 +48,8 @@ def test_slower_link_costs_more_and_terms_are_named():
     assert slow["tg_tps"] <= fast["tg_tps"] and slow["pp_tps"] < fast["pp_tps"]
     n = fast["network"]
     assert n["tg_ms_per_token"] == pytest.approx(n["tg_transfer_ms"] + n["tg_round_trip_ms"] + n["tg_rpc_graph_ms"]
-                                                 + n["tg_device_sync_ms"], abs=1e-3)
+                                                 + n["tg_device_sync_ms"] + n["tg_duty_clock_ms"], abs=1e-3)
+    assert n["tg_duty_clock_ms"] == 0 and n["duty_clock"] is None  # no clock law declared for these boxes
     assert n["tg_device_sync_ms"] > 0  # the second device's own launch and sync
     assert n["crossings_per_graph"] == 2 and n["remote_devices"] == 1 and not n["output_remote"]
 
@@ -134,3 +135,90 @@ def test_optimizer_entry_point_answers_candidates_on_a_cluster():
     assert b["fits"] and b["network"]["tg_ms_per_token"] > 0
     with pytest.raises(Exception, match="not both"):
         plan_on_cluster(cands, cluster="strix-halo-x2-10gbe", boxes=2)
+
+
+def test_duty_clock_factor_follows_duty_below_the_knee():
+    f = cc.duty_clock_factor([0.0, 0.1, 0.25, 0.5, 0.9], knee=0.5, idle_factor=0.174)
+    assert f.tolist() == pytest.approx([0.174, 0.2, 0.5, 1.0, 1.0])
+
+
+def test_chain_compute_slows_the_device_that_idles():
+    # 3 ms and 1 ms of compute at full clock, 2 ms of network: duties 0.5 and 1/6
+    c = np.array([[3e-3, 1e-3]])
+    duty, f, extra = cc.chain_compute(c, np.array([2e-3]), knee=0.5, idle_factor=0.1)
+    assert duty[0].tolist() == pytest.approx([0.5, 1 / 6])
+    assert f[0].tolist() == pytest.approx([1.0, 1 / 3])
+    assert extra[0] == pytest.approx(2e-3)  # the small device's 1 ms takes 3 ms
+    _, f0, none = cc.chain_compute(c, np.array([2e-3]), None)
+    assert none[0] == 0 and (f0 == 1).all()
+    _, _, empty = cc.chain_compute(np.array([[3e-3, 0.0]]), np.array([1e-3]), knee=0.5, idle_factor=0.0)
+    assert empty[0] == 0  # a device without layers costs nothing, even at a zero idle clock
+
+
+def _h200(**kw):
+    base = {"model": "llama-3.1-8b", "quant": "Q8_0", "context": 4224, "depth": 0, "cluster": "h200-vulkan-x2"}
+    return plan_many([{**base, **kw}])[0]
+
+
+def test_cluster_calibration_overrides_the_link_spec():
+    a = _h200()
+    n = a["network"]
+    assert n["rpc_graph_us"] == 685 and n["link_payload_gbps"] == pytest.approx(17.7)  # not loopback's 1900 µs, 40 Gbit/s
+    assert n["duty_clock"]["knee"] == pytest.approx(0.483) and "run3" in n["calibrated_from"]
+    # another link: its own declared rate, the remote boxes' measured per-graph cost and clock law
+    b = _h200(link="10gbe")
+    assert b["network"]["link_payload_gbps"] == pytest.approx(9.4) and b["network"]["rpc_graph_us"] == 685
+    assert b["network"]["duty_clock"] is not None
+    # N boxes on a named link: no cluster measurements, the link spec's values
+    c = plan_many([{"model": "llama-3.1-8b", "quant": "Q8_0", "context": 4224, "boxes": 2, "link": "loopback",
+                    "hardware": "h200-141", "backend": "vulkan-nvidia"}])[0]
+    assert c["network"]["rpc_graph_us"] == 1900 and c["network"]["tg_duty_clock_ms"] == 0
+
+
+def test_a_skewed_split_pays_the_idle_device_clock():
+    even, skew = _h200(tensor_split=[1, 1]), _h200(tensor_split=[3, 1])
+    # same crossings and bytes: the difference is the quarter-share GPU's lowered clock
+    assert even["network"]["tg_bytes_per_token"] == skew["network"]["tg_bytes_per_token"]
+    assert skew["network"]["tg_duty_clock_ms"] > even["network"]["tg_duty_clock_ms"] > 0
+    assert skew["tg_tps"] < even["tg_tps"] and skew["pp_tps"] < even["pp_tps"]
+    d = skew["devices"]
+    assert d[0]["tg_clock_factor"] == 1.0 and d[1]["tg_clock_factor"] < 0.6 and d[1]["tg_duty"] < d[0]["tg_duty"]
+    n = skew["network"]
+    assert n["tg_ms_per_token"] == pytest.approx(n["tg_transfer_ms"] + n["tg_round_trip_ms"] + n["tg_rpc_graph_ms"]
+                                                 + n["tg_device_sync_ms"] + n["tg_duty_clock_ms"], abs=1e-3)
+
+
+def test_duty_clock_spec_is_validated():
+    from pydantic import ValidationError
+
+    from vtt.specs.cluster import DutyClock, RpcCalibration
+
+    with pytest.raises(ValidationError):
+        DutyClock(knee=0.0)
+    with pytest.raises(ValidationError):
+        RpcCalibration(bandwidth_gbps=-1)
+    assert RpcCalibration(duty_clock={"knee": 0.5}).duty_clock.idle_factor == 0.0
+
+
+def test_h200_cluster_calibration_is_what_its_measurements_give():
+    # the committed calibration blocks are validation/rpc/chain.py's fit of run 3 (rpc1 rows, clocks)
+    import sys
+    from pathlib import Path
+
+    from vtt.specs.catalog import default_world
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "validation" / "rpc"))
+    try:
+        import chain
+    finally:
+        sys.path.pop(0)
+    rows = chain.load_rows()
+    windows, cmax, idle = chain.clock_windows()
+    cal = chain.calibrate(rows, windows, cmax, idle)
+    for cid in ("h200-vulkan-x2", "h200-vulkan-rpc1"):
+        c = default_world().get_cluster(cid).calibration
+        assert c.rpc_graph_us == pytest.approx(cal["rpc_graph_s"] * 1e6, abs=0.5)
+        assert c.bandwidth_gbps == pytest.approx(cal["bytes_per_s"] * 8e-9, abs=0.05)
+        assert c.duty_clock.knee == pytest.approx(cal["knee"], abs=5e-4)
+        assert c.duty_clock.idle_factor == pytest.approx(cal["idle_factor"], abs=5e-4)

@@ -97,6 +97,21 @@ def with_cluster(answers: list[dict], rm, qs: list, world, cal_speed) -> list[di
     return out
 
 
+def link_cost(cl: Cluster, link) -> tuple[cc.LinkCost, object]:
+    """The link's declared costs (specs/links), overridden by the cluster's own measurements
+    (`calibration` in specs/clusters) where it has them. The measured rate and round trip belong to
+    the cluster's own link: a query on another link keeps that link's; the per-graph cost and the
+    clock law belong to the remote boxes and apply on any link. Returns (LinkCost, the calibration or None)."""
+    cal = cl.calibration
+    bps, rtt, graph = link.bytes_per_s, link.rtt_us * 1e-6, link.rpc_graph_us * 1e-6
+    if cal is not None:
+        if link.id == cl.link:
+            bps = cal.bandwidth_gbps * 1e9 / 8 if cal.bandwidth_gbps else bps
+            rtt = cal.rtt_us * 1e-6 if cal.rtt_us else rtt
+        graph = cal.rpc_graph_us * 1e-6 if cal.rpc_graph_us is not None else graph
+    return cc.LinkCost(bps, rtt, graph), cal
+
+
 _FIXED: dict = {}
 
 
@@ -137,7 +152,7 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
     if ts is not None and len(ts) != len(devs):
         raise BadQuery(f"tensor_split has {len(ts)} entries for {len(devs)} devices")
     link = world.get_link(q0.link or cl.link)
-    lc = cc.LinkCost(link.bytes_per_s, link.rtt_us * 1e-6, link.rpc_graph_us * 1e-6)
+    lc, cal = link_cost(cl, link)
 
     def col(name, dtype=None):
         return np.array([getattr(q, name) for q in qs], dtype=dtype)
@@ -167,8 +182,8 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
     chunks = -(-qd["n_prompt"] // np.maximum(qd["n_ubatch"], 1))
     pp1 = np.array([a["pp_tps"] or 0.0 for a in answers], dtype=float)
     tg1 = np.array([a["tg_tps"] or 0.0 for a in answers], dtype=float)
-    t_tok = np.zeros(len(qs))
-    t_pp = np.zeros(len(qs))
+    c_tok = np.zeros((len(qs), len(devs)))  # seconds each device computes, at full clock
+    c_pp = np.zeros((len(qs), len(devs)))
     sync_tok = np.zeros(len(qs))
     sync_pp = np.zeros(len(qs))
     for d, dev in enumerate(devs):
@@ -181,8 +196,8 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
             p1 = np.array([x[0] for x in sp1], dtype=float)
             g1 = np.array([x[1] for x in sp1], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t_tok += np.where(g1 > 0, shares[d] / np.where(g1 > 0, g1, 1), 0.0)
-            t_pp += np.where(p1 > 0, shares[d] * qd["n_prompt"] / np.where(p1 > 0, p1, 1), 0.0)
+            c_tok[:, d] = np.where(g1 > 0, shares[d] / np.where(g1 > 0, g1, 1), 0.0)
+            c_pp[:, d] = np.where(p1 > 0, shares[d] * qd["n_prompt"] / np.where(p1 > 0, p1, 1), 0.0)
         if d in used[1:]:  # a device beyond the first launches and waits for a graph of its own
             f_tok, f_ub = _fixed_costs(world, *key)
             sync_tok += f_tok
@@ -191,6 +206,14 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
     ppn = cc.pp_network(rm.arch, devs, sp.slots, lc, qd)
     net_tok = np.broadcast_to(tgn["total_s"], (len(qs),)) + sync_tok
     net_pp = np.broadcast_to(ppn["total_s"], (len(qs),)) + sync_pp
+    # a device busy a small share of each token runs at a lowered clock (the cluster's measured law)
+    dc = cal.duty_clock if cal is not None else None
+    knee, idle = (dc.knee, dc.idle_factor) if dc is not None else (None, 0.0)
+    duty_tok, f_tok, clock_tok = cc.chain_compute(c_tok, net_tok, knee, idle)
+    duty_pp, f_pp, clock_pp = cc.chain_compute(c_pp, net_pp, knee, idle)
+    net_tok = net_tok + clock_tok
+    net_pp = net_pp + clock_pp
+    t_tok, t_pp = c_tok.sum(axis=1), c_pp.sum(axis=1)
     tg = 1.0 / (t_tok + net_tok)
     pp_time = t_pp + net_pp
     pp = np.where(pp_time > 0, qd["n_prompt"] / np.where(pp_time > 0, pp_time, 1), 0.0)
@@ -208,8 +231,10 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
     w_g, w_b = (sp.weights / GIB).round(6).tolist(), sp.weights.round().astype(np.int64).tolist()
     net = {k: (np.asarray(v, dtype=float) * m).round(nd).tolist() for k, (v, m, nd) in {
         "tg_ms_per_token": (net_tok, 1e3, 4), "tg_transfer_ms": (tg_tr, 1e3, 4), "tg_round_trip_ms": (tg_rt, 1e3, 4),
-        "tg_rpc_graph_ms": (tg_rg, 1e3, 4), "tg_device_sync_ms": (sync_tok, 1e3, 4), "pp_s": (net_pp, 1, 5),
-        "pp_transfer_s": (pp_tr, 1, 5), "pp_device_sync_s": (sync_pp, 1, 5)}.items()}
+        "tg_rpc_graph_ms": (tg_rg, 1e3, 4), "tg_device_sync_ms": (sync_tok, 1e3, 4), "tg_duty_clock_ms": (clock_tok, 1e3, 4),
+        "pp_s": (net_pp, 1, 5), "pp_transfer_s": (pp_tr, 1, 5), "pp_device_sync_s": (sync_pp, 1, 5),
+        "pp_duty_clock_s": (clock_pp, 1, 5)}.items()}
+    duty_l, ftok_l, fpp_l = duty_tok.round(3).tolist(), f_tok.round(3).tolist(), f_pp.round(3).tolist()
     tg_l, pp_l, ppt_l = tg.round(2).tolist(), pp.round(2).tolist(), pp_time.round(4).tolist()
     tgb_l, ppb_l = tg_b.astype(np.int64).tolist(), pp_b.astype(np.int64).tolist()
     out = []
@@ -221,6 +246,7 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
             "host_gib": host_g[j][d], "overhead_gib": round(dev.overhead_bytes / GIB, 4),
             "total_gib": tot_g[j][d], "budget_gib": round(dev.budget_bytes / GIB, 3), "fits": fits[j][d],
             "weights_bytes": w_b[d], "kv_cache_bytes": kv_b[j][d], "compute_buffer_bytes": comp_b[j][d],
+            "tg_duty": duty_l[j][d], "tg_clock_factor": ftok_l[j][d], "pp_clock_factor": fpp_l[j][d],
         } for d, dev in enumerate(devs)]
         host_entry = None
         if host_dev is None:  # no device shares the main host's memory: its CPU buffers on their own
@@ -249,8 +275,10 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
                 "tg_bytes_per_token": tgb_l[j], "pp_bytes": ppb_l[j],
                 "crossings_per_graph": tgn["crossings_per_graph"], "remote_devices": tgn["remote_devices"],
                 "output_remote": tgn["output_remote"],
-                "link_gbps": link.bandwidth_gbps, "link_efficiency": link.efficiency, "rtt_us": link.rtt_us,
-                "rpc_graph_us": link.rpc_graph_us,
+                "link_gbps": link.bandwidth_gbps, "link_efficiency": link.efficiency,
+                "link_payload_gbps": round(lc.bytes_per_s * 8e-9, 3), "rtt_us": round(lc.rtt_s * 1e6, 2),
+                "rpc_graph_us": round(lc.rpc_graph_s * 1e6, 1), "duty_clock": dc.model_dump() if dc is not None else None,
+                "calibrated_from": cal.calibrated_from if cal is not None else link.calibrated_from,
             },
         })
         if host_entry:

@@ -6,7 +6,9 @@ Per device: weights and KV cache from llama.cpp's -v log against vtt (exact: wit
 MiB), compute buffers (target 10 %). Speed: vtt's pp/tg through the rpc-servers as predicted before
 the run; the network term alone (measured 1/tg_rpc - 1/tg_local against vtt's), and tg/pp through
 RPC when the link's per-graph cost is calibrated on the *other* model (leave-one-model-out) and
-added to the measured local speed. Prints JSON; validation/rpc/REPORT.md quotes it.
+added to the measured local speed; and (`speed_chain_heldout`) the chain model of chain.py: the link
+calibrated on one rpc-server alone, the duty-cycle clock law on sampled clocks, held out by model (run 3)
+or by run (runs 1-2). Prints JSON; validation/rpc/REPORT.md quotes it.
 """
 
 from __future__ import annotations
@@ -110,6 +112,14 @@ def main(res_dir: Path, predictions: Path = HERE / "predictions.jsonl") -> dict:
             loo.append({**{k: s[k] for k in ("model", "config", "split", "test", "depth", "measured")}, "predicted": pred,
                         "err": (pred - s["measured"]) / s["measured"], "rpc_graph_us_fitted": graph_ms * 1e3})
 
+    # the chain model (validation/rpc/chain.py): link calibrated on rpc1 rows, duty-cycle clocks fitted to
+    # sampled clocks; run 3 leave-one-model-out, runs 1-2 leave-run-out
+    import chain
+
+    run = next((r for r, (d, _) in chain.RUNS.items() if (HERE / d).resolve() == res_dir.resolve()), None)
+    ch = chain.score() if run else None
+    ch_rows = [o for o in ch["rows"] if o["run"] == run] if ch else []
+
     def med(xs):
         xs = [abs(x) for x in xs if x is not None]
         return round(statistics.median(xs), 4) if xs else None
@@ -123,6 +133,11 @@ def main(res_dir: Path, predictions: Path = HERE / "predictions.jsonl") -> dict:
                                "pp_median_abs_err": med(s["err"] for s in speed if s["test"] == "pp"), "rows": speed},
         "speed_link_calibrated_loo": {"tg_median_abs_err": med(x["err"] for x in loo if x["test"] == "tg"),
                                       "pp_median_abs_err": med(x["err"] for x in loo if x["test"] == "pp"), "rows": loo},
+        "speed_chain_heldout": {
+            "method": "validation/rpc/chain.py: link from rpc1 rows, duty_clock from clocks; run 3 leave-one-model-out, runs 1-2 leave-run-out",
+            **{f"{t}_median_abs_err_{k}": med(o[f"err_{k}"] for o in ch_rows if o["test"] == t and o["config"] == "x2")
+               for t in ("tg", "pp") for k in ("before", "link", "duty_clock")},
+            "summary": [r for r in (ch["summary"] if ch else []) if r["run"] == run], "rows": ch_rows},
     }
 
 

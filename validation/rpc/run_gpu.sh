@@ -81,13 +81,15 @@ for i in ${RPC_IDX:-$(seq 0 $((N - 1)))}; do
     log "rpc1 $(basename $F)"
     GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc ${RPC%%,*} -dev RPC0 -ngl 99 -fa 1 -p 512 -n 128 -d $D -r $R -o jsonl -v >> "$OUT/rpc1.jsonl" 2>> "$OUT/rpc1-stderr.log"
   fi
-  [ "${ONE_GPU:-0}" = 1 ] && { log "end $(basename $F) (rc $?)"; rm -f "$F"; continue; }
-  log "rpc 1/1 $(basename $F) (rc $?)"
-  GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc $RPC -dev RPC0/RPC1 -ts 1/1 -ngl 99 -fa 1 -p 512 -n 128 -d $D -r $R -o jsonl -v >> "$OUT/rpc.jsonl" 2>> "$OUT/rpc-stderr.log"
-  log "rpc 3/1 $(basename $F) (rc $?)"
-  D31=$([ "$D" = 4096,0 ] && echo $D || echo 0)
-  GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc $RPC -dev RPC0/RPC1 -ts 3/1 -ngl 99 -fa 1 -p 512 -n 128 -d $D31 -r $R -o jsonl -v >> "$OUT/rpc.jsonl" 2>> "$OUT/rpc-stderr.log"
-  log "end $(basename $F) (rc $?)"
+  [ "${ONE_GPU:-0}" = 1 ] && { log "end $(basename $F)"; rm -f "$F"; continue; }
+  # runs 1-3: -ts 1/1 then 3/1 (runs 1-2: 3/1 at depth 0 only); run 4 adds 1/3 (rpc_matrix.py splits)
+  for TS in $(python3 validation/rpc/rpc_matrix.py splits); do
+    log "rpc $TS $(basename $F)"
+    DS=$([ "$D" = 4096,0 ] || [ "$TS" = 1/1 ] && echo $D || echo 0)
+    GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc $RPC -dev RPC0/RPC1 -ts $TS -ngl 99 -fa 1 -p 512 -n 128 -d $DS -r $R -o jsonl -v >> "$OUT/rpc.jsonl" 2>> "$OUT/rpc-stderr.log"
+    log "rpc $TS $(basename $F) done (rc $?)"
+  done
+  log "end $(basename $F)"
   rm -f "$F"
 done
 cleanup; trap - EXIT

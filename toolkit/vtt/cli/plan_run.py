@@ -134,7 +134,8 @@ def _emit(answers: list[dict], json_out: bool) -> None:
             n = a["network"]
             print(f"  network ({a['link']}): tg +{n['tg_ms_per_token']:.3f} ms/token (transfer {n['tg_transfer_ms']:.3f}, "
                   f"round trips {n['tg_round_trip_ms']:.3f}, rpc-server {n['tg_rpc_graph_ms']:.3f}, device sync "
-                  f"{n['tg_device_sync_ms']:.3f}); pp +{n['pp_s']:.4f} s; "
+                  f"{n['tg_device_sync_ms']:.3f}{', duty-cycle clocks %.3f' % n['tg_duty_clock_ms'] if n.get('tg_duty_clock_ms') else ''}"
+                  f"); pp +{n['pp_s']:.4f} s; "
                   f"one box would run tg {a['tg_tps_one_box']}, pp {a['pp_tps_one_box']}")
 
 

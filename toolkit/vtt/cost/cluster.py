@@ -19,6 +19,11 @@ Pure: no I/O. Everything here follows the pinned llama.cpp (llama-cpp-python 0.3
   plus the rpc-server's own per-graph work (RPC_CMD_GRAPH_COMPUTE / GRAPH_RECOMPUTE).
 Compute itself is a pipeline of one sequence: the devices run one after another, so a split model
 runs each device's share of the layers at that device's speed, then pays the network on top.
+
+Duty-cycle clocks (`duty_clock`, measured, not from the source): a GPU in a chain idles while the
+other devices and the link work; its driver lowers its clock to match, and its own layers run slower
+than the one-box calibration (taken busy, at full clock) says. validation/rpc/REPORT.md: two H200s
+over RPC, the one holding a quarter of the layers sampled at 405-765 MHz against 1,980 when busy.
 """
 
 from __future__ import annotations
@@ -245,6 +250,29 @@ def pp_network(a: ModelArch, devices, slots, link: LinkCost, q: dict) -> dict:
     mean_tokens = np.where(chunks > 0, n / np.maximum(chunks, 1), 0.0)
     n_kv = pad(np.ceil(np.asarray(q["depth"], dtype=float) + n / 2 + mean_tokens / 2).astype(np.int64), 256)
     return network_time_s(a, devices, slots, link, mean_tokens, n_kv, chunks, np.where(n > 0, 1, 0), q["flash_attn"])
+
+
+def duty_clock_factor(duty, knee: float, idle_factor: float = 0.0) -> np.ndarray:
+    """clock / clock_max of a GPU busy `duty` of the time: proportional to its duty below `knee`, full
+    above it, never below its idle clock. The law is fitted to sampled clocks (vtt.specs.cluster.DutyClock)."""
+    return np.clip(np.asarray(duty, dtype=float) / knee, idle_factor, 1.0)
+
+
+def chain_compute(c, net, knee: float | None = None, idle_factor: float = 0.0):
+    """Each device's compute with its duty-cycle clock. `c` (queries x devices): seconds each device
+    computes at full clock; `net` (queries,): seconds of the link and sync terms over the same span.
+    A device's duty is its share of the wall time as the one-box speeds and the network predict it;
+    its compute then takes c / factor (the kernels of one token or ubatch are clock-bound: measured
+    on the H200s, REPORT.md). Returns (duty, factor, extra seconds from lowered clocks, per query).
+    `knee` None: no clock model (factor 1)."""
+    c = np.atleast_2d(np.asarray(c, dtype=float))
+    wall = c.sum(axis=1) + np.asarray(net, dtype=float)
+    duty = np.where(wall[:, None] > 0, c / np.where(wall > 0, wall, 1.0)[:, None], 0.0)
+    if knee is None:
+        return duty, np.ones_like(duty), np.zeros(len(c))
+    f = duty_clock_factor(duty, knee, idle_factor)
+    slowed = np.where(c > 0, c / np.maximum(f, 1e-9), 0.0)
+    return duty, f, (slowed - c).sum(axis=1)
 
 
 def compute_shares(tp: TensorPlacement, slots: np.ndarray, n_devices: int) -> np.ndarray:

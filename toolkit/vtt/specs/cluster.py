@@ -32,6 +32,32 @@ class Link(Spec):
         return self.bandwidth_gbps * 1e9 / 8 * self.efficiency
 
 
+class DutyClock(Spec):
+    """How a GPU's clock follows its duty cycle (the share of a token's wall time it is busy): clock /
+    clock_max = duty / knee, at least idle_factor, at most 1. A device that holds few layers of a chain
+    idles while the others run, its driver lowers its clock, and its own layers run slower by
+    clock_max / clock (its kernels are clock-bound at these sizes). Fitted to sampled clocks, never to
+    tok/s (validation/rpc/analyze.py, run 3's clocks.csv.gz)."""
+
+    knee: float = Field(gt=0, le=1, description="duty at and above which the GPU holds its full clock")
+    idle_factor: float = Field(default=0.0, ge=0, le=1, description="idle clock / clock_max: the lowest factor")
+    source: str | None = None
+
+
+class RpcCalibration(Spec):
+    """Measured costs of one cluster's rpc-servers and link, overriding the link spec's declared ones.
+    The per-graph cost is the remote build and backend's (rpc-server receiving a graph, running it on its
+    own queue, synchronising), so it is measured on the cluster, not declared with the wire."""
+
+    rpc_graph_us: float | None = Field(default=None, ge=0, description="per remote device and graph, µs")
+    bandwidth_gbps: float | None = Field(default=None, gt=0, description=(
+        "payload rate of the RPC backend's tensor transfers (set_tensor / get_tensor through the remote "
+        "backend's staging copies), Gbit/s; replaces bandwidth x efficiency of the link"))
+    rtt_us: float | None = Field(default=None, gt=0)
+    duty_clock: DutyClock | None = None
+    calibrated_from: str | None = None
+
+
 class Box(Spec):
     name: str | None = None
     hardware: str
@@ -51,6 +77,8 @@ class Cluster(Spec):
         "the main host's own GPU is one of the devices (llama-server -ngl 99 --rpc ...); false when "
         "every device is an rpc-server and the main host keeps only the input layer and host buffers"))
     tensor_split: list[float] | None = Field(default=None, description="llama.cpp --tensor-split, in device order")
+    calibration: RpcCalibration | None = Field(default=None, description=(
+        "measured rpc-server and link costs of this cluster (override the link spec's declared values)"))
     notes: str | None = None
     sources: list[Source] = []
 
