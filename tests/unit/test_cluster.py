@@ -24,8 +24,16 @@ def test_tied_embeddings_are_duplicated_onto_the_output_device():
     tp = cc.place_tensors([("token_embd.weight", 100.0), ("output_norm.weight", 1.0), ("blk.0.attn_q.weight", 10.0),
                            ("blk.1.attn_q.weight", 10.0)], 2)
     assert tp.input_bytes == 100 and tp.output_bytes == 101 and tp.layer_bytes.tolist() == [10, 10]
+    assert tp.slot_tensors.tolist() == [1, 1, 2]  # per block, then the output layer (norm + duplicated embd)
     tp2 = cc.place_tensors([("token_embd.weight", 100.0), ("output.weight", 50.0)], 1)
-    assert tp2.output_bytes == 50
+    assert tp2.output_bytes == 50 and tp2.slot_tensors.tolist() == [0, 1]
+
+
+def test_the_graph_cost_counts_the_tensors_of_remote_slots_only():
+    devs = [cc.Device("Vulkan0", 0, 1.0, 1.0), cc.Device("RPC0", 1, 1.0, 1.0)]
+    slots = np.array([0, 0, 1, 1, 1])  # two blocks local, two remote, the output layer remote
+    assert cc.remote_tensors(devs, slots, np.array([9, 9, 9, 9, 2])) == 20
+    assert cc.remote_tensors(devs, np.zeros(5, dtype=int), np.array([9, 9, 9, 9, 2])) == 0
 
 
 def _glm(**kw):
@@ -161,18 +169,27 @@ def _h200(**kw):
 
 
 def test_cluster_calibration_overrides_the_link_spec():
+    from vtt.specs.catalog import default_world
+
+    cal = default_world().get_cluster("h200-vulkan-x2").calibration
+    assert cal.rpc_graph_us != 1900 and cal.bandwidth_gbps != 40 * 0.94  # not loopback's declared values
     a = _h200()
     n = a["network"]
-    assert n["rpc_graph_us"] == 685 and n["link_payload_gbps"] == pytest.approx(17.7)  # not loopback's 1900 µs, 40 Gbit/s
-    assert n["duty_clock"]["knee"] == pytest.approx(0.483) and "run3" in n["calibrated_from"]
+    assert n["rpc_graph_us"] == cal.rpc_graph_us and n["link_payload_gbps"] == pytest.approx(cal.bandwidth_gbps)
+    assert n["duty_clock"]["knee"] == pytest.approx(cal.duty_clock.knee) and "run3" in n["calibrated_from"]
+    # the per-graph cost: a fixed part per remote device, and a part per weight tensor of their layers
+    # (Llama 3.1 8B: 32 blocks x 9 + output norm and output = 290, every one on an rpc-server here)
+    assert n["remote_tensors"] == 290 and n["rpc_tensor_us"] == pytest.approx(cal.rpc_tensor_us, abs=1e-3)
+    assert n["tg_rpc_graph_ms"] == pytest.approx((2 * cal.rpc_graph_us + 290 * cal.rpc_tensor_us) / 1e3, abs=1e-4)
     # another link: its own declared rate, the remote boxes' measured per-graph cost and clock law
     b = _h200(link="10gbe")
-    assert b["network"]["link_payload_gbps"] == pytest.approx(9.4) and b["network"]["rpc_graph_us"] == 685
+    assert b["network"]["link_payload_gbps"] == pytest.approx(9.4) and b["network"]["rpc_graph_us"] == cal.rpc_graph_us
     assert b["network"]["duty_clock"] is not None
     # N boxes on a named link: no cluster measurements, the link spec's values
     c = plan_many([{"model": "llama-3.1-8b", "quant": "Q8_0", "context": 4224, "boxes": 2, "link": "loopback",
                     "hardware": "h200-141", "backend": "vulkan-nvidia"}])[0]
     assert c["network"]["rpc_graph_us"] == 1900 and c["network"]["tg_duty_clock_ms"] == 0
+    assert c["network"]["rpc_tensor_us"] == 0
 
 
 def test_a_skewed_split_pays_the_idle_device_clock():
@@ -201,7 +218,8 @@ def test_duty_clock_spec_is_validated():
 
 
 def test_h200_cluster_calibration_is_what_its_measurements_give():
-    # the committed calibration blocks are validation/rpc/chain.py's fit of run 3 (rpc1 rows, clocks)
+    # the committed calibration blocks are validation/rpc/chain.py's fit of runs 3 and 3b (rpc1 rows) and
+    # run 3's clocks
     import sys
     from pathlib import Path
 
@@ -219,6 +237,7 @@ def test_h200_cluster_calibration_is_what_its_measurements_give():
     for cid in ("h200-vulkan-x2", "h200-vulkan-rpc1"):
         c = default_world().get_cluster(cid).calibration
         assert c.rpc_graph_us == pytest.approx(cal["rpc_graph_s"] * 1e6, abs=0.5)
+        assert c.rpc_tensor_us == pytest.approx(cal["rpc_tensor_s"] * 1e6, abs=5e-4) and c.rpc_tensor_us > 0
         assert c.bandwidth_gbps == pytest.approx(cal["bytes_per_s"] * 8e-9, abs=0.05)
         assert c.duty_clock.knee == pytest.approx(cal["knee"], abs=5e-4)
         assert c.duty_clock.idle_factor == pytest.approx(cal["idle_factor"], abs=5e-4)

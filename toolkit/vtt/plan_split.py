@@ -109,7 +109,8 @@ def link_cost(cl: Cluster, link) -> tuple[cc.LinkCost, object]:
             bps = cal.bandwidth_gbps * 1e9 / 8 if cal.bandwidth_gbps else bps
             rtt = cal.rtt_us * 1e-6 if cal.rtt_us else rtt
         graph = cal.rpc_graph_us * 1e-6 if cal.rpc_graph_us is not None else graph
-    return cc.LinkCost(bps, rtt, graph), cal
+    per_tensor = cal.rpc_tensor_us * 1e-6 if cal is not None and cal.rpc_tensor_us else 0.0
+    return cc.LinkCost(bps, rtt, graph, per_tensor), cal
 
 
 _FIXED: dict = {}
@@ -202,8 +203,8 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
             f_tok, f_ub = _fixed_costs(world, *key)
             sync_tok += f_tok
             sync_pp += chunks * f_ub
-    tgn = cc.tg_network(rm.arch, devs, sp.slots, lc, qd)
-    ppn = cc.pp_network(rm.arch, devs, sp.slots, lc, qd)
+    tgn = cc.tg_network(rm.arch, devs, sp.slots, lc, qd, tp.slot_tensors)
+    ppn = cc.pp_network(rm.arch, devs, sp.slots, lc, qd, tp.slot_tensors)
     net_tok = np.broadcast_to(tgn["total_s"], (len(qs),)) + sync_tok
     net_pp = np.broadcast_to(ppn["total_s"], (len(qs),)) + sync_pp
     # a device busy a small share of each token runs at a lowered clock (the cluster's measured law)
@@ -277,7 +278,8 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
                 "output_remote": tgn["output_remote"],
                 "link_gbps": link.bandwidth_gbps, "link_efficiency": link.efficiency,
                 "link_payload_gbps": round(lc.bytes_per_s * 8e-9, 3), "rtt_us": round(lc.rtt_s * 1e6, 2),
-                "rpc_graph_us": round(lc.rpc_graph_s * 1e6, 1), "duty_clock": dc.model_dump() if dc is not None else None,
+                "rpc_graph_us": round(lc.rpc_graph_s * 1e6, 1), "rpc_tensor_us": round(lc.rpc_tensor_s * 1e6, 3),
+                "remote_tensors": tgn["remote_tensors"], "duty_clock": dc.model_dump() if dc is not None else None,
                 "calibrated_from": cal.calibrated_from if cal is not None else link.calibrated_from,
             },
         })

@@ -134,9 +134,9 @@ def main(res_dir: Path, predictions: Path = HERE / "predictions.jsonl") -> dict:
         "speed_link_calibrated_loo": {"tg_median_abs_err": med(x["err"] for x in loo if x["test"] == "tg"),
                                       "pp_median_abs_err": med(x["err"] for x in loo if x["test"] == "pp"), "rows": loo},
         "speed_chain_heldout": {
-            "method": "validation/rpc/chain.py: link from rpc1 rows, duty_clock from clocks; run 3 leave-one-model-out, runs 1-2 leave-run-out",
+            "method": "validation/rpc/chain.py: link (fixed + per-tensor graph cost, payload rate) from the rpc1 rows of runs 3 and 3b, duty_clock from run 3 clocks; runs 3/3b leave-one-model-out, runs 1-2 leave-run-out",
             **{f"{t}_median_abs_err_{k}": med(o[f"err_{k}"] for o in ch_rows if o["test"] == t and o["config"] == "x2")
-               for t in ("tg", "pp") for k in ("before", "link", "duty_clock")},
+               for t in ("tg", "pp") for k in ("before", "link", "fixed_graph", "duty_clock")},
             "summary": [r for r in (ch["summary"] if ch else []) if r["run"] == run], "rows": ch_rows},
     }
 

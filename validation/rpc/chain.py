@@ -36,11 +36,13 @@ from vtt.cost.cluster import chain_compute, duty_clock_factor
 
 HERE = Path(__file__).resolve().parent
 RUNS = {"run1": ("results-h200", "predictions.jsonl"), "run2": ("results-h200-run2", "predictions-run2.jsonl"),
-        "run3": ("results-h200-run3", "predictions-run3.jsonl")}
+        "run3": ("results-h200-run3", "predictions-run3.jsonl"),
+        "run3b": ("results-h200-run3b", "predictions-run3.jsonl")}  # one GPU: local + rpc1 of two more models
 if (HERE / "results-h200-run4" / "rpc.jsonl").exists():  # run 4 (run_gpu.sh RPC_MODELS=run4): leave-run-out too
     RUNS["run4"] = ("results-h200-run4", "predictions-run4.jsonl")
 SPLITS = (("rpc1", [1.0]), ("x2", [1.0, 1.0]), ("x2", [3.0, 1.0]), ("x2", [1.0, 3.0]))
-CAL_RUN = "run3"  # the only run with rpc1 rows and clock samples
+CAL_RUN = "run3"  # the run whose clocks fit the clock law (and the "before" method's link)
+LINK_RUNS = ("run3", "run3b")  # the runs with rpc1 rows: the link is fitted on them, leave-one-model-out
 RTT_S = 25e-6  # specs/links/loopback.yaml (run 3's fingerprint measured 18 µs for a python echo)
 
 
@@ -56,6 +58,30 @@ def _rows(p: Path) -> list[dict]:
 
 def _tps(r: dict) -> float:
     return statistics.median(r["samples_ts"]) if r.get("samples_ts") else r["avg_ts"]
+
+
+_TENSORS: dict[str, int] = {}
+
+
+def graph_tensors(model_file: str) -> int:
+    """Weight tensors of a model's blocks and output layer: what the rpc-servers' graphs are built
+    around when they hold every layer (rpc1, and both H200 splits: the main process keeps none)."""
+    if model_file not in _TENSORS:
+        import tempfile
+
+        sys.path.insert(0, str(HERE.parent / "gpu"))
+        from matrix import write
+
+        from vtt.cost.cluster import place_tensors
+        from vtt.gguf.reader import read_gguf_header
+
+        stem = model_file.removesuffix(".gguf")
+        model, n_layer, wtype = stem.rsplit("-", 2)
+        path = write(model, int(n_layer.rstrip("L")), wtype, Path(tempfile.mkdtemp(prefix="vtt-chain-")), header_only=True)
+        h = read_gguf_header(path)
+        tp = place_tensors([(t.name, float(t.n_bytes)) for t in h.tensors], int(n_layer.rstrip("L")))
+        _TENSORS[model_file] = int(tp.slot_tensors.sum())
+    return _TENSORS[model_file]
 
 
 def load_rows() -> list[dict]:
@@ -88,6 +114,7 @@ def load_rows() -> list[dict]:
                     "bytes": n["tg_bytes_per_token"] if test == "tg" else n["pp_bytes"],
                     "sync_s": n["tg_device_sync_ms"] * 1e-3 if test == "tg" else n["pp_device_sync_s"],
                     "graphs": 1 if test == "tg" else max(1, -(-per // 512)),
+                    "tensors": graph_tensors(m),
                 })
     return out
 
@@ -96,23 +123,32 @@ def predict_s(x: dict, cal: dict, clock: bool = True) -> tuple[float, list, list
     """Seconds per graph span (a token, or the prompt) through the chain; (time, duties, clock factors)."""
     c = np.array([[s * x["per"] / x["local_tps"] for s in x["shares"]]])
     net = (x["bytes"] / cal["bytes_per_s"] + x["graphs"] * x["remote_devices"] * (RTT_S + cal["rpc_graph_s"])
-           + x["sync_s"])
+           + x["graphs"] * x["tensors"] * cal.get("rpc_tensor_s", 0.0) + x["sync_s"])
     knee = cal.get("knee") if clock else None
     duty, f, extra = chain_compute(c, np.array([net]), knee, cal.get("idle_factor", 0.0))
     return float(c.sum() + net + extra[0]), duty[0].tolist(), f[0].tolist()
 
 
-def fit_link(rows: list[dict]) -> dict:
+def fit_link(rows: list[dict], per_tensor: bool = True) -> dict:
     """Per-graph cost (tg) and payload rate (pp) from rpc1 rows: tg pays mostly the graph cost, pp512
-    mostly the bytes; solved together by a few alternations of the two medians."""
+    mostly the bytes; solved together by a few alternations. The graph cost is a fixed part plus a part
+    per tensor of the graph (least squares over the tg rows) where the rows have graphs of more than one
+    size, else one median."""
     r1 = [x for x in rows if x["config"] == "rpc1"]
-    g, bps = 1e-3, 5e9
+    tg = [x for x in r1 if x["test"] == "tg"]
+    sizes = np.array([x["tensors"] for x in tg], dtype=float)
+    g, gt, bps = 1e-3, 0.0, 5e9
     for _ in range(8):
-        g = statistics.median(x["per"] / x["measured_tps"] - x["per"] / x["local_tps"] - x["bytes"] / bps - RTT_S
-                              for x in r1 if x["test"] == "tg")
-        bps = statistics.median(x["bytes"] / (x["per"] / x["measured_tps"] - x["per"] / x["local_tps"] - RTT_S - g)
-                                for x in r1 if x["test"] == "pp")
-    return {"rpc_graph_s": max(g, 0.0), "bytes_per_s": bps}
+        extra = np.array([x["per"] / x["measured_tps"] - x["per"] / x["local_tps"] - x["bytes"] / bps - RTT_S for x in tg])
+        if per_tensor and len(set(sizes)) > 1:
+            (g, gt), *_ = np.linalg.lstsq(np.c_[np.ones_like(sizes), sizes], extra, rcond=None)
+            if gt < 0:  # a graph cost that falls with the graph is no physics: one fixed cost then
+                g, gt = float(np.median(extra)), 0.0
+        else:
+            g, gt = float(np.median(extra)), 0.0
+        bps = statistics.median(x["bytes"] / (x["per"] / x["measured_tps"] - x["per"] / x["local_tps"] - RTT_S - g
+                                              - gt * x["tensors"]) for x in r1 if x["test"] == "pp")
+    return {"rpc_graph_s": max(float(g), 0.0), "rpc_tensor_s": float(gt), "bytes_per_s": bps}
 
 
 # ---- clocks: run 3 sampled nvidia-smi's SM clock every 200 ms (run_gpu.sh) ----
@@ -131,6 +167,8 @@ def clock_windows(run: str = CAL_RUN) -> list[dict]:
         samples.append((_utc(f[0], "%Y/%m/%d %H:%M:%S.%f"), int(f[1]), int(f[2].split()[0])))
     tests = []
     for cfg, name in (("local", "local.jsonl"), ("rpc1", "rpc1.jsonl"), ("x2", "rpc.jsonl")):
+        if not (res / name).exists():  # run 3b: one GPU, no splits
+            continue
         for r in _rows(res / name):
             tests.append((_utc(r["test_time"], "%Y-%m-%dT%H:%M:%SZ"), cfg, r))
     tests.sort(key=lambda t: t[0])
@@ -178,9 +216,10 @@ def fit_knee(pts: list[dict], idle_factor: float) -> float:
     return float(knees[int(np.argmin(err))])
 
 
-def calibrate(rows: list[dict], windows, clock_max: float, idle: float, exclude_model: str | None = None) -> dict:
-    train = [r for r in rows if r["run"] == CAL_RUN and r["model"] != exclude_model]
-    cal = fit_link(train)
+def calibrate(rows: list[dict], windows, clock_max: float, idle: float, exclude_model: str | None = None,
+              per_tensor: bool = True) -> dict:
+    train = [r for r in rows if r["run"] in LINK_RUNS and r["model"] != exclude_model]
+    cal = fit_link(train, per_tensor)
     pts = clock_points([w for w in windows if w["model"] != exclude_model], rows, cal)
     cal["idle_factor"] = idle / clock_max
     cal["knee"] = fit_knee(pts, cal["idle_factor"])
@@ -200,22 +239,29 @@ def old_graph_cost(rows: list[dict], exclude_model: str | None) -> float:
 def score() -> dict:
     rows = load_rows()
     windows, clock_max, idle = clock_windows()
-    cals = {m: calibrate(rows, windows, clock_max, idle, m) for m in {r["model"] for r in rows if r["run"] == CAL_RUN}}
+    held_models = sorted({r["model"] for r in rows if r["run"] in LINK_RUNS})
+    cals = {m: calibrate(rows, windows, clock_max, idle, m) for m in held_models}
+    fixed = {m: calibrate(rows, windows, clock_max, idle, m, per_tensor=False) for m in held_models}
     cal_all = calibrate(rows, windows, clock_max, idle)
+    fixed_all = calibrate(rows, windows, clock_max, idle, per_tensor=False)
     out = []
     for x in rows:
-        held = x["run"] == CAL_RUN
+        held = x["run"] in LINK_RUNS
         cal = cals[x["model"]] if held else cal_all
+        cal_fixed = fixed[x["model"]] if held else fixed_all
         old = {"rpc_graph_s": old_graph_cost(rows, x["model"] if held else None), "bytes_per_s": 5e9}
         meas_s = x["per"] / x["measured_tps"]
         t_old, _, _ = predict_s(x, old, clock=False)
         t_link, _, _ = predict_s(x, cal, clock=False)
+        t_fixed, _, _ = predict_s(x, cal_fixed, clock=True)
         t_clock, duty, f = predict_s(x, cal, clock=True)
         out.append({k: x[k] for k in ("run", "model", "config", "split", "test", "depth", "measured_tps", "local_tps")}
-                   | {"fold": "leave-one-model-out (run 3)" if held else "leave-run-out (fitted on run 3)",
-                      "err_before": meas_s / t_old - 1, "err_link": meas_s / t_link - 1, "err_duty_clock": meas_s / t_clock - 1,
+                   | {"fold": "leave-one-model-out (runs 3, 3b)" if held else "leave-run-out (fitted on runs 3, 3b)",
+                      "err_before": meas_s / t_old - 1, "err_link": meas_s / t_link - 1,
+                      "err_fixed_graph": meas_s / t_fixed - 1, "err_duty_clock": meas_s / t_clock - 1,
                       "duty": [round(v, 3) for v in duty], "clock_factor": [round(v, 3) for v in f],
-                      "rpc_graph_us": round(cal["rpc_graph_s"] * 1e6, 1), "payload_gbps": round(cal["bytes_per_s"] * 8e-9, 2),
+                      "rpc_graph_us": round(cal["rpc_graph_s"] * 1e6, 1), "rpc_tensor_us": round(cal["rpc_tensor_s"] * 1e6, 3),
+                      "tensors": x["tensors"], "payload_gbps": round(cal["bytes_per_s"] * 8e-9, 2),
                       "knee": round(cal["knee"], 3), "rpc_graph_us_before": round(old["rpc_graph_s"] * 1e6, 1)})
     return {"rows": out, "calibration_all_run3": {k: (round(v, 9) if isinstance(v, float) else v) for k, v in cal_all.items()},
             "calibration_folds": {m: {k: (round(v, 9) if isinstance(v, float) else v) for k, v in c.items()} for m, c in cals.items()},
@@ -247,7 +293,7 @@ def summarize(out: list[dict]) -> list[dict]:
                 if not sel:
                     continue
                 row = {"run": run, "config": cfg, "split": "/".join(f"{v:g}" for v in split), "test": test, "n": len(sel)}
-                for k in ("before", "link", "duty_clock"):
+                for k in ("before", "link", "fixed_graph", "duty_clock"):
                     e = [abs(o[f"err_{k}"]) for o in sel]
                     row[k] = [round(statistics.median(e), 3), round(max(e), 3)]
                 summ.append(row)
@@ -257,7 +303,7 @@ def summarize(out: list[dict]) -> list[dict]:
             if not sel:
                 continue
             row = {"run": "all", "config": "x2", "split": "/".join(f"{v:g}" for v in split), "test": test, "n": len(sel)}
-            for k in ("before", "link", "duty_clock"):
+            for k in ("before", "link", "fixed_graph", "duty_clock"):
                 e = [abs(o[f"err_{k}"]) for o in sel]
                 row[k] = [round(statistics.median(e), 3), round(max(e), 3)]
             summ.append(row)
@@ -265,11 +311,11 @@ def summarize(out: list[dict]) -> list[dict]:
 
 
 def table(s: dict) -> str:
-    lines = ["| run | config | split | test | rows | before: median / max | rpc1-calibrated link | + duty_clock |",
-             "|---|---|---|---|---:|---:|---:|---:|"]
+    lines = ["| run | config | split | test | rows | before: median / max | rpc1-calibrated link | + duty_clock, one graph cost | + duty_clock, graph cost per tensor |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for r in s["summary"]:
         f = lambda v: f"{100 * v[0]:.1f} / {100 * v[1]:.1f} %"  # noqa: E731
-        lines.append(f"| {r['run']} | {r['config']} | {r['split']} | {r['test']} | {r['n']} | {f(r['before'])} | {f(r['link'])} | {f(r['duty_clock'])} |")
+        lines.append(f"| {r['run']} | {r['config']} | {r['split']} | {r['test']} | {r['n']} | {f(r['before'])} | {f(r['link'])} | {f(r['fixed_graph'])} | {f(r['duty_clock'])} |")
     return "\n".join(lines)
 
 
@@ -277,12 +323,12 @@ if __name__ == "__main__":
     s = score()
     if len(sys.argv) > 1 and sys.argv[1] == "calibrate":
         c = s["calibration_all_run3"]
-        print(f"calibration:\n  rpc_graph_us: {c['rpc_graph_s'] * 1e6:.0f}\n  bandwidth_gbps: {c['bytes_per_s'] * 8e-9:.1f}\n"
+        print(f"calibration:\n  rpc_graph_us: {c['rpc_graph_s'] * 1e6:.0f}\n  rpc_tensor_us: {c['rpc_tensor_s'] * 1e6:.3f}\n  bandwidth_gbps: {c['bytes_per_s'] * 8e-9:.1f}\n"
               f"  duty_clock: {{knee: {c['knee']:.3f}, idle_factor: {c['idle_factor']:.3f}}}")
     else:
         (HERE / "chain-analysis.json").write_text(json.dumps(s, indent=1) + "\n")
         print(table(s))
         for m, c in s["calibration_folds"].items():
-            print(f"fold without {m}: rpc_graph_us {c['rpc_graph_s'] * 1e6:.0f}, payload {c['bytes_per_s'] * 8e-9:.1f} Gbit/s, knee {c['knee']:.3f}")
+            print(f"fold without {m}: rpc_graph_us {c['rpc_graph_s'] * 1e6:.0f} + {c['rpc_tensor_s'] * 1e6:.3f} per tensor, payload {c['bytes_per_s'] * 8e-9:.1f} Gbit/s, knee {c['knee']:.3f}")
         c = s["calibration_all_run3"]
-        print(f"all of run 3: rpc_graph_us {c['rpc_graph_s'] * 1e6:.0f}, payload {c['bytes_per_s'] * 8e-9:.1f} Gbit/s, knee {c['knee']:.3f}, idle {c['idle_factor']:.3f}")
+        print(f"all of runs 3, 3b: rpc_graph_us {c['rpc_graph_s'] * 1e6:.0f} + {c['rpc_tensor_s'] * 1e6:.3f} per tensor, payload {c['bytes_per_s'] * 8e-9:.1f} Gbit/s, knee {c['knee']:.3f}, idle {c['idle_factor']:.3f}")

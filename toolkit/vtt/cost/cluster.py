@@ -16,7 +16,8 @@ Pure: no I/O. Everything here follows the pinned llama.cpp (llama-cpp-python 0.3
   mask: F16 with flash attention, else F32, src/llama-graph.cpp build_attn_inp_kq_mask) and hands back the residual stream where they end, or the logits when it holds the
   output layer. Between two remote boxes the main host relays (get_tensor, then set_tensor). Every
   remote device costs one synchronous round trip per graph (the get_tensor that waits for its graph)
-  plus the rpc-server's own per-graph work (RPC_CMD_GRAPH_COMPUTE / GRAPH_RECOMPUTE).
+  plus the rpc-server's own per-graph work (RPC_CMD_GRAPH_COMPUTE / GRAPH_RECOMPUTE): a fixed part
+  and a part per tensor of the graph it is sent (LinkCost.rpc_tensor_s).
 Compute itself is a pipeline of one sequence: the devices run one after another, so a split model
 runs each device's share of the layers at that device's speed, then pays the network on top.
 
@@ -59,6 +60,11 @@ class LinkCost:
     bytes_per_s: float
     rtt_s: float
     rpc_graph_s: float
+    # per weight tensor of a remote device's layers, per graph: ggml-rpc's serialize_graph sends every
+    # node and source tensor of the device's graph (rpc_tensor, ~300 bytes each) and the rpc-server
+    # rebuilds them (deserialize_graph -> create_node); the nodes follow the weights a layer holds.
+    # Measured on one rpc-server (validation/rpc/REPORT.md: Llama 8 against 32 layers).
+    rpc_tensor_s: float = 0.0
 
 
 def split_slots(n_layer_all: int, shares) -> np.ndarray:
@@ -79,11 +85,13 @@ class TensorPlacement:
     input_bytes: float  # token_embd and other non-block tensors: the main host's CPU buffer
     layer_bytes: np.ndarray  # per block (n_layer_all)
     output_bytes: float  # output norm + output.weight (or the duplicated token_embd): the output device
+    slot_tensors: np.ndarray | None = None  # weight tensors per slot (blocks, then the output layer)
 
 
 def place_tensors(tensors, n_layer_all: int) -> TensorPlacement:
     """`tensors`: (name, bytes) pairs. Names follow llama.cpp's LLM_TENSOR_NAMES."""
     layers = np.zeros(n_layer_all)
+    counts = np.zeros(n_layer_all + 1, dtype=np.int64)
     inp = out = 0.0
     names = set()
     embd = 0.0
@@ -97,17 +105,20 @@ def place_tensors(tensors, n_layer_all: int) -> TensorPlacement:
                 continue
             if 0 <= il < n_layer_all:
                 layers[il] += nbytes
+                counts[il] += 1
                 continue
             inp += nbytes
         elif name.startswith("output"):  # output.weight, output_norm.weight/.bias, output.bias
             out += nbytes
+            counts[-1] += 1
         else:
             if name == "token_embd.weight":
                 embd = nbytes
             inp += nbytes
     if "output.weight" not in names:  # tied embeddings: llama.cpp duplicates token_embd onto the output device
         out += embd
-    return TensorPlacement(inp, layers, out)
+        counts[-1] += 1
+    return TensorPlacement(inp, layers, out, counts)
 
 
 def kv_bytes_per_layer(a: ModelArch, q: dict, bk: np.ndarray, bv: np.ndarray, n_layer_all: int) -> np.ndarray:
@@ -212,11 +223,20 @@ def chain_crossings(devices: list[Device], slots: np.ndarray) -> tuple[int, bool
     return cross, out_remote, n_remote
 
 
+def remote_tensors(devices: list[Device], slots: np.ndarray, slot_tensors) -> int:
+    """Weight tensors in the slots that remote devices run (what their graphs are built around)."""
+    if slot_tensors is None:
+        return 0
+    remote = np.array([devices[int(d)].remote for d in slots])
+    return int(np.asarray(slot_tensors)[remote].sum())
+
+
 def network_time_s(a: ModelArch, devices: list[Device], slots: np.ndarray, link: LinkCost,
-                   tokens, n_kv, n_graphs, n_outputs, flash_attn=True) -> dict[str, np.ndarray]:
+                   tokens, n_kv, n_graphs, n_outputs, flash_attn=True, slot_tensors=None) -> dict[str, np.ndarray]:
     """Seconds the link adds over `n_graphs` graphs of `tokens` tokens each (arrays), attending
     `n_kv` cells, with `n_outputs` logits rows fetched in all. Each term named."""
     cross, out_remote, n_remote = chain_crossings(devices, slots)
+    n_tensors = remote_tensors(devices, slots, slot_tensors)
     tokens = np.asarray(tokens, dtype=float)
     n_graphs = np.asarray(n_graphs, dtype=float)
     has_attn = MIXER_FULL in a.mixers or MIXER_SWA in a.mixers
@@ -228,28 +248,29 @@ def network_time_s(a: ModelArch, devices: list[Device], slots: np.ndarray, link:
     bytes_total = n_graphs * (act + inputs) + logits
     t_bytes = bytes_total / link.bytes_per_s
     t_rtt = n_graphs * n_remote * link.rtt_s
-    t_rpc = n_graphs * n_remote * link.rpc_graph_s
+    t_rpc = n_graphs * (n_remote * link.rpc_graph_s + n_tensors * link.rpc_tensor_s)
     return {"bytes": bytes_total, "transfer_s": t_bytes, "round_trip_s": t_rtt, "rpc_graph_s": t_rpc,
             "total_s": t_bytes + t_rtt + t_rpc, "crossings_per_graph": cross, "remote_devices": n_remote,
-            "output_remote": out_remote}
+            "remote_tensors": n_tensors, "output_remote": out_remote}
 
 
-def tg_network(a: ModelArch, devices, slots, link: LinkCost, q: dict) -> dict:
+def tg_network(a: ModelArch, devices, slots, link: LinkCost, q: dict, slot_tensors=None) -> dict:
     """Per generated token (llama-bench -n G -d D): one graph of one token at the mean position."""
     n_gen = np.maximum(np.asarray(q["n_gen"], dtype=float), 1)
     pos = np.asarray(q["depth"], dtype=float) + (n_gen + 1) / 2
     n_kv = pad(np.ceil(pos).astype(np.int64), 256)
-    return network_time_s(a, devices, slots, link, 1, n_kv, 1, 1, q["flash_attn"])
+    return network_time_s(a, devices, slots, link, 1, n_kv, 1, 1, q["flash_attn"], slot_tensors)
 
 
-def pp_network(a: ModelArch, devices, slots, link: LinkCost, q: dict) -> dict:
+def pp_network(a: ModelArch, devices, slots, link: LinkCost, q: dict, slot_tensors=None) -> dict:
     """Over a whole prompt (llama-bench -p P -d D): ceil(P / ubatch) graphs, one logits row."""
     n = np.asarray(q["n_prompt"], dtype=float)
     ub = np.maximum(np.asarray(q["n_ubatch"], dtype=float), 1)
     chunks = np.ceil(n / ub)
     mean_tokens = np.where(chunks > 0, n / np.maximum(chunks, 1), 0.0)
     n_kv = pad(np.ceil(np.asarray(q["depth"], dtype=float) + n / 2 + mean_tokens / 2).astype(np.int64), 256)
-    return network_time_s(a, devices, slots, link, mean_tokens, n_kv, chunks, np.where(n > 0, 1, 0), q["flash_attn"])
+    return network_time_s(a, devices, slots, link, mean_tokens, n_kv, chunks, np.where(n > 0, 1, 0), q["flash_attn"],
+                          slot_tensors)
 
 
 def duty_clock_factor(duty, knee: float, idle_factor: float = 0.0) -> np.ndarray:

@@ -50,6 +50,9 @@ class RpcCalibration(Spec):
     own queue, synchronising), so it is measured on the cluster, not declared with the wire."""
 
     rpc_graph_us: float | None = Field(default=None, ge=0, description="per remote device and graph, µs")
+    rpc_tensor_us: float | None = Field(default=None, ge=0, description=(
+        "per weight tensor of the remote devices' layers and graph, µs (ggml-rpc sends and rebuilds every "
+        "tensor of a graph); default 0"))
     bandwidth_gbps: float | None = Field(default=None, gt=0, description=(
         "payload rate of the RPC backend's tensor transfers (set_tensor / get_tensor through the remote "
         "backend's staging copies), Gbit/s; replaces bandwidth x efficiency of the link"))
