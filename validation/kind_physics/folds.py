@@ -43,6 +43,20 @@ def main() -> None:
                                           f"{st[s]['median']:5.1f} ({100 * st[s]['coverage']:3.0f}%) n={st[s]['n']}")
                               for s in SLICES)
             print(f"    held-out {f:12s} {cells}")
+    # pooled over the 2026 groups (every row once per scheme): the overall figure a change must improve
+    from vtt.calibrate.report.compute import slice_mask
+    from vtt.calibrate.validate import abs_pct
+
+    for scheme in SCHEMES:
+        cells = []
+        for s in SLICES:
+            errs = [abs_pct(g.cvs[scheme].predicted, g.cvs[scheme].ds.measured)[slice_mask(g.cvs[scheme], s)
+                                                                                   & np.isfinite(g.cvs[scheme].predicted)]
+                    for g in groups if g.era == "2026" and scheme in g.cvs]
+            e = np.concatenate(errs)
+            out[f"2026 pooled {scheme}"] = out.get(f"2026 pooled {scheme}", {}) | {s: [float(np.median(e)), None, len(e)]}
+            cells.append(f"{s}: {np.median(e):5.1f} (n={len(e)})")
+        print(f"{'2026 pooled ' + scheme:32s} " + "  ".join(cells))
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(out, fh, indent=1)
