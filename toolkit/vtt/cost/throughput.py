@@ -268,7 +268,7 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
     # upper bound). Charged per token before, it overstated prefill by the lm_head's share of the
     # active params: 2 % for Llama 2 7B, 9 % Qwen3-30B-A3B, 16-17 % gpt-oss-20b, Qwen3.6-35B-A3B and
     # Gemma 3 4B (large vocabularies on few active params), which per-family ce / moe_pp absorbed.
-    p_tok = f.p_active if f.p_output is None else f.p_active - f.p_output
+    p_tok = f.p_active if f.p_output is None else np.maximum(f.p_active - f.p_output, 0.0)
     ce = ce * np.where(f.is_moe, _p(params, "moe_pp"), 1.0)
     t_mm = 2.0 * (p_tok * n + (0.0 if f.p_output is None else f.p_output * chunks)) / (ce * f.peak_flops)
     if f.n_expert_frac is not None and f.p_expert_active is not None:
