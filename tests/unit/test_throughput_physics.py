@@ -156,3 +156,40 @@ def test_hip_vec_decode_kernel_scales_only_its_kv_bytes():
     assert decode_time_s(vec, slow, 0)[0] == decode_time_s(vec, PARAM_DEFAULTS, 0)[0]
     nofa = _features(dec_vec_full=one, flash_attn=np.zeros(1, bool))
     assert decode_time_s(nofa, slow, 32768)[0] == decode_time_s(nofa, PARAM_DEFAULTS, 32768)[0]
+
+
+def test_prompt_pays_the_output_projection_once_per_ubatch_not_per_token():
+    """llama-bench and llama-server ask logits of a prompt's last token only: a 0.5B-param lm_head
+    (248K vocab x 2048) is charged once per ubatch, so prefill is faster by ~its share of the FLOPs,
+    while decode (every token returns logits) is unchanged."""
+    import numpy as np
+
+    from vtt.cost.throughput import PARAM_DEFAULTS, prefill_time_s, tg_tps
+
+    d0 = {"depth": np.zeros(1), "n_prompt": np.full(1, 512.0), "p_active": np.full(1, 3e9)}
+    before = prefill_time_s(_features(**d0), PARAM_DEFAULTS)[0]
+    after = prefill_time_s(_features(**d0, p_output=np.full(1, 0.5e9)), PARAM_DEFAULTS)[0]
+    t_mm = 2.0 * 3e9 * 512 / (PARAM_DEFAULTS["ce_k"] * 59.4e12)
+    assert abs((before - after) - t_mm * (0.5 / 3) * (1 - 1 / 512)) < 1e-9
+    gen = {"n_prompt": np.zeros(1), "n_gen": np.full(1, 128.0), "depth": np.zeros(1)}
+    assert tg_tps(_features(**gen, p_output=np.full(1, 0.5e9)), PARAM_DEFAULTS)[0] == tg_tps(_features(**gen), PARAM_DEFAULTS)[0]
+
+
+def test_catalog_features_carry_the_output_projection():
+    """speed_features gives p_output = n_embd x n_vocab (tied or not), a part of p_active."""
+    import numpy as np
+
+    from vtt.cost.predict import speed_features
+    from vtt.plan import resolve_model
+    from vtt.specs.catalog import load_world
+
+    world = load_world()
+    hw = world.get_hardware("strix-halo-128")
+    q = {"context": np.array([4096]), "depth": np.array([0]), "n_prompt": np.array([512]), "n_gen": np.array([0]),
+         "n_ubatch": np.array([512]), "parallel": np.array([1]), "flash_attn": np.array([True]),
+         "type_k": ["f16"], "type_v": ["f16"]}
+    for model, quant in (("qwen3-30b-a3b", "Q4_K_M"), ("gemma-3-4b", "Q4_K_M")):
+        rm = resolve_model(world, model, quant, None)
+        f = speed_features(rm, hw, q, world.get_backend("vulkan-radv"))
+        assert f.p_output[0] == rm.arch.n_embd * rm.arch.n_vocab
+        assert 0.05 < f.p_output[0] / f.p_active[0] < 0.3  # 152K / 262K vocabularies on 3-4B active params

@@ -1,7 +1,8 @@
 """The coverage cells of the shipped H200 quick calibration (specs/calibrations/h200-141/vulkan-nvidia.yaml),
 from the rows its fit used: results-mla/quick.jsonl (and results-mla/ops.jsonl), read as device.py's `fit` read
-them on the H200. Only the `coverage` key is written: the parameters stay what was measured and scored
-(a refit with today's vtt is not identical: it also takes fa_hw2 from the operator rows, see --check).
+them on the H200. Only the `coverage` key is written; the parameters are what
+validation/kind_physics/refit_h200.py fits from the same rows with today's speed model (the device's own
+fit, in the form of that day, is results-mla/calibration_quick.yaml; --check prints a refit's differences).
 
     .venv/bin/python validation/h200/shipped_coverage.py           # rewrite the shipped file's coverage
     .venv/bin/python validation/h200/shipped_coverage.py --check   # print cells and the refit's differences

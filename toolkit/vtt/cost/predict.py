@@ -88,6 +88,7 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
         w_decode_bytes=w.decode_bytes * ones,
         w_stream_bytes=stream * ones,
         p_active=w.params_matmul_active * ones,
+        p_output=float(a.n_embd) * float(a.n_vocab) * ones,
         is_moe=np.full(n, a.is_moe),
         family_idx=np.full(n, fam_idx),
         n_layers=a.n_layer_run * ones,

@@ -9,7 +9,8 @@ decode (one token at KV position p):
     dq[family] is the mat-vec kernel's bandwidth relative to K-quants (dq_k = 1): e.g. BF16 on a
     Vulkan driver without bf16 support is converted on the fly and reads far slower.
 prefill (n_prompt tokens at depth d, in ubatches of u):
-    t = 2 * P_active * n_prompt / (compute_eff[family] * moe_factor * peak)
+    t = 2 * ((P_active - P_output) * n_prompt + P_output * chunks) / (compute_eff[family] * moe_factor * peak)
+          [the lm_head runs on a prompt's output rows only: one per ubatch at most]
         + 2 * P_expert * n_prompt * (s(32) / s(tpe) - 1) / (compute_eff * moe_factor * peak)
           [routed-expert GEMMs of tpe = min(n_prompt, u) * used / n_expert rows, s(t) = t / (t + h)]
         + chunks * W_stream / (bw_eff * BW)
@@ -170,6 +171,9 @@ class SpeedFeatures:
     # KV cells per query a sliding layer's FA kernel computes and reads (None: swa_cells, the whole
     # SWA view): vtt.cost.attention.swa_fa_cells (Vulkan skips masked blocks: the window + one block)
     swa_fa_cells: np.ndarray | None = None
+    # output (lm_head) matmul params, part of p_active: a prompt computes logits for its last token
+    # only (None: every prompt token pays them, as before)
+    p_output: np.ndarray | None = None
 
     def __len__(self):
         return len(self.n_prompt)
@@ -256,8 +260,17 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
     n = f.n_prompt.astype(float)
     chunks = np.ceil(n / np.maximum(f.n_ubatch, 1))
     ce = np.array([_p(params, f"ce_{fam}") for fam in FAMILIES])[f.family_idx]
+    # The output projection runs on the rows that return logits. llama-bench's prompt test decodes
+    # common_batch_get_one batches (common.cpp: output = i == n_tokens - 1), llama-server asks for a
+    # prompt's last token, and every model graph keeps only the output rows before its last layer's
+    # FFN and the lm_head (build_inp_out_ids, llama-graph.cpp; ggml_get_rows(cur, inp_out_ids) in
+    # src/models/*.cpp): a ubatch without an output computes no logits. Charged once per ubatch (an
+    # upper bound). Charged per token before, it overstated prefill by the lm_head's share of the
+    # active params: 2 % for Llama 2 7B, 9 % Qwen3-30B-A3B, 16-17 % gpt-oss-20b, Qwen3.6-35B-A3B and
+    # Gemma 3 4B (large vocabularies on few active params), which per-family ce / moe_pp absorbed.
+    p_tok = f.p_active if f.p_output is None else np.maximum(f.p_active - f.p_output, 0.0)
     ce = ce * np.where(f.is_moe, _p(params, "moe_pp"), 1.0)
-    t_mm = 2.0 * f.p_active * n / (ce * f.peak_flops)
+    t_mm = 2.0 * (p_tok * n + (0.0 if f.p_output is None else f.p_output * chunks)) / (ce * f.peak_flops)
     if f.n_expert_frac is not None and f.p_expert_active is not None:
         # rows per routed-expert GEMM: min(prompt, ubatch) tokens x used / total. Only the routed
         # experts' share of the matmul params runs at it; attention and shared experts see the ubatch.
