@@ -46,18 +46,8 @@ LINK_RUNS = ("run3", "run3b")  # the runs with rpc1 rows: the link is fitted on 
 RTT_S = 25e-6  # specs/links/loopback.yaml (run 3's fingerprint measured 18 µs for a python echo)
 
 
-def _rows(p: Path) -> list[dict]:
-    out = []
-    for line in p.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
-
-
-def _tps(r: dict) -> float:
-    return statistics.median(r["samples_ts"]) if r.get("samples_ts") else r["avg_ts"]
+sys.path.insert(0, str(HERE))
+from analyze import _rows, _tps  # noqa: E402  (analyze imports chain only inside a function)
 
 
 _TENSORS: dict[str, int] = {}
