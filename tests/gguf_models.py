@@ -88,11 +88,14 @@ class RangeServer:
                     left = end - start + 1
                     while left > 0:
                         chunk = f.read(min(left, 1 << 16))
+                        # counted before the write: the client may hold the last byte and the test
+                        # read `sent` before this thread runs again
+                        outer.sent += len(chunk)
                         try:
                             self.wfile.write(chunk)
                         except (BrokenPipeError, ConnectionResetError):
+                            outer.sent -= len(chunk)
                             return
-                        outer.sent += len(chunk)
                         left -= len(chunk)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)

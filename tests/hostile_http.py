@@ -51,12 +51,16 @@ class HostileServer:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _send(self, conn, data: bytes, body: bool = False) -> bool:
+        # counted before sendall: the client may have the last byte (and the test read `sent`)
+        # before this thread runs again
+        if body:
+            self.sent += len(data)
         try:
             conn.sendall(data)
         except OSError:
+            if body:
+                self.sent -= len(data)
             return False
-        if body:
-            self.sent += len(data)
         return True
 
     def _handle(self, conn: socket.socket):
