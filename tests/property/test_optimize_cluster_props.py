@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from test_optimize_props import _partitions  # noqa: E402  (same folder: pytest puts it on sys.path)
+from test_optimize_props import _partitions, partition_objective  # noqa: E402  (same folder: pytest puts it on sys.path)
 from vtt.optimize.milp import solve
 from vtt.optimize.problem import ModeReq, Problem
 
@@ -88,14 +88,8 @@ def brute_force(p: Problem) -> float | None:
             for part in _partitions(sorted(models)):
                 if any((sum(box[srv[m]] for m in s) > budgets + 1e-9).any() for s in part):
                     continue
-                if any(a in s and b in s for s in part for a, b in p.never):
-                    continue
-                where = {m: i for i, s in enumerate(part) for m in s}
-                obj = base - p.set_penalty * len(part)
-                for d1, d2, rate in p.pairs:
-                    if where[int(p.pair_model[pick[d1]])] != where[int(p.pair_model[pick[d2]])]:
-                        obj -= p.swap_weight * rate / 3600 * 0.5 * (p.swap_s[d1, pick[d1]] + p.swap_s[d2, pick[d2]])
-                if best is None or obj > best:
+                obj = partition_objective(p, pick, part, base)
+                if obj is not None and (best is None or obj > best):
                     best = obj
     return best
 

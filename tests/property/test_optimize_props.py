@@ -95,16 +95,23 @@ def brute_force(p: Problem) -> float | None:
         for part in _partitions(sorted(mem)):
             if any(sum(mem[m] for m in s) > p.budget_gib + 1e-9 for s in part):
                 continue
-            if any(a in s and b in s for s in part for a, b in p.never):
-                continue
-            where = {m: i for i, s in enumerate(part) for m in s}
-            obj = base - p.set_penalty * len(part)
-            for d1, d2, rate in p.pairs:
-                if where[int(p.pair_model[pick[d1]])] != where[int(p.pair_model[pick[d2]])]:
-                    obj -= p.swap_weight * rate / 3600 * 0.5 * (p.swap_s[d1, pick[d1]] + p.swap_s[d2, pick[d2]])
-            if best is None or obj > best:
+            obj = partition_objective(p, pick, part, base)
+            if obj is not None and (best is None or obj > best):
                 best = obj
     return best
+
+
+def partition_objective(p: Problem, pick, part, base: float) -> float | None:
+    """The objective of serving modes by `pick` with the deployed models grouped into resident sets
+    `part` (memory already checked), or None where a set holds a never-together pair."""
+    if any(a in s and b in s for s in part for a, b in p.never):
+        return None
+    where = {m: i for i, s in enumerate(part) for m in s}
+    obj = base - p.set_penalty * len(part)
+    for d1, d2, rate in p.pairs:
+        if where[int(p.pair_model[pick[d1]])] != where[int(p.pair_model[pick[d2]])]:
+            obj -= p.swap_weight * rate / 3600 * 0.5 * (p.swap_s[d1, pick[d1]] + p.swap_s[d2, pick[d2]])
+    return obj
 
 
 def _check_plan(p: Problem, sol) -> None:
