@@ -116,17 +116,22 @@ def test_cluster_spec_rejects_a_split_of_the_wrong_length():
     assert c.n_devices == 2
 
 
-def test_heterogeneous_cluster_uses_each_box_speed(tmp_path, monkeypatch):
-    # a 128 GB Strix Halo beside an H200: layers on the H200 run at its one-box speed
+def mixed_cluster_world(tmp_path, monkeypatch):
+    """The specs plus a cluster `mixed`: a Strix Halo main box and an H200 rpc-server box on 10 GbE."""
     (tmp_path / "clusters").mkdir()
     (tmp_path / "clusters" / "mixed.yaml").write_text(
         "id: mixed\nname: mixed\nlink: 10gbe\nboxes:\n"
         "  - {hardware: strix-halo-128, backend: vulkan-radv}\n"
-        "  - {hardware: h200-141, backend: vulkan-nvidia}\n")
+        "  - {name: gpu, hardware: h200-141, backend: vulkan-nvidia, endpoint: 'gpu.lan:50052'}\n")
     monkeypatch.setenv("VTT_SPECS", str(tmp_path))
     from vtt.specs.catalog import load_world
 
-    w = load_world()
+    return load_world()
+
+
+def test_heterogeneous_cluster_uses_each_box_speed(tmp_path, monkeypatch):
+    # a 128 GB Strix Halo beside an H200: layers on the H200 run at its one-box speed
+    w = mixed_cluster_world(tmp_path, monkeypatch)
     a, one = plan_many([{"model": "qwen3-32b", "quant": "Q8_0", "context": 8192, "cluster": "mixed"},
                         {"model": "qwen3-32b", "quant": "Q8_0", "context": 8192}], w)
     assert [d["hardware"] for d in a["devices"]] == ["h200-141", "strix-halo-128"]

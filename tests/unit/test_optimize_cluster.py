@@ -180,15 +180,9 @@ def test_split_memory_per_box_adds_up_to_the_devices(glm_split):
 
 def test_a_mixed_cluster_prices_each_box_at_its_own_speed_and_budget(tmp_path, monkeypatch):
     # a Strix Halo main box beside an H200 rpc-server box: the H200's layers run at its one-box speed
-    (tmp_path / "clusters").mkdir()
-    (tmp_path / "clusters" / "mixed.yaml").write_text(
-        "id: mixed\nname: mixed\nlink: 10gbe\nboxes:\n"
-        "  - {hardware: strix-halo-128, backend: vulkan-radv}\n"
-        "  - {name: gpu, hardware: h200-141, backend: vulkan-nvidia, endpoint: 'gpu.lan:50052'}\n")
-    monkeypatch.setenv("VTT_SPECS", str(tmp_path))
-    from vtt.specs.catalog import load_world
+    from test_cluster import mixed_cluster_world
 
-    w = load_world()
+    w = mixed_cluster_world(tmp_path, monkeypatch)
     pol = relaxed_policy(tmp_path)
     mixed = optimize(editors="roo", models=["glm-4.7"], cluster="mixed", policies=[pol], world=w).to_json()
     two = optimize(editors="roo", models=["glm-4.7"], boxes=2, policies=[pol], world=w).to_json()
