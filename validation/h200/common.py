@@ -75,11 +75,26 @@ def transfer(cal, hardware: str, cal_id: str):
     return Calibration.from_dict(d)
 
 
+def predict_cell(path: Path, fa, d: int, test: str, n_p: int, n_g: int, hardware: str, backend: str,
+                 calibration: str, tag: str, world=None) -> tuple[dict, dict]:
+    """One matrix cell as `vtt plan` answers it (llama-bench's -p/-n/-d): (the prediction line, the answer)."""
+    from vtt.plan import plan_many
+
+    q = {"model": str(path), "context": n_p + n_g + d, "depth": d, "n_prompt": max(n_p, 1), "n_gen": max(n_g, 1),
+         "flash_attn": bool(fa), "mla_v_less": True, "hardware": hardware, "backend": backend, "calibration": calibration}
+    (a,) = plan_many([q], world)
+    if "error" in a:
+        raise SystemExit(f"{path.name}: {a['error']}")
+    return {"predicted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tag": tag,
+            "model_file": path.name, "test": test, "flash_attn": fa, "n_depth": d, "n_prompt": n_p, "n_gen": n_g,
+            "context": q["context"], "hardware": hardware, "backend": backend, "tps": a[f"{test}_tps"],
+            "interval": a[f"{test}_tps_interval"], "calibration": a["calibration"]}, a
+
+
 def predict_matrix(cal, out: Path, *, tag: str, header_dir: Path | None = None, skip=None) -> int:
     """Predict every (model, fa, depth, test) cell of the GPU matrix on HARDWARE with `cal`; one
     JSON line per cell to `out`. `skip(model_file, fa, depth)` drops cells (the quick set)."""
     from vtt.calibration import export_user_calibration
-    from vtt.plan import plan_many
     from vtt.specs.catalog import default_world
 
     world = default_world()
@@ -92,17 +107,6 @@ def predict_matrix(cal, out: Path, *, tag: str, header_dir: Path | None = None, 
         for fa, d, test, n_p, n_g in matrix.tests():
             if skip and skip(path.name, fa, d):
                 continue
-            q = {"model": str(path), "context": n_p + n_g + d, "depth": d, "n_prompt": max(n_p, 1),
-                 "n_gen": max(n_g, 1), "flash_attn": bool(fa), "mla_v_less": True, "hardware": cal.hardware,
-                 "backend": cal.backend, "calibration": cal.id}
-            (a,) = plan_many([q], world)
-            if "error" in a:
-                raise SystemExit(f"{path.name}: {a['error']}")
-            lines.append({
-                "predicted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tag": tag,
-                "model_file": path.name, "test": test, "flash_attn": fa, "n_depth": d, "n_prompt": n_p,
-                "n_gen": n_g, "context": q["context"], "hardware": cal.hardware, "backend": cal.backend,
-                "tps": a[f"{test}_tps"], "interval": a[f"{test}_tps_interval"], "calibration": a["calibration"],
-            })
+            lines.append(predict_cell(path, fa, d, test, n_p, n_g, cal.hardware, cal.backend, cal.id, tag, world)[0])
     out.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return len(lines)

@@ -10,7 +10,9 @@ Two answers per row:
 - tag "shipped+ops-law": the same parameters with the head-width law fa_hw2 that today's quick fit takes
   from that run's own operator rows (results/ops.jsonl: coopmat2 at 128 / 256 / 576), the answer of
   the quick set without its MLA cell.
-Scored by validation/h200/analyze_mla.py against the new run's quick.jsonl.
+Scored by validation/h200/analyze_mla.py against the new run's quick.jsonl. The shipped file it read has
+since been replaced by the calibration fitted with the MLA cell (909f3a1); the committed predictions are
+what this script printed at 1e0a877, before the run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import json
 import os
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +42,6 @@ def mla_cell() -> tuple[tuple[str, int, str], list[tuple[int, int]]]:
 def main() -> None:
     from vtt.calibrate.ops_fit import fill_from_ops
     from vtt.calibration import Calibration, export_user_calibration, load_calibration_file
-    from vtt.plan import plan_many
 
     tmp = Path(tempfile.mkdtemp(prefix="vtt-h200-mla-"))
     os.environ["XDG_DATA_HOME"] = str(tmp / "xdg")  # the variant below is visible to this process only
@@ -59,17 +59,9 @@ def main() -> None:
     for tag, cal_id in (("shipped", shipped.id), ("shipped+ops-law", variant.id)):
         for fa, d in runs:
             for test, n_p, n_g in (("pp", matrix.N_PROMPT, 0), ("tg", 0, matrix.N_GEN)):
-                q = {"model": str(path), "context": n_p + n_g + d, "depth": d, "n_prompt": max(n_p, 1),
-                     "n_gen": max(n_g, 1), "flash_attn": bool(fa), "mla_v_less": True, "hardware": common.HARDWARE,
-                     "backend": common.BACKEND, "calibration": cal_id}
-                (a,) = plan_many([q])
-                if "error" in a:
-                    raise SystemExit(f"{path.name}: {a['error']}")
+                line, a = common.predict_cell(path, fa, d, test, n_p, n_g, common.HARDWARE, common.BACKEND, cal_id, tag)
                 lines.append({
-                    "predicted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tag": tag,
-                    "model_file": path.name, "test": test, "flash_attn": fa, "n_depth": d, "n_prompt": n_p,
-                    "n_gen": n_g, "context": q["context"], "hardware": common.HARDWARE, "backend": common.BACKEND,
-                    "tps": a[f"{test}_tps"], "interval": a[f"{test}_tps_interval"], "calibration": a["calibration"],
+                    **line,
                     "fa_hw2": round(float(law["fa_hw2"] if tag != "shipped" else shipped.all_params()["fa_hw2"]), 4),
                     "extrapolated": a.get("extrapolated"),
                     "warning": next((w for w in a.get("warnings", []) if w.startswith("extrapolated")), None),
