@@ -46,7 +46,7 @@ LINK_RUNS = ("run3", "run3b")  # the runs with rpc1 rows: the link is fitted on 
 RTT_S = 25e-6  # specs/links/loopback.yaml (run 3's fingerprint measured 18 µs for a python echo)
 
 
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent / "gpu")]
 from analyze import _rows, _tps  # noqa: E402  (analyze imports chain only inside a function)
 
 
@@ -59,8 +59,7 @@ def graph_tensors(model_file: str) -> int:
     if model_file not in _TENSORS:
         import tempfile
 
-        sys.path.insert(0, str(HERE.parent / "gpu"))
-        from matrix import write
+        from matrix import write  # validation/gpu/matrix.py (on sys.path above)
 
         from vtt.cost.cluster import place_tensors
         from vtt.gguf.reader import read_gguf_header

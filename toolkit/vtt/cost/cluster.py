@@ -227,7 +227,7 @@ def remote_tensors(devices: list[Device], slots: np.ndarray, slot_tensors) -> in
     """Weight tensors in the slots that remote devices run (what their graphs are built around)."""
     if slot_tensors is None:
         return 0
-    remote = np.array([devices[int(d)].remote for d in slots])
+    remote = np.array([d.remote for d in devices])[slots]
     return int(np.asarray(slot_tensors)[remote].sum())
 
 
