@@ -103,13 +103,13 @@ def link_cost(cl: Cluster, link) -> tuple[cc.LinkCost, object]:
     the cluster's own link: a query on another link keeps that link's; the per-graph cost and the
     clock law belong to the remote boxes and apply on any link. Returns (LinkCost, the calibration or None)."""
     cal = cl.calibration
-    bps, rtt, graph = link.bytes_per_s, link.rtt_us * 1e-6, link.rpc_graph_us * 1e-6
+    bps, rtt, graph, per_tensor = link.bytes_per_s, link.rtt_us * 1e-6, link.rpc_graph_us * 1e-6, 0.0
     if cal is not None:
         if link.id == cl.link:
             bps = cal.bandwidth_gbps * 1e9 / 8 if cal.bandwidth_gbps else bps
             rtt = cal.rtt_us * 1e-6 if cal.rtt_us else rtt
         graph = cal.rpc_graph_us * 1e-6 if cal.rpc_graph_us is not None else graph
-    per_tensor = cal.rpc_tensor_us * 1e-6 if cal is not None and cal.rpc_tensor_us else 0.0
+        per_tensor = (cal.rpc_tensor_us or 0.0) * 1e-6
     return cc.LinkCost(bps, rtt, graph, per_tensor), cal
 
 
@@ -210,8 +210,8 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
     # a device busy a small share of each token runs at a lowered clock (the cluster's measured law)
     dc = cal.duty_clock if cal is not None else None
     knee, idle = (dc.knee, dc.idle_factor) if dc is not None else (None, 0.0)
-    duty_tok, f_tok, clock_tok = cc.chain_compute(c_tok, net_tok, knee, idle)
-    duty_pp, f_pp, clock_pp = cc.chain_compute(c_pp, net_pp, knee, idle)
+    duty_tok, fac_tok, clock_tok = cc.chain_compute(c_tok, net_tok, knee, idle)
+    duty_pp, fac_pp, clock_pp = cc.chain_compute(c_pp, net_pp, knee, idle)
     net_tok = net_tok + clock_tok
     net_pp = net_pp + clock_pp
     t_tok, t_pp = c_tok.sum(axis=1), c_pp.sum(axis=1)
@@ -235,7 +235,7 @@ def _many(answers: list[dict], rm, qs: list, world, tp: cc.TensorPlacement, cal_
         "tg_rpc_graph_ms": (tg_rg, 1e3, 4), "tg_device_sync_ms": (sync_tok, 1e3, 4), "tg_duty_clock_ms": (clock_tok, 1e3, 4),
         "pp_s": (net_pp, 1, 5), "pp_transfer_s": (pp_tr, 1, 5), "pp_device_sync_s": (sync_pp, 1, 5),
         "pp_duty_clock_s": (clock_pp, 1, 5)}.items()}
-    duty_l, ftok_l, fpp_l = duty_tok.round(3).tolist(), f_tok.round(3).tolist(), f_pp.round(3).tolist()
+    duty_l, ftok_l, fpp_l = duty_tok.round(3).tolist(), fac_tok.round(3).tolist(), fac_pp.round(3).tolist()
     tg_l, pp_l, ppt_l = tg.round(2).tolist(), pp.round(2).tolist(), pp_time.round(4).tolist()
     tgb_l, ppb_l = tg_b.astype(np.int64).tolist(), pp_b.astype(np.int64).tolist()
     out = []
