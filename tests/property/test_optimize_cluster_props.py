@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from test_optimize_props import _partitions, partition_objective  # noqa: E402  (same folder: pytest puts it on sys.path)
+from test_optimize_props import _partitions, draw_modes, partition_objective  # noqa: E402  (same folder: pytest puts it on sys.path)
 from vtt.optimize.milp import solve
 from vtt.optimize.problem import ModeReq, Problem
 
@@ -43,15 +43,9 @@ def cluster_problems(draw, max_models=3, max_modes=3, max_other=2):
             tot = base + 2.0 * i
             srv_pair.append(j); srv_ctx.append(c); srv_mem.append(tot * share)
             srv_other.append([tot * (1 - share) / n_other] * n_other)
-    modes = [ModeReq(f"e/m{d}", "e", f"m{d}", draw(st.sampled_from(CTX)), 0, 1e9, 0.5, 0.5, 1.0, 0, 1, 1)
-             for d in range(n_modes)]
-    value = np.array([[draw(st.floats(0, 1)) for _ in range(J)] for _ in range(n_modes)])
+    modes, value, allowed, swap_s, pairs, never = draw_modes(draw, n_modes, J, n_models)
     if draw(st.booleans()):     # each mode prefers its own model: plans with several (split) models at once
         value += np.array([[float(pair_model[j] == d % n_models) for j in range(J)] for d in range(n_modes)])
-    allowed = np.array([[draw(st.booleans()) or draw(st.booleans()) for _ in range(J)] for _ in range(n_modes)])
-    swap_s = np.array([[draw(st.floats(0, 600)) for _ in range(J)] for _ in range(n_modes)])
-    pairs = [(a, b, draw(st.floats(0.5, 20))) for a in range(n_modes) for b in range(a + 1, n_modes) if draw(st.booleans())]
-    never = [(a, b) for a in range(n_models) for b in range(a + 1, n_models) if draw(st.booleans())]
     return Problem(
         modes=modes, models=[f"m{i}" for i in range(n_models)], pair_model=np.array(pair_model),
         pair_quant=pair_quant, quality=np.zeros(J), srv_pair=np.array(srv_pair), srv_ctx=np.array(srv_ctx),

@@ -22,6 +22,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 CTX = [8192, 16384, 32768]
 
 
+def draw_modes(draw, n_modes: int, J: int, n_models: int):
+    """Modes with their context, value and allowed pairs, swap times, mode pairs that alternate and
+    never-together model pairs, as both brute-force property tests draw them."""
+    modes = [ModeReq(f"e/m{d}", "e", f"m{d}", draw(st.sampled_from(CTX)), 0, 1e9, 0.5, 0.5, 1.0, 0, 1, 1)
+             for d in range(n_modes)]
+    value = np.array([[draw(st.floats(0, 1)) for _ in range(J)] for _ in range(n_modes)])
+    allowed = np.array([[draw(st.booleans()) or draw(st.booleans()) for _ in range(J)] for _ in range(n_modes)])
+    swap_s = np.array([[draw(st.floats(0, 600)) for _ in range(J)] for _ in range(n_modes)])
+    pairs = [(a, b, draw(st.floats(0.5, 20))) for a in range(n_modes) for b in range(a + 1, n_modes) if draw(st.booleans())]
+    never = [(a, b) for a in range(n_models) for b in range(a + 1, n_models) if draw(st.booleans())]
+    return modes, value, allowed, swap_s, pairs, never
+
+
 @st.composite
 def problems(draw, max_models=3, max_modes=3):
     n_models = draw(st.integers(1, max_models))
@@ -37,13 +50,7 @@ def problems(draw, max_models=3, max_modes=3):
         base = draw(st.floats(2, 40))
         for i, c in enumerate(CTX[: draw(st.integers(2, 3))]):
             srv_pair.append(j); srv_ctx.append(c); srv_mem.append(base + 2.0 * i)
-    modes = [ModeReq(f"e/m{d}", "e", f"m{d}", draw(st.sampled_from(CTX)), 0, 1e9, 0.5, 0.5, 1.0, 0, 1, 1)
-             for d in range(n_modes)]
-    value = np.array([[draw(st.floats(0, 1)) for _ in range(J)] for _ in range(n_modes)])
-    allowed = np.array([[draw(st.booleans()) or draw(st.booleans()) for _ in range(J)] for _ in range(n_modes)])
-    swap_s = np.array([[draw(st.floats(0, 600)) for _ in range(J)] for _ in range(n_modes)])
-    pairs = [(a, b, draw(st.floats(0.5, 20))) for a in range(n_modes) for b in range(a + 1, n_modes) if draw(st.booleans())]
-    never = [(a, b) for a in range(n_models) for b in range(a + 1, n_models) if draw(st.booleans())]
+    modes, value, allowed, swap_s, pairs, never = draw_modes(draw, n_modes, J, n_models)
     return Problem(
         modes=modes, models=[f"m{i}" for i in range(n_models)], pair_model=np.array(pair_model),
         pair_quant=pair_quant, quality=np.zeros(J), srv_pair=np.array(srv_pair), srv_ctx=np.array(srv_ctx),
