@@ -18,8 +18,10 @@ NS_PER_S = 1e9
 # Fields that must be equal for two results to measure the same thing.
 KEY_FIELDS = ("model", "model_type", "n_prompt", "n_gen", "n_depth", "flash_attn", "n_ubatch", "n_batch",
               "type_k", "type_v", "n_gpu_layers", "backends", "embeddings")
-# Fields that may differ between baseline and candidate; shown, never matched on.
-SHOWN_FIELDS = ("n_threads", "build_commit", "build_number", "cpu_info", "gpu_info", "load_mode", "use_mmap")
+# Fields that may differ between baseline and candidate; shown, never matched on. Size and parameter count
+# show a file replaced under the same name (re-quantized, re-downloaded).
+SHOWN_FIELDS = ("n_threads", "build_commit", "build_number", "cpu_info", "gpu_info", "load_mode", "use_mmap",
+                "model_size", "model_n_params")
 
 
 @dataclass
