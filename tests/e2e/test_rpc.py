@@ -27,24 +27,26 @@ def rpc_server(llama_bench) -> Path:
     return find_rpc_server(llama_bench)
 
 
-@pytest.mark.parametrize("n_layer,split", [(6, (1, 1)), (7, (3, 1)), (5, (1, 2))])
+@pytest.mark.parametrize("n_layer,split", [(6, (1, 1)), (7, (3, 1)), (5, (1, 2)), (4, (1,))])
 def test_per_device_weights_and_kv_equal_llama_cpp(tmp_path, llama_bench, rpc_server, n_layer, split):
     model = write_llama_gguf(tmp_path / f"m{n_layer}.gguf", n_layer=n_layer, n_embd=256, n_vocab=1024)
-    with RpcServers(rpc_server, 2, threads=1) as rs:
+    # one server: llama.cpp keeps pipeline parallelism off, so no input copies in its compute buffer
+    with RpcServers(rpc_server, len(split), threads=1) as rs:
         res = run_llama_bench_rpc(llama_bench, ["-m", str(model), "-p", "64", "-n", "4", "-r", "1"],
                                   rs.endpoints, list(split))
     assert res.returncode == 0, res.stderr_tail
     assert len(res.records) == 2 and len(res.log_tests) == 2
     for rec, lt in zip(res.records, res.log_tests):
         ctx = rec["n_prompt"] + rec["n_gen"] + rec["n_depth"]
-        ans = plan_many([{"model": str(model), "cluster": "cpu-loopback-2", "tensor_split": list(split),
+        ans = plan_many([{"model": str(model), "cluster": f"cpu-loopback-{len(split)}", "tensor_split": list(split),
                           "context": ctx, "n_prompt": max(rec["n_prompt"], 1), "n_gen": max(rec["n_gen"], 1)}])[0]
         assert "error" not in ans, ans
         got = device_buffers(lt, rs.endpoints)
         for dev, meas in zip(ans["devices"], got):
             assert abs(dev["weights_bytes"] - meas["weights_bytes"]) <= HALF_CENTI_MIB, (dev, meas)
             assert abs(dev["kv_cache_bytes"] - meas["kv_cache_bytes"]) <= HALF_CENTI_MIB, (dev, meas)
-            assert abs(dev["compute_buffer_bytes"] - meas["compute_buffer_bytes"]) <= 0.1 * meas["compute_buffer_bytes"], (dev, meas)
+            # 10 %, or 16 KiB: a 4-token graph's buffer (~40 KiB) is mostly per-tensor alignment
+            assert abs(dev["compute_buffer_bytes"] - meas["compute_buffer_bytes"]) <= max(0.1 * meas["compute_buffer_bytes"], 16384), (dev, meas)
         assert abs(ans["host"]["weights_bytes"] - lt["model"]["CPU_Mapped"]) <= HALF_CENTI_MIB
 
 

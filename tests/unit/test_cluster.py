@@ -246,3 +246,23 @@ def test_h200_cluster_calibration_is_what_its_measurements_give():
         assert c.bandwidth_gbps == pytest.approx(cal["bytes_per_s"] * 8e-9, abs=0.05)
         assert c.duty_clock.knee == pytest.approx(cal["knee"], abs=5e-4)
         assert c.duty_clock.idle_factor == pytest.approx(cal["idle_factor"], abs=5e-4)
+
+
+def test_compute_buffers_follow_llama_cpps_logs_on_two_h200_rpc_servers():
+    # validation/rpc/compute_buffers.py re-asks vtt for every device the GPU runs logged. Llama 3.1 8B is
+    # dense, so its buffers are the graph's peak plus the scheduler's input copies (4 with two devices,
+    # none with one): every such device equals llama.cpp's log within 0.1 %
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "validation" / "rpc"))
+    try:
+        import compute_buffers
+    finally:
+        sys.path.remove(str(root / "validation" / "rpc"))
+    s = compute_buffers.main(show_rows=True)
+    llama = [r for r in s["rows"] if r["model"].startswith("llama-3.1-8b")]
+    assert len(llama) >= 30 and {r["config"] for r in llama} == {"x2", "rpc1"}
+    assert all(abs(r["err"]) < 1e-3 for r in llama), [r for r in llama if abs(r["err"]) >= 1e-3]
+    assert s["within_10pct"] >= 78 and s["devices"] == 84

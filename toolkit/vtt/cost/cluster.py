@@ -140,25 +140,45 @@ def kv_bytes_per_layer(a: ModelArch, q: dict, bk: np.ndarray, bv: np.ndarray, n_
     return out
 
 
-def device_compute_bytes(a: ModelArch, q: dict, holds_output: bool, holds_layers: bool = True) -> np.ndarray:
-    """A device's compute buffer for the worst-case graph (a full ubatch at full context), per token
-    of the ubatch, F32: a device that runs layers holds one layer's live tensors, 6 x n_embd + 3 x
-    the FFN width (gate, up and their product; MoE: the routed experts' rows), plus 8 bytes per
-    cached cell for the KQ mask with flash attention, or the n_head x n_kv score matrix without;
-    the output device holds the logits, n_vocab + 5 x n_embd. A device holding both needs the
-    larger. Fitted to the buffers llama.cpp logs on CPU rpc-servers for models of different widths
-    (validation/rpc/REPORT.md); vtt.cost.memory has the single-device rule."""
+# ggml/CMakeLists.txt GGML_SCHED_MAX_COPIES: the input copies a pipeline-parallel scheduler keeps
+SCHED_COPIES = 4
+
+
+def device_compute_bytes(a: ModelArch, q: dict, holds_output: bool, layer_mixers: str = "", n_copies: int = 1
+                         ) -> np.ndarray:
+    """A device's compute buffer for the worst-case graph (a full ubatch at full context): the
+    graph's own peak plus the scheduler's input copies.
+
+    The graph's peak, per token of the ubatch, F32: a device that runs layers holds one layer's live
+    tensors, 3 x n_embd + 3 x the FFN width (gate, up and their product; MoE: the routed experts'
+    rows), plus the n_head x n_kv score matrix without flash attention; the output device holds the
+    logits and the normed residual, n_vocab + n_embd; a device holding both needs the larger.
+
+    The input copies: with more than one device llama.cpp turns on pipeline parallelism
+    (src/llama-context.cpp: n_devices > 1, every layer offloaded, layer split), and ggml's scheduler
+    then keeps `n_copies` (4) copies of every input a device's split takes from another backend,
+    flagged input and output so the allocator never reuses them (ggml/src/ggml-backend.cpp, pass 5,
+    "4.cpy"): the residual stream (F32 n_embd), the positions (I32), one KQ mask per attention kind
+    its layers use (n_kv cells, F16 with flash attention, else F32: llama-graph.cpp
+    build_attn_inp_kq_mask) and, on the output device, the output row ids (I32). With one device
+    the copies are ordinary tensors inside the peak. Measured on two H200 rpc-servers: Llama 3.1 8B
+    equal to llama.cpp's log within 0.05 MiB on both devices (validation/rpc/REPORT.md)."""
     ctx = np.asarray(q["context"], dtype=np.int64)
     ub = np.minimum(np.asarray(q["n_ubatch"], dtype=np.int64), ctx).astype(float)
     n_kv = pad(ctx, 256).astype(float)
-    if a.mixers.count(MIXER_FULL) == 0 and MIXER_SWA in a.mixers:
-        n_kv = np.minimum(n_kv, pad(a.swa_window + ub, 256))
+    n_kv_swa = np.minimum(n_kv, pad(ub.astype(np.int64) + a.swa_window, 256))
     fa = np.asarray(q["flash_attn"], dtype=bool)
     ff = max(a.n_ff or 0, (a.n_ff_exp or 0) * max(a.n_expert_used, 1) + (a.n_ff_shexp or 0) * (a.n_expert_shared or 0))
-    attn = np.where(fa, n_kv * 8.0, n_kv * a.n_head * F32)
-    layer = ub * ((6 * a.n_embd + 3 * ff) * F32 + attn) if holds_layers else 0.0 * ub
-    out = ub * (a.n_vocab + 5 * a.n_embd) * F32 if holds_output else 0.0 * ub
-    return np.maximum(layer, out)
+    full, swa = MIXER_FULL in layer_mixers, MIXER_SWA in layer_mixers
+    scores = np.where(fa, 0.0, np.where(full, n_kv, n_kv_swa if swa else 0.0) * a.n_head * F32)
+    layer = ub * ((3 * a.n_embd + 3 * ff) * F32 + scores) if layer_mixers else 0.0 * ub
+    out = ub * (a.n_vocab + a.n_embd) * F32 if holds_output else 0.0 * ub
+    copies = 0.0 * ub
+    if n_copies > 1:
+        mask_b = np.where(fa, 2.0, 4.0)
+        masks = (n_kv * full + n_kv_swa * swa) * mask_b
+        copies = n_copies * ub * (a.n_embd * F32 + 4 + masks + (4 if holds_output else 0))
+    return np.maximum(layer, out) + copies
 
 
 def host_compute_bytes(a: ModelArch, q: dict) -> np.ndarray:
@@ -196,7 +216,10 @@ def split_memory(a: ModelArch, tp: TensorPlacement, devices: list[Device], q: di
     w[slots[-1]] += tp.output_bytes
     kvl = kv_bytes_per_layer(a, q, np.asarray(bk, dtype=float), np.asarray(bv, dtype=float), n_layer_all)
     kv = np.stack([kvl[:, slots[:-1] == d].sum(axis=1) for d in range(nd)], axis=1)
-    comp = np.stack([device_compute_bytes(a, q, d == slots[-1], bool((slots[:-1] == d).any())) if (slots == d).any()
+    mixers = a.mixers[:n_layer_all].ljust(n_layer_all, "-")
+    n_copies = SCHED_COPIES if nd > 1 else 1
+    comp = np.stack([device_compute_bytes(a, q, d == slots[-1], "".join(m for m, s_ in zip(mixers, slots[:-1]) if s_ == d),
+                                          n_copies) if (slots == d).any()
                      else np.zeros(len(kvl)) for d in range(nd)], axis=1)
     ranges = []
     for d in range(nd):
