@@ -221,3 +221,27 @@ def test_kv_vec_is_fitted_only_with_depth_decode_rows_on_both_hip_kernels():
     assert "kv_vec" in free_params(build_dataset(rows + gqa, w, hw, backend=be))
     assert "kv_vec" not in free_params(build_dataset(gqa, w, hw, backend=be))
     assert "kv_vec" not in free_params(build_dataset(rows + gqa, w, hw, backend=w.get_backend("vulkan-radv")))
+
+
+def test_the_residual_sigma_covers_the_rows_the_calibration_covered_not_only_all_rows():
+    """Held-out rows of a weight type the fold never saw carry their own widening: counted with the
+    rest they are covered by it, and the sigma for everything else must not shrink for that."""
+    from vtt.calibrate.validate import CrossValidation
+
+    rng = np.random.default_rng(5)
+    ds = synthetic(n=400, seed=5)
+    n = len(ds.rows)
+    flagged = np.arange(n) < 200
+    for r, d in zip(ds.rows, ds.features.depth):
+        r["measured_tps"], r["n_depth"] = 1.0, int(d)
+    inside_resid = rng.normal(0, 0.1, n)
+    resid = np.where(flagged, rng.normal(0, 0.02, n), inside_resid)  # flagged rows: small residuals here
+    ext = np.where(flagged, 0.5, 0.0)
+    cv = CrossValidation(ds, np.exp(resid), ext.copy(), np.ones(n), ext_sd=ext)
+    sig = cv.sigma()
+    for test, sel in (("tg", ds.is_tg), ("pp", ~ds.is_tg)):
+        inside = sel & ~flagged
+        assert np.mean(np.abs(resid[inside]) <= Z90 * sig[test]) >= 0.89
+    # without the flags the same rows would let it shrink: all rows are then judged together
+    plain = CrossValidation(ds, np.exp(resid), ext.copy(), np.ones(n)).sigma()
+    assert plain["tg"] < sig["tg"] and plain["pp"] < sig["pp"]

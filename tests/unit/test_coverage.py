@@ -108,3 +108,36 @@ def test_mha_decode_on_hip_without_vec_rows_is_flagged_and_widened_at_depth():
     assert without.sd_tg[0] > 0.3 and without.sd_tg[1] < 0.05
     fitted = coverage.extrapolation("MHA", f, {}, cells, ["kv_eff", "kv_vec"])
     assert "decode kernel vec" not in (fitted.warning(0) or "")
+
+
+def test_a_weight_type_the_rows_never_ran_is_flagged_and_widened_through_its_rate():
+    """A calibration fitted without MXFP4 rows ties MXFP4 prefill to the legacy rate: gpt-oss's answer
+    names the weight type and its pp interval widens by ce_mxfp4's spread; with MXFP4 rows it does not."""
+    from vtt.cost.predict import speed_features
+    from vtt.plan import resolve_model
+    from vtt.specs.catalog import load_world
+
+    w = load_world()
+    rm = resolve_model(w, "gpt-oss-20b", "MXFP4", None)
+    q = {"context": np.array([1024, 1024]), "depth": np.array([0, 0]), "n_prompt": np.array([512, 0]),
+         "n_gen": np.array([0, 128]), "n_ubatch": np.array([512, 512]), "parallel": np.array([1, 1]),
+         "flash_attn": np.array([True, True]), "type_k": ["f16", "f16"], "type_v": ["f16", "f16"]}
+    f = speed_features(rm, w.get_hardware("strix-halo-128"), q, w.get_backend("vulkan-radv"))
+    cells = coverage.coverage_cells(["pp", "tg"], ["coopmat1", "coopmat1"], [64, 64], [8, 8], ["SWA/hybrid"] * 2, [0, 0])
+    params = {}  # physics defaults
+    without = coverage.extrapolation("SWA/hybrid", f, params, cells, [], families={"pp": ["k", "q8"], "tg": ["k", "q8"]})
+    assert "weight type mxfp4 (pp: rows have k, q8)" in without.warning(0)
+    assert "weight type mxfp4 (tg: rows have k, q8)" in without.warning(1)
+    # prefill of a weight-bound model moves with ce almost one for one: ~0.5 log-sd; decode ~0.2
+    assert 0.3 < without.sd_pp[0] < 0.6 and 0.1 < without.sd_tg[1] < 0.25
+    with_rows = coverage.extrapolation("SWA/hybrid", f, params, cells, [], families={"pp": ["mxfp4"], "tg": ["mxfp4"]})
+    assert not with_rows.extrapolated.any() and with_rows.sd_pp[0] == 0
+    # a calibration from before families were stored judges nothing
+    assert not coverage.extrapolation("SWA/hybrid", f, params, cells, []).extrapolated.any()
+
+
+def test_the_h200_quick_calibration_says_it_never_ran_a_k_quant():
+    a = one(model="llama-3.1-8b", quant="Q4_K_M", depth=0, hardware="h200-141", backend="vulkan-nvidia")
+    assert a["extrapolated"] is True and any("weight type k (pp: rows have legacy, mxfp4, q8)" in x for x in a["warnings"])
+    b = one(model="llama-3.1-8b", quant="Q8_0", depth=0, hardware="h200-141", backend="vulkan-nvidia")
+    assert not any("weight type" in x for x in b["warnings"])

@@ -47,6 +47,10 @@ class Calibration:
     # cells the fitted rows cover: (test, FA path, head width, GQA, attention kind, depth band, n);
     # vtt.cost.coverage flags queries outside them. None: a calibration from before they were stored.
     coverage: list[dict] | None = None
+    # weight families (vtt.cost.throughput.FAMILIES) of the rows the matmul terms were fitted on, per
+    # test: {'pp': ['k', 'q8'], 'tg': [...]}; another family's prefill / decode rate is a prior and
+    # vtt.cost.coverage flags it. None: a calibration from before they were stored (nothing flagged).
+    families: dict[str, list[str]] | None = None
     created_at: str | None = None
     notes: str | None = None
 
@@ -77,7 +81,7 @@ class Calibration:
             "id": self.id, "hardware": self.hardware, "backend": self.backend,
             "params": self.params, "sigma_log": self.sigma_log, "param_names": self.param_names,
             "covariance": self.covariance, "n_points": self.n_points, "builds": self.builds,
-            "residual_stats": self.residual_stats, "coverage": self.coverage,
+            "residual_stats": self.residual_stats, "coverage": self.coverage, "families": self.families,
             "created_at": self.created_at, "notes": self.notes,
         }
 

@@ -146,6 +146,13 @@ def fa_path_params(ds: Dataset) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def dataset_families(ds: Dataset) -> dict[str, list[str]]:
+    """The weight families of a data set's rows, per test (Calibration.families)."""
+    fam = np.asarray(ds.features.family_idx)
+    return {t: sorted({throughput.FAMILIES[i] for i in np.unique(fam[sel])})
+            for t, sel in (("pp", ~ds.is_tg), ("tg", ds.is_tg))}
+
+
 def dataset_cells(ds: Dataset) -> list[dict] | None:
     """The coverage cells of a data set (vtt.cost.coverage); None without kernel paths (no backend)."""
     from vtt.cost import attention, coverage
@@ -227,7 +234,7 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
                 **{k: float(v) for k, v in (base_in or {}).items() if k in PARAM_DEFAULTS and k not in names},
                 **{k: float(v) for k, v in tied_params(params, names, base, backend).items()}},
         sigma_log=sig, param_names=names, covariance=cov.tolist(), n_points=n, coverage=cells,
-        builds=(f"{builds[0]} .. {builds[-1]}" if builds else None), created_at=now.isoformat(timespec="seconds"),
+        families=dataset_families(ds), builds=(f"{builds[0]} .. {builds[-1]}" if builds else None), created_at=now.isoformat(timespec="seconds"),
         notes=notes,
     )
 

@@ -34,7 +34,13 @@ PRIOR_SD_LOG: dict[str, float] = {"fa_eff_scalar": 0.7, "fa_eff_tile": 0.7, "fa_
                                   "kv_gqa": 1.0, "t_rec_layer_us": 0.7, "state_rw": 0.5, "rec_pp_eff": 0.7,
                                   # HIP's vec decode kernel against its tile kernel: another kernel, known
                                   # to within ~2x like fa_eff_<path> (fitted on all ROCm rows: 1.9)
-                                  "kv_vec": 0.7}
+                                  "kv_vec": 0.7,
+                                  # A weight family with no rows: its prefill GEMM rate relative to K-quants
+                                  # spans 0.22-1.56x over the shipped calibrations' fitted families (log sd
+                                  # ~0.5; BF16 0.14-0.34x where the driver has no bf16 math); its decode
+                                  # mat-vec rate 0.79-1.22x (log sd ~0.15)
+                                  **{f"ce_{x}": 0.5 for x in throughput.FAMILIES}, "ce_bf16": 1.0,
+                                  **{f"dq_{x}": 0.2 for x in throughput.FAMILIES}, "dq_bf16": 0.5}
 # What an unmeasured attention kind or depth band leaves unidentified, per test. kv_gqa: decode KV
 # reuse across the query heads of a KV head is fitted on the GQA ratios the rows have; HIP runs
 # MHA decode on the one-row vec kernel and GQA on the tile kernel (fattn.cu l.704-719), so another
@@ -109,12 +115,14 @@ def _jacobian_sd(fn, f, params: dict, names_by_query: list[set[str]]) -> np.ndar
 
 
 def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: list[dict] | None,
-                  fitted: list[str] | None, build_range: str | None = None, builds=None) -> Extrapolation:
+                  fitted: list[str] | None, build_range: str | None = None, builds=None,
+                  families: dict[str, list[str]] | None = None) -> Extrapolation:
     """Per query: extrapolated or not, which inputs, and the sigma inflation (log-sd, pp and tg).
 
     `kind` is the model's attention kind (attention.attention_kind), `cells` the calibration's
     coverage cells (None or empty: a calibration without rows: everything is outside), `fitted` its
-    fitted parameter names, `builds` the llama.cpp build asked for per query (None: the newest)."""
+    fitted parameter names, `builds` the llama.cpp build asked for per query (None: the newest),
+    `families` the weight families of its rows per test (Calibration.families; None: not judged)."""
     n = len(f)
     cells = cells or []
     fitted = set(fitted or [])
@@ -130,7 +138,7 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
                None if f.head_width is None else float(f.head_width[j]),
                None if f.head_width_swa is None else float(f.head_width_swa[j]),
                depth_band(int(f.depth[j])), f.n_prompt[j] > 0, f.n_gen[j] > 0,
-               None if builds is None else builds[j], _decodes_vec(f, j, swa_used[j]))
+               None if builds is None else builds[j], int(f.family_idx[j]), _decodes_vec(f, j, swa_used[j]))
         if key in memo:
             why_j, pp_j, tg_j = memo[key]
             inputs.append([w.replace("{depth}", str(int(f.depth[j]))) for w in why_j])
@@ -184,6 +192,16 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
             # decode at depth on HIP's vec kernel (MHA) with no rows that ran it: its KV rate is a prior
             why.append("decode kernel vec (HIP, MHA: no rows at depth)")
             tg_u.add("kv_vec")
+        fam = throughput.FAMILIES[int(f.family_idx[j])]
+        for test, u, name in (("pp", pp_u, f"ce_{fam}"), ("tg", tg_u, f"dq_{fam}")):
+            asked = (f.n_prompt[j] if test == "pp" else f.n_gen[j]) > 0
+            if cells and families is not None and asked and fam not in families.get(test, []):
+                # the matmul (prefill) or mat-vec (decode) kernel of this weight type never ran in the
+                # rows: its rate is a tie to another family or a default (AMDVLK's MXFP4 prefill came
+                # out 2x faster than the legacy rate it is tied to)
+                why.append(f"weight type {fam} ({test}: rows have {', '.join(families.get(test, [])) or 'none'})")
+                if not (test == "tg" and fam == "k"):  # dq_k is the reference, 1 by definition
+                    u.add(name)
         b = None if builds is None else builds[j]
         if b is not None and rng and not rng[0] <= int(b) <= rng[1]:
             why.append(f"build b{int(b)} (rows: b{rng[0]}-b{rng[1]})")
