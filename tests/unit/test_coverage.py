@@ -17,6 +17,21 @@ def ratio(a, key="pp_tps_interval"):
     return a[key][1] / a[key][0]
 
 
+def features(model, quant, backend, depth, n_prompt, n_gen):
+    """Speed features of one model on Strix Halo for queries given as equal-length lists."""
+    from vtt.cost.predict import speed_features
+    from vtt.plan import resolve_model
+    from vtt.specs.catalog import load_world
+
+    w = load_world()
+    n = len(depth)
+    q = {"depth": np.array(depth), "n_prompt": np.array(n_prompt), "n_gen": np.array(n_gen),
+         "context": np.array(depth) + np.array(n_prompt) + np.array(n_gen), "n_ubatch": np.full(n, 512),
+         "parallel": np.ones(n, int), "flash_attn": np.ones(n, bool), "type_k": ["f16"] * n, "type_v": ["f16"] * n}
+    return speed_features(resolve_model(w, model, quant, None), w.get_hardware("strix-halo-128"), q,
+                          w.get_backend(backend))
+
+
 def test_a_measured_kind_on_its_measured_path_is_not_extrapolated():
     a = one(model="gpt-oss-20b", quant="MXFP4", depth=0, backend="vulkan-radv")
     assert a["extrapolated"] is False
@@ -44,16 +59,7 @@ def test_no_rows_for_a_backend_means_everything_is_extrapolated():
 
 
 def test_a_build_outside_the_calibration_range_is_named():
-    from vtt.cost.predict import speed_features
-    from vtt.plan import resolve_model
-    from vtt.specs.catalog import load_world
-
-    w = load_world()
-    rm = resolve_model(w, "llama-3.1-8b", "Q4_K_M", None)
-    q = {"context": np.array([4096]), "depth": np.array([0]), "n_prompt": np.array([512]), "n_gen": np.array([0]),
-         "n_ubatch": np.array([512]), "parallel": np.array([1]), "flash_attn": np.array([True]),
-         "type_k": ["f16"], "type_v": ["f16"]}
-    f = speed_features(rm, w.get_hardware("strix-halo-128"), q, w.get_backend("vulkan-radv"))
+    f = features("llama-3.1-8b", "Q4_K_M", "vulkan-radv", [0], [512], [0])
     cells = coverage.coverage_cells(["pp"], ["coopmat1"], [128], [4], ["GQA"], [0])
     inside = coverage.extrapolation("GQA", f, {}, cells, [], "b7938 .. b9193", [9000])
     outside = coverage.extrapolation("GQA", f, {}, cells, [], "b7938 .. b9193", [6000])
@@ -92,16 +98,7 @@ def test_depth_is_flagged_only_beyond_the_deepest_rows_of_the_kind():
 def test_mha_decode_on_hip_without_vec_rows_is_flagged_and_widened_at_depth():
     """A ROCm calibration fitted without MHA rows never saw the vec decode kernel: the MHA answer at
     depth says so and its tg interval widens through kv_vec's spread; at depth 0 the KV read is nil."""
-    from vtt.cost.predict import speed_features
-    from vtt.plan import resolve_model
-    from vtt.specs.catalog import load_world
-
-    w = load_world()
-    rm = resolve_model(w, "llama-2-7b", "Q4_0", None)
-    q = {"context": np.array([32800, 160]), "depth": np.array([32768, 0]), "n_prompt": np.array([0, 0]),
-         "n_gen": np.array([32, 128]), "n_ubatch": np.array([512, 512]), "parallel": np.array([1, 1]),
-         "flash_attn": np.array([True, True]), "type_k": ["f16", "f16"], "type_v": ["f16", "f16"]}
-    f = speed_features(rm, w.get_hardware("strix-halo-128"), q, w.get_backend("rocm"))
+    f = features("llama-2-7b", "Q4_0", "rocm", [32768, 0], [0, 0], [32, 128])
     cells = coverage.coverage_cells(["tg", "tg"], ["tile", "tile"], [128, 128], [1, 1], ["MHA", "MHA"], [0, 32768])
     without = coverage.extrapolation("MHA", f, {}, cells, ["kv_eff"])
     assert without.extrapolated[0] and "decode kernel vec" in without.warning(0)
@@ -113,16 +110,7 @@ def test_mha_decode_on_hip_without_vec_rows_is_flagged_and_widened_at_depth():
 def test_a_weight_type_the_rows_never_ran_is_flagged_and_widened_through_its_rate():
     """A calibration fitted without MXFP4 rows ties MXFP4 prefill to the legacy rate: gpt-oss's answer
     names the weight type and its pp interval widens by ce_mxfp4's spread; with MXFP4 rows it does not."""
-    from vtt.cost.predict import speed_features
-    from vtt.plan import resolve_model
-    from vtt.specs.catalog import load_world
-
-    w = load_world()
-    rm = resolve_model(w, "gpt-oss-20b", "MXFP4", None)
-    q = {"context": np.array([1024, 1024]), "depth": np.array([0, 0]), "n_prompt": np.array([512, 0]),
-         "n_gen": np.array([0, 128]), "n_ubatch": np.array([512, 512]), "parallel": np.array([1, 1]),
-         "flash_attn": np.array([True, True]), "type_k": ["f16", "f16"], "type_v": ["f16", "f16"]}
-    f = speed_features(rm, w.get_hardware("strix-halo-128"), q, w.get_backend("vulkan-radv"))
+    f = features("gpt-oss-20b", "MXFP4", "vulkan-radv", [0, 0], [512, 0], [0, 128])
     cells = coverage.coverage_cells(["pp", "tg"], ["coopmat1", "coopmat1"], [64, 64], [8, 8], ["SWA/hybrid"] * 2, [0, 0])
     params = {}  # physics defaults
     without = coverage.extrapolation("SWA/hybrid", f, params, cells, [], families={"pp": ["k", "q8"], "tg": ["k", "q8"]})
