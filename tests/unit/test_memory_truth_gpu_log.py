@@ -48,3 +48,23 @@ def test_compute_buffer_within_10_percent_of_llama_cpp(measured_and_predicted):
     for row, log, ans in measured_and_predicted:
         pred = ans["compute_buffer_gib"] * 2**30
         assert pred == pytest.approx(log["compute"]["Vulkan0"], rel=0.10), (row["model_filename"], row["flash_attn"], row["n_depth"])
+
+
+def test_a_small_vocabulary_compute_buffer_follows_its_layers_and_grows_with_context(tmp_path):
+    """llama-server on the H200 (validation/serve/results-h200): a 1B model with a byte-level vocabulary,
+    where no logits stage hides the layer stage and the KQ mask copies it reads, 4K-64K context. Its
+    device + host compute buffer against vtt's on unified memory (where both count): within 10 %
+    (the rule without the layer stage said 8.5 MiB against 57-177)."""
+    sys.path.insert(0, str(ROOT / "validation" / "serve"))
+    try:
+        import models
+    finally:
+        sys.path.pop(0)
+    path = models.write(tmp_path, "chat-1b-f16")
+    lines = (ROOT / "validation" / "serve" / "results-h200" / "memory-chat-1b-f16.jsonl").read_text().splitlines()
+    measured = {d["n_ctx"]: d["server"]["compute_bytes"] for d in map(json.loads, lines)}
+    assert sorted(measured) == [4096, 16384, 32768, 65536]
+    answers = plan_many([{"model": str(path), "context": c, "hardware": "strix-halo-128", "backend": "vulkan-radv"}
+                         for c in measured])
+    for (ctx, meas), ans in zip(measured.items(), answers):
+        assert ans["compute_buffer_gib"] * 2**30 == pytest.approx(meas, rel=0.10), ctx

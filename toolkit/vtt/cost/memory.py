@@ -90,24 +90,34 @@ def _kv_bytes(t):
 def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1, unified_memory=True):
     """The scheduler's compute buffers for the worst-case graph (a full ubatch at full context).
 
-    llama.cpp measures a reserve graph rather than using a formula; its allocator reuses memory,
-    so the device buffer is set by the largest live tensor plus the residual stream:
-    the ubatch's logits (n_ubatch x n_vocab x 4 B) or, without flash attention, one layer's
-    materialised KQ scores (n_ubatch x n_kv x n_head x 4 B), whichever is larger. The host
-    buffer holds the inputs and the f16 KQ mask (n_ubatch x n_kv x 2 B). Checked against
-    llama.cpp's own `sched_reserve: ... compute buffer size` lines on a real GPU
-    (validation/gpu/REPORT.md). On unified memory the host buffer counts too.
+    llama.cpp measures a reserve graph rather than using a formula; its allocator reuses memory, so
+    the device buffer is set by the stage of the graph with the most live tensors, per token of the
+    ubatch:
+    * the output: the ubatch's logits plus the residual stream, n_vocab + 2 n_embd F32;
+    * a layer with flash attention: one layer's live tensors, 3 n_embd + 3 x the FFN width (gate,
+      up and their product; MoE: the routed experts' rows), beside the device's copy of each KQ mask
+      its layers read (n_kv cells, F16), alive from the first layer to the last;
+    * a layer without flash attention: its materialised KQ scores (n_head x n_kv F32) plus 2 n_embd.
+    The host buffer holds the inputs and the KQ masks (n_ubatch x n_kv x 2 B). Checked against
+    llama.cpp's own `sched_reserve: ... compute buffer size` lines on a real GPU (validation/gpu/
+    REPORT.md: the output stage, vocabularies of 128-262K) and in llama-server's log (validation/
+    serve: a 1B model with a byte-level vocabulary, where the layer stage and its mask set the buffer
+    and it grows with the context). On unified memory the host buffer counts too.
     n_ubatch is capped by the requested (unpadded) context, as llama.cpp caps n_batch.
     """
     ctx = np.asarray(n_ctx, dtype=np.int64)
     ub = np.minimum(np.asarray(n_ubatch, dtype=np.int64), ctx).astype(float)
-    n_kv = pad(ctx, 256).astype(float)
-    if a.mixers.count(MIXER_FULL) == 0 and MIXER_SWA in a.mixers:
-        n_kv = np.minimum(n_kv, pad(a.swa_window + ub, 256))
+    n_kv_full = pad(ctx, 256).astype(float)
+    n_kv_swa = np.minimum(n_kv_full, pad(ub.astype(np.int64) + a.swa_window, 256))
+    has_full, has_swa = MIXER_FULL in a.mixers, MIXER_SWA in a.mixers
+    n_kv = n_kv_full if has_full or not has_swa else n_kv_swa  # the widest mask a layer reads
     fa = np.asarray(flash_attn, dtype=bool)
-    logits = ub * a.n_vocab * 4
-    kq = np.where(fa, 0.0, ub * n_kv * a.n_head * 4)
-    device = np.maximum(logits, kq) + 2 * ub * a.n_embd * 4
+    mask_cells = n_kv_full * has_full + n_kv_swa * has_swa
+    ff = max(a.n_ff or 0, (a.n_ff_exp or 0) * max(a.n_expert_used, 1) + (a.n_ff_shexp or 0) * (a.n_expert_shared or 0))
+    output = ub * (a.n_vocab + 2 * a.n_embd) * 4
+    layer = np.where(fa, ub * ((3 * a.n_embd + 3 * ff) * 4 + mask_cells * 2), 0.0)
+    kq = np.where(fa, 0.0, ub * (n_kv * a.n_head + 2 * a.n_embd) * 4)
+    device = np.maximum(np.maximum(output, layer), kq)
     host = ub * (2 * a.n_embd * 4 + n_kv * 2)
     return device + (host if unified_memory else 0.0)
 
