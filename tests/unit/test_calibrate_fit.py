@@ -245,3 +245,19 @@ def test_the_residual_sigma_covers_the_rows_the_calibration_covered_not_only_all
     # without the flags the same rows would let it shrink: all rows are then judged together
     plain = CrossValidation(ds, np.exp(resid), ext.copy(), np.ones(n)).sigma()
     assert plain["tg"] < sig["tg"] and plain["pp"] < sig["pp"]
+
+
+def test_the_head_width_law_is_fitted_only_where_the_rows_span_more_than_4x_in_width():
+    """The public Strix Halo rows span widths 64-256 (fitted there the law was worse held out); the
+    H100 matrix adds GLM-4.7-Flash's 576-wide latent beside 64 and 128."""
+    from vtt.calibrate.fit import fa_path_params
+
+    ds = synthetic(n=60, seed=2)
+    f = ds.features
+    n = len(ds.rows)
+    f.fa_path_full = np.zeros(n, dtype=int)
+    f.fa_ref = np.zeros(n, dtype=int)
+    f.fa_path_swa = None
+    for widths, fitted in (([64, 128, 256], False), ([64, 128, 576], True)):
+        f.head_width = np.array([widths[i % 3] for i in range(n)], dtype=float)
+        assert ("fa_hw2" in fa_path_params(ds)) is fitted, widths

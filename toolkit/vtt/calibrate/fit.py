@@ -142,7 +142,13 @@ def fa_path_params(ds: Dataset) -> list[str]:
             eff_k = None if is_ref else f"fa_eff_{attention.PATHS[idx]}"
             if eff_k in PARAM_DEFAULTS:
                 names.append(eff_k)
-            # The head-width laws (fa_hw2, fa_hw2_fb) stay priors: see PARAM_DEFAULTS.
+            # The reference path's head-width law is fitted only where its rows span more than the
+            # 64-256 of the public Strix Halo rows (fitted there it was worse held out, see
+            # PARAM_DEFAULTS): an MLA or 512-wide model beside 64-128-wide ones (the H100 matrix:
+            # GLM-4.7-Flash's 576 against gpt-oss's 64 and Llama's 128). The fallback law stays a prior.
+            widths = f.head_width[m]
+            if is_ref and len(widths) and widths.max() > 4 * widths.min():
+                names.append("fa_hw2")
     return list(dict.fromkeys(names))
 
 

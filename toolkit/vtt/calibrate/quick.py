@@ -185,8 +185,8 @@ def quick_coverage(ds, op_rows, world, backend) -> list[dict] | None:
 def width_law_params(ds) -> list[str]:
     """The head-width laws (vtt.cost.attention.path_eff) the quick rows inform.
 
-    The full fit keeps fa_hw2 / fa_hw2_fb priors (vtt.calibrate.fit.fa_path_params: public rows span
-    widths 64-256 only). The quick set is designed to measure the law on this card: its MLA cell runs
+    The full fit keeps fa_hw2 / fa_hw2_fb priors unless its rows span more than 4x in width
+    (vtt.calibrate.fit.fa_path_params: the public rows span 64-256 only). The quick set is designed to measure the law on this card: its MLA cell runs
     the 576-wide latent at depth beside Llama's 128-wide heads. On the reference path (coopmat2,
     RADV's coopmat1, CUDA's MMA) attn_pp_eff is the rate at width 128 and the law is all that moves
     the 576-wide rate, so one prefill-at-depth row there at another width informs fa_hw2 (with

@@ -109,10 +109,12 @@ PARAM_DEFAULTS: dict[str, float] = {
     "fa_eff_scalar": 0.5,
     "fa_eff_tile": 0.5,
     # Rate change per doubling of head width within a path (reference path; fallback path):
-    # wider heads do more FLOPs per K/V load but hold fewer Q rows per register file. Not fitted:
-    # the public rows span 64-256 only on the reference paths, and fitted there it made held-out
-    # ROCm pp worse (14.9 -> 17.6 %); it stays a prior whose spread widens the interval of an
-    # unmeasured width (vtt.cost.coverage).
+    # wider heads do more FLOPs per K/V load but hold fewer Q rows per register file. Fitted only
+    # where prefill rows on the reference path span more than 4x in width (vtt.calibrate.fit.
+    # fa_path_params; quick calibrations: vtt.calibrate.quick.width_law_params): the public Strix
+    # Halo rows span 64-256, and fitted there it made held-out ROCm pp worse (14.9 -> 17.6 %); the
+    # H100 matrix spans 64-576 (MLA) and fits 0.68 per doubling, the H200 operators 0.76. Elsewhere
+    # a prior whose spread widens the interval of an unmeasured width (vtt.cost.coverage).
     "fa_hw2": 1.0,
     "fa_hw2_fb": 1.0,
     "t_ubatch_ms": 2.0,  # fixed cost per prefill ubatch
