@@ -106,9 +106,9 @@ def score_split(rows: list[dict], seed: int, world) -> tuple[float, float]:
     return float(np.median(e[ds.is_tg])), float(np.median(e[~ds.is_tg]))
 
 
-def main() -> None:
-    world = default_world()
-    tmp = Path(tempfile.mkdtemp(prefix="vtt-gpu-an-"))
+def matrix_rows(tmp: Path) -> tuple[list[dict], dict]:
+    """The Vulkan matrix rows (both sessions) as calibration rows, each resolved through its model's
+    exact header, marked unstable where its repetitions spread too far; and every run by label."""
     runs = load(tmp / "gpu.duckdb")
     files = header_files(tmp)
     rows = store_rows(runs["vulkan"]) + store_rows(runs["vulkan2"])
@@ -119,6 +119,13 @@ def main() -> None:
         r["mla_v_less"] = True  # the pinned llama.cpp (0c1e570, 2026-10) caches K only for MLA
         cv = sample_spread(r.get("samples_ns"))
         r["unstable"] = cv is not None and cv > MAX_SAMPLE_SPREAD
+    return rows, runs
+
+
+def main() -> None:
+    world = default_world()
+    tmp = Path(tempfile.mkdtemp(prefix="vtt-gpu-an-"))
+    rows, runs = matrix_rows(tmp)
     preds = {(p["model_file"], p["test"], p["flash_attn"], p["n_depth"]): p
              for p in map(json.loads, (HERE / "predictions.jsonl").read_text().splitlines())}
 
