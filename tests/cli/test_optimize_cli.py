@@ -131,3 +131,17 @@ def test_a_pin_that_cannot_serve_shows_what_the_pinned_model_lacks(tmp_path):
 def test_optimize_refuses_a_budget_that_is_not_a_positive_number(bad):
     code, msg = _invoke(["optimize", "--budget-gib", bad, "--json"])
     assert code == 2 and "budget-gib" in msg
+
+
+def test_check_refuses_a_mode_served_by_a_model_under_the_size_floor(plans, tmp_path):
+    plan, _ = plans[128]
+    t = copy.deepcopy(plan)
+    ask = next(a for a in t["assignments"] if a["editor"] == "roo" and a["mode"] == "ask")
+    ask.update(model="gemma-3-1b", quant="Q8_0")
+    t["resident_sets"][0]["models"].append({"model": "gemma-3-1b", "quant": "Q8_0", "context": 32768, "total_gib": 1.5})
+    f = tmp_path / "t.json"
+    f.write_text(json.dumps(t))
+    code, text = _invoke(["check", str(f), "--json"])
+    assert code == 1
+    assert any("roo/ask: gemma-3-1b has 1 B parameters, under the policy's min_params_b 3" in x
+               for x in json.loads(text)["violations"])

@@ -241,3 +241,37 @@ def test_claude_code_export_keeps_the_main_cache_and_maps_chat_to_the_interactiv
 def test_cursor_export_says_a_tunnel_is_needed():
     text = export(PLAN, "cursor").text
     assert "Cursor's servers" in text and "tunnel" in text
+
+
+def test_a_prior_quality_loses_a_tie_to_the_same_published_score():
+    """Qwen3-Next 80B has no published score: its prior is its coder sibling's 69.2 at the same size, so
+    the two tie on every mode; the plan takes the model whose score was published."""
+    from vtt.optimize import optimize
+
+    w = default_world()
+    qd = load_quality(w)
+    guess, known = model_quality(qd, w, "qwen3-next-80b-a3b"), model_quality(qd, w, "qwen3-coder-next")
+    assert (guess.kind, known.kind) == ("prior", "measured") and guess.value == pytest.approx(known.value)
+    # in this order the MILP took the prior's model before the tie was broken
+    plan = optimize(editors="roo", models=["qwen3-coder-next", "qwen3-next-80b-a3b"], budget_gib=118).to_json()
+    assert {a["model"] for a in plan["assignments"]} == {"qwen3-coder-next"}
+
+
+def test_models_under_the_policys_size_floor_serve_no_mode_unless_pinned(tmp_path):
+    """Roo Ask weighs speed 0.8: without the floor Gemma 3 1B (a 14 % quality prior, 200 t/s) won it."""
+    from vtt.optimize import optimize
+
+    models = ["gemma-3-1b", "gpt-oss-20b", "qwen3-coder-next"]
+
+    def ask_model(policy_text=None):
+        pols = None
+        if policy_text is not None:
+            (tmp_path / "p.yaml").write_text(policy_text)
+            pols = [tmp_path / "p.yaml"]
+        plan = optimize(editors="roo", models=models, budget_gib=118, policies=pols).to_json()
+        return next(a for a in plan["assignments"] if a["mode"] == "ask")
+
+    ask = ask_model()
+    assert ask["model"] != "gemma-3-1b" and "min_params_b 3" in json.dumps(ask)
+    assert ask_model("min_params_b: 0\n")["model"] == "gemma-3-1b"
+    assert ask_model("pins: {roo/ask: gemma-3-1b}\n")["model"] == "gemma-3-1b"

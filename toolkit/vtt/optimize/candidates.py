@@ -17,6 +17,11 @@ from vtt.specs.mode import EditorModes
 from vtt.specs.policy import Policy
 from vtt.units import GIB
 
+# A prior's centre can equal a measured score exactly (Qwen3-Next 80B's prior is its coder sibling's
+# 69.2 at the same size and speed): the MILP then picks either. This tilt breaks such ties toward the
+# published score and moves no other choice (values differ by far more than 1e-4 otherwise).
+PRIOR_TIE = 1e-4
+
 @dataclass
 class Catalogue:
     """A Problem plus the labels and records needed to explain it."""
@@ -274,6 +279,10 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
                     and md.w_quality >= policy.quality_mode_threshold):
                 r.append(f"no published coding score (policy missing_quality: exclude, quality weight "
                          f"{md.w_quality:g} >= {policy.quality_mode_threshold:g})")
+            pinned_here = pin is not None and pin_arch is not None and pin_arch.id == a.id
+            if (a.params_total_b or 0.0) < (policy.min_params_b or 0.0) and not pinned_here:
+                r.append(f"{a.params_total_b:g} B parameters, under the policy's min_params_b {policy.min_params_b:g} "
+                         f"(pin it to use it anyway)")
             if pin and (pin_arch is None or pin_arch.id != a.id or (pin_q and norm(pin_q) != norm(pair_quant[j])
                                                                    and world.find_quant(pin_q).id != pair_quant[j])):
                 r.append(f"{md.key} is pinned to {pin}")
@@ -281,6 +290,8 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
                 reasons[d, j] = r
                 allowed[d, j] = False
             value[d, j] = mode_value(md, quality[j], tg[d, j], ttft[d, j]) if not bad_pair[j] else 0.0
+            if qkind[j] == "prior":  # a guessed quality never wins a tie against a published one
+                value[d, j] *= 1.0 - PRIOR_TIE
             swap_s[d, j] = load_of_pair[j] + (md.depth / pp[d, j] if pp[d, j] > 0 else 0.0)
     never = []
     idx = {mid: i for i, mid in enumerate(model_ids_all)}

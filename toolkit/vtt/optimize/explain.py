@@ -33,6 +33,8 @@ def _kind_of(reason: str) -> str:
         return "memory budget"
     if "published" in reason:
         return "quality policy"
+    if "min_params_b" in reason:
+        return "size policy"
     return "cost model"
 
 

@@ -32,6 +32,9 @@ class Policy(Spec):
         default=None, description="a model with no published score: its wide prior (marked), or excluded from "
         "modes whose quality weight >= quality_mode_threshold (each exclusion named in the plan)")
     quality_mode_threshold: float | None = Field(default=None, ge=0, le=1)
+    min_params_b: float | None = Field(
+        default=None, ge=0, description="models with fewer total parameters (billions) are not offered to any "
+        "mode unless pinned (each exclusion named in the plan)")
     quant_penalty_per_ppl: float | None = Field(default=None, ge=0, description="overrides specs/quality")
     quant_ppl_delta: dict[str, float] = Field(default={}, description="overrides rows of specs/quality")
     standard_quants: list[str] | None = None
@@ -52,7 +55,7 @@ class Policy(Spec):
 DEFAULTS = dict(
     headroom_gib=2.0, other_work_gib=4.0, cache_ram_gib=0.0, prefer_resident=True, set_penalty=0.01,
     swap_weight=1.0, quality_benchmark="SWE-bench Verified", missing_quality="prior",
-    quality_mode_threshold=0.5,
+    quality_mode_threshold=0.5, min_params_b=3.0,
     standard_quants=["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M"],
     context_ladder=[16384, 32768, 65536, 131072], kv_type="f16",
 )
