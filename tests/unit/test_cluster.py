@@ -266,3 +266,45 @@ def test_compute_buffers_follow_llama_cpps_logs_on_two_h200_rpc_servers():
     assert len(llama) >= 30 and {r["config"] for r in llama} == {"x2", "rpc1"}
     assert all(abs(r["err"]) < 1e-3 for r in llama), [r for r in llama if abs(r["err"]) >= 1e-3]
     assert s["within_10pct"] >= 78 and s["devices"] == 84
+
+
+@pytest.mark.parametrize("cluster, model, ctx, logged_mib", [
+    # validation/rpc/results-h200/rpc-stderr.log.gz (two servers, 4 copies of each input leaf) and
+    # results-h200-run3/rpc1-stderr.log.gz (one server: pipeline parallelism off), `CPU compute buffer size`
+    ("h200-vulkan-x2", "llama-3.1-8b", 512, 42.05), ("h200-vulkan-x2", "llama-3.1-8b", 4608, 58.05),
+    ("h200-vulkan-rpc1", "glm-4.7-flash", 4608, 12.51)])
+def test_the_main_hosts_compute_buffer_is_what_llama_cpp_logged(cluster, model, ctx, logged_mib):
+    from vtt.plan import plan_many
+
+    a = plan_many([{"model": model, "quant": "Q8_0", "cluster": cluster, "context": ctx, "n_prompt": 512, "n_gen": 1}])[0]
+    assert a["host"]["compute_buffer_gib"] * 1024 == pytest.approx(logged_mib, abs=0.1)
+
+
+def test_one_rpc_server_keeps_the_kq_mask_through_its_layers(tmp_path):
+    """One device: no pipeline copies, but the mask copy every layer reads is alive through them, so a
+    small-vocabulary model's buffer (its layer stage) grows with the context: 2 B per cell per token."""
+    import sys
+    from pathlib import Path
+
+    from vtt.plan import plan_many
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "validation" / "serve"))
+    try:
+        import models
+    finally:
+        sys.path.pop(0)
+    path = str(models.write(tmp_path, "chat-1b-f16"))
+    short, long = plan_many([{"model": path, "cluster": "cpu-loopback-1", "context": c, "n_prompt": 512, "n_gen": 1}
+                             for c in (4096, 65536)])
+    grow = (long["devices"][0]["compute_buffer_bytes"] - short["devices"][0]["compute_buffer_bytes"])
+    assert grow == pytest.approx(512 * (65536 - 4096) * 2, rel=1e-6)
+
+
+def test_a_cpu_main_host_is_no_device_of_the_model():
+    """llama.cpp skips CPU backends when it lists a model's devices (src/llama.cpp,
+    llama_prepare_model_devices): with --rpc every layer goes to the rpc-servers."""
+    from vtt.plan import plan_many
+
+    a = plan_many([{"model": "llama-3.1-8b", "quant": "Q4_K_M", "boxes": 2, "backend": "cpu", "context": 4096}])[0]
+    assert [d["device"] for d in a["devices"]] == ["RPC0"]
+    assert a["devices"][0]["layers"] == [0, 31] and a["devices"][0]["output_layer"] is True

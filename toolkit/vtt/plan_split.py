@@ -38,10 +38,11 @@ def devices_of(cl: Cluster, world, main_backend) -> list[cc.Device]:
     out = []
     for i, box in enumerate(cl.boxes[1:], start=1):
         out.append(_device(world, box, i, f"RPC{i - 1}"))
-    if cl.main_device:
-        be = world.get_backend(cl.boxes[0].backend or main_backend.id)
-        name = _API_DEVICE.get(be.api, be.api.upper()) + "0" if be.api != "cpu" else "CPU"
-        out.append(_device(world, cl.boxes[0], 0, name))
+    be = world.get_backend(cl.boxes[0].backend or main_backend.id)
+    # llama.cpp never makes the CPU a device of the model (src/llama.cpp, llama_prepare_model_devices:
+    # "skip CPU backends since they are handled separately"): a CPU main host only runs the input layer
+    if cl.main_device and be.api != "cpu":
+        out.append(_device(world, cl.boxes[0], 0, _API_DEVICE.get(be.api, be.api.upper()) + "0"))
     return out
 
 

@@ -133,7 +133,8 @@ def fa_path_params(ds: Dataset) -> list[str]:
         return []
     sel = (f.depth > 0) & ~ds.is_tg & f.flash_attn
     names = []
-    for path in (f.fa_path_full, f.fa_path_swa):
+    swa_width = f.head_width_swa if f.head_width_swa is not None else f.head_width
+    for path, width in ((f.fa_path_full, f.head_width), (f.fa_path_swa, swa_width)):
         if path is None:
             continue
         for idx in np.unique(path[sel]):
@@ -146,7 +147,7 @@ def fa_path_params(ds: Dataset) -> list[str]:
             # 64-256 of the public Strix Halo rows (fitted there it was worse held out, see
             # PARAM_DEFAULTS): an MLA or 512-wide model beside 64-128-wide ones (the H100 matrix:
             # GLM-4.7-Flash's 576 against gpt-oss's 64 and Llama's 128). The fallback law stays a prior.
-            widths = f.head_width[m]
+            widths = width[m]
             if is_ref and len(widths) and widths.max() > 4 * widths.min():
                 names.append("fa_hw2")
     return list(dict.fromkeys(names))

@@ -161,32 +161,41 @@ def device_compute_bytes(a: ModelArch, q: dict, holds_output: bool, layer_mixers
     "4.cpy"): the residual stream (F32 n_embd), the positions (I32), one KQ mask per attention kind
     its layers use (n_kv cells, F16 with flash attention, else F32: llama-graph.cpp
     build_attn_inp_kq_mask) and, on the output device, the output row ids (I32). With one device
-    the copies are ordinary tensors inside the peak. Measured on two H200 rpc-servers: Llama 3.1 8B
-    equal to llama.cpp's log within 0.05 MiB on both devices (validation/rpc/REPORT.md)."""
+    there is one copy of each, an ordinary tensor: the residual's is freed early, the masks live
+    from the first layer to the last, so the layer stage carries them. Measured on two H200
+    rpc-servers: Llama 3.1 8B equal to llama.cpp's log within 0.05 MiB on both devices
+    (validation/rpc/REPORT.md)."""
     ctx = np.asarray(q["context"], dtype=np.int64)
     ub = np.minimum(np.asarray(q["n_ubatch"], dtype=np.int64), ctx).astype(float)
     n_kv = pad(ctx, 256).astype(float)
     n_kv_swa = np.minimum(n_kv, pad(ub.astype(np.int64) + a.swa_window, 256))
     fa = np.asarray(q["flash_attn"], dtype=bool)
-    ff = max(a.n_ff or 0, (a.n_ff_exp or 0) * max(a.n_expert_used, 1) + (a.n_ff_shexp or 0) * (a.n_expert_shared or 0))
+    ff = memory.ffn_width(a)
     full, swa = MIXER_FULL in layer_mixers, MIXER_SWA in layer_mixers
     scores = np.where(fa, 0.0, np.where(full, n_kv, n_kv_swa if swa else 0.0) * a.n_head * F32)
-    layer = ub * ((3 * a.n_embd + 3 * ff) * F32 + scores) if layer_mixers else 0.0 * ub
+    masks = (n_kv * full + n_kv_swa * swa) * np.where(fa, 2.0, 4.0)  # bytes per token of the ubatch
+    layer = ub * ((3 * a.n_embd + 3 * ff) * F32 + scores + (masks if n_copies == 1 else 0.0)) \
+        if layer_mixers else 0.0 * ub
     out = ub * (a.n_vocab + a.n_embd) * F32 if holds_output else 0.0 * ub
     copies = 0.0 * ub
     if n_copies > 1:
-        mask_b = np.where(fa, 2.0, 4.0)
-        masks = (n_kv * full + n_kv_swa * swa) * mask_b
         copies = n_copies * ub * (a.n_embd * F32 + 4 + masks + (4 if holds_output else 0))
     return np.maximum(layer, out) + copies
 
 
-def host_compute_bytes(a: ModelArch, q: dict) -> np.ndarray:
-    """The main host's CPU compute buffer: inputs (embeddings gathered on the CPU) and the KQ mask."""
+def host_compute_bytes(a: ModelArch, q: dict, n_copies: int = 1) -> np.ndarray:
+    """The main host's CPU compute buffer: the embeddings gathered on the CPU (and the unused embedding
+    input) and the input leaves: tokens, positions, output ids (I32) and the KQ masks (F16 with flash
+    attention, else F32). Under pipeline parallelism ggml's scheduler keeps `n_copies` of each input
+    leaf (ggml-backend.cpp pass 6, "6.cpy"). Against the H200 run's logs (Llama 3.1 8B, -ub 512, two
+    servers): 42.02 / 58.02 MiB at n_ctx 512 / 4608, logged 42.05 / 58.05."""
     ctx = np.asarray(q["context"], dtype=np.int64)
     ub = np.minimum(np.asarray(q["n_ubatch"], dtype=np.int64), ctx).astype(float)
     n_kv = pad(ctx, 256).astype(float)
-    return ub * (2 * a.n_embd * F32 + n_kv * 2)
+    n_kv_swa = np.minimum(n_kv, pad(ub.astype(np.int64) + a.swa_window, 256))
+    full, swa = MIXER_FULL in a.mixers, MIXER_SWA in a.mixers
+    masks = (n_kv * full + n_kv_swa * swa) * np.where(np.asarray(q["flash_attn"], dtype=bool), 2.0, 4.0)
+    return ub * ((n_copies + 1) * a.n_embd * F32 + n_copies * (masks + 12))
 
 
 @dataclass
@@ -226,7 +235,7 @@ def split_memory(a: ModelArch, tp: TensorPlacement, devices: list[Device], q: di
         idx = np.flatnonzero(slots[:-1] == d)
         ranges.append([int(idx[0]), int(idx[-1])] if len(idx) else None)
     out = memory.output_buffer_bytes(a, q["parallel"]) * np.ones(len(kvl))
-    return Split(devices, slots, w, kv, comp, tp.input_bytes, host_compute_bytes(a, q), out, ranges)
+    return Split(devices, slots, w, kv, comp, tp.input_bytes, host_compute_bytes(a, q, n_copies), out, ranges)
 
 
 def chain_crossings(devices: list[Device], slots: np.ndarray) -> tuple[int, bool, int]:

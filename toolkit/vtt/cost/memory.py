@@ -87,6 +87,12 @@ def _kv_bytes(t):
     return np.asarray(t, dtype=float)
 
 
+def ffn_width(a: ModelArch) -> int:
+    """A layer's live FFN width per token: the dense FFN, or the routed experts' rows plus the shared
+    experts' (n_ff_shexp is already the fused width of all shared experts: vtt.cost.tensors)."""
+    return max(a.n_ff or 0, (a.n_ff_exp or 0) * max(a.n_expert_used, 1) + (a.n_ff_shexp or 0))
+
+
 def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1, unified_memory=True):
     """The scheduler's compute buffers for the worst-case graph (a full ubatch at full context).
 
@@ -113,7 +119,7 @@ def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1, 
     n_kv = n_kv_full if has_full or not has_swa else n_kv_swa  # the widest mask a layer reads
     fa = np.asarray(flash_attn, dtype=bool)
     mask_cells = n_kv_full * has_full + n_kv_swa * has_swa
-    ff = max(a.n_ff or 0, (a.n_ff_exp or 0) * max(a.n_expert_used, 1) + (a.n_ff_shexp or 0) * (a.n_expert_shared or 0))
+    ff = ffn_width(a)
     output = ub * (a.n_vocab + 2 * a.n_embd) * 4
     layer = np.where(fa, ub * ((3 * a.n_embd + 3 * ff) * 4 + mask_cells * 2), 0.0)
     kq = np.where(fa, 0.0, ub * (n_kv * a.n_head + 2 * a.n_embd) * 4)

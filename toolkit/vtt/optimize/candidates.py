@@ -19,8 +19,9 @@ from vtt.units import GIB
 
 # A prior's centre can equal a measured score exactly (Qwen3-Next 80B's prior is its coder sibling's
 # 69.2 at the same size and speed): the MILP then picks either. This tilt breaks such ties toward the
-# published score and moves no other choice (values differ by far more than 1e-4 otherwise).
-PRIOR_TIE = 1e-4
+# published score. 1e-3 of a value (share x weight, >= ~0.01) stays above HiGHS's absolute MIP gap
+# (1e-6; milp.py sets only the relative gap to 0) and below any real difference between candidates.
+PRIOR_TIE = 1e-3
 
 @dataclass
 class Catalogue:
@@ -280,7 +281,7 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
                 r.append(f"no published coding score (policy missing_quality: exclude, quality weight "
                          f"{md.w_quality:g} >= {policy.quality_mode_threshold:g})")
             pinned_here = pin is not None and pin_arch is not None and pin_arch.id == a.id
-            if (a.params_total_b or 0.0) < (policy.min_params_b or 0.0) and not pinned_here:
+            if a.params_total_b is not None and a.params_total_b < (policy.min_params_b or 0.0) and not pinned_here:
                 r.append(f"{a.params_total_b:g} B parameters, under the policy's min_params_b {policy.min_params_b:g} "
                          f"(pin it to use it anyway)")
             if pin and (pin_arch is None or pin_arch.id != a.id or (pin_q and norm(pin_q) != norm(pair_quant[j])

@@ -146,8 +146,9 @@ def check_plan(plan: _Plan, world: World, policy: Policy, editors: dict, *, hard
             pm, _, pq = pin.partition("/")
             if world.model(pm).id != mid or (pq and world.quant(pq).id != qid):
                 violations.append(f"{key}: uses {mid}/{qid} but is pinned to {pin}")
-        size = world.models[mid].params_total_b or 0.0
-        if size < (policy.min_params_b or 0.0) and not (pin and world.model(pin.partition("/")[0]).id == mid):
+        size = world.models[mid].params_total_b
+        if size is not None and size < (policy.min_params_b or 0.0) \
+                and not (pin and world.model(pin.partition("/")[0]).id == mid):
             violations.append(f"{key}: {mid} has {size:g} B parameters, under the policy's min_params_b "
                               f"{policy.min_params_b:g}")
         md = modes.get(key)
