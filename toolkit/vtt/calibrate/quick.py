@@ -123,13 +123,17 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
         params = filled
     from_ops = {n.split(" ", 1)[0] for n in notes}
     cells = quick_coverage(ds, op_rows if "fa_hw2" in from_ops else None, world, be)
+    # a weight family whose prefill rate came from this card's MUL_MAT operator rows is measured here,
+    # not a prior: vtt.cost.coverage does not flag it
+    families = dataset_families(ds)
+    families["pp"] = sorted(set(families["pp"]) | {k[3:] for k in from_ops if k.startswith("ce_")})
     now = datetime.now(timezone.utc)
     return Calibration(
         id=cal_id or f"{hardware}--{backend}--{now.strftime('%Y%m%dT%H%M%SZ')}--quick",
         hardware=hardware, backend=backend,
         params={k: float(v) for k, v in params.items() if k in base},
         sigma_log=sigma, param_names=names, covariance=cov.tolist(), n_points=len(ds.rows), coverage=cells,
-        families=dataset_families(ds), builds=describe_builds(ds.rows),
+        families=families, builds=describe_builds(ds.rows),
         residual_stats={"in_sample": {"tg_rms_log": rms["tg"], "pp_rms_log": rms["pp"]},
                         "prior": prior.id, "prior_sd": sd_prior, "operator_rows": len(op_rows or []),
                         "operator_notes": notes, "models": sorted({x["model_id"] for x in ds.rows}),
