@@ -43,8 +43,9 @@ def calibrate_rows(rows: list[dict], world: World, hardware: str, backend: str, 
                           prior_scale=be.prior_scale)
     cal.builds = describe_builds(ds.rows) or cal.builds
     if era_of is not None and era_of.families and cal.families:  # its matmul terms are era_of's
-        cal.families = {t: sorted(set(cal.families.get(t, [])) | set(era_of.families.get(t, [])))
-                        for t in ("pp", "tg")}
+        from vtt.calibrate.fit import union_families
+
+        cal.families = union_families(cal.families, era_of.families)
     ops_notes = []
     if op_rows:
         from vtt.calibrate.ops_fit import fill_from_ops

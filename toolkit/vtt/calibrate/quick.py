@@ -74,7 +74,7 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
               op_rows: list[dict] | None = None, cal_id: str | None = None, transfer: bool = True) -> Calibration:
     """MAP fit of the parameters the quick rows identify, around `prior` (see the module docstring)."""
     from vtt.calibrate.dataset import build_dataset
-    from vtt.calibrate.fit import dataset_families, free_params, predict_log
+    from vtt.calibrate.fit import dataset_families, free_params, predict_log, union_families
 
     hw = world.get_hardware(hardware)
     be = world.get_backend(backend)
@@ -125,8 +125,7 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
     cells = quick_coverage(ds, op_rows if "fa_hw2" in from_ops else None, world, be)
     # a weight family whose prefill rate came from this card's MUL_MAT operator rows is measured here,
     # not a prior: vtt.cost.coverage does not flag it
-    families = dataset_families(ds)
-    families["pp"] = sorted(set(families["pp"]) | {k[3:] for k in from_ops if k.startswith("ce_")})
+    families = union_families(dataset_families(ds), {"pp": [k[3:] for k in from_ops if k.startswith("ce_")]})
     now = datetime.now(timezone.utc)
     return Calibration(
         id=cal_id or f"{hardware}--{backend}--{now.strftime('%Y%m%dT%H%M%SZ')}--quick",
@@ -190,8 +189,8 @@ def width_law_params(ds) -> list[str]:
     """The head-width laws (vtt.cost.attention.path_eff) the quick rows inform.
 
     The full fit keeps fa_hw2 / fa_hw2_fb priors unless its rows span more than 4x in width
-    (vtt.calibrate.fit.fa_path_params: the public rows span 64-256 only). The quick set is designed to measure the law on this card: its MLA cell runs
-    the 576-wide latent at depth beside Llama's 128-wide heads. On the reference path (coopmat2,
+    (vtt.calibrate.fit.fa_path_params: the public rows span 64-256 only). The quick set is designed
+    to measure the law on this card: its MLA cell runs the 576-wide latent at depth beside Llama's 128-wide heads. On the reference path (coopmat2,
     RADV's coopmat1, CUDA's MMA) attn_pp_eff is the rate at width 128 and the law is all that moves
     the 576-wide rate, so one prefill-at-depth row there at another width informs fa_hw2 (with
     Llama's row beside it, identifies it; without, the MAP prior splits the two). On a fallback path

@@ -167,13 +167,12 @@ def device_compute_bytes(a: ModelArch, q: dict, holds_output: bool, layer_mixers
     (validation/rpc/REPORT.md)."""
     ctx = np.asarray(q["context"], dtype=np.int64)
     ub = np.minimum(np.asarray(q["n_ubatch"], dtype=np.int64), ctx).astype(float)
-    n_kv = pad(ctx, 256).astype(float)
-    n_kv_swa = np.minimum(n_kv, pad(ub.astype(np.int64) + a.swa_window, 256))
+    n_kv, n_kv_swa, cells = memory.kq_mask_cells(layer_mixers, a.swa_window, ctx, ub)
     fa = np.asarray(q["flash_attn"], dtype=bool)
     ff = memory.ffn_width(a)
     full, swa = MIXER_FULL in layer_mixers, MIXER_SWA in layer_mixers
     scores = np.where(fa, 0.0, np.where(full, n_kv, n_kv_swa if swa else 0.0) * a.n_head * F32)
-    masks = (n_kv * full + n_kv_swa * swa) * np.where(fa, 2.0, 4.0)  # bytes per token of the ubatch
+    masks = cells * np.where(fa, 2.0, 4.0)  # bytes per token of the ubatch
     layer = ub * ((3 * a.n_embd + 3 * ff) * F32 + scores + (masks if n_copies == 1 else 0.0)) \
         if layer_mixers else 0.0 * ub
     out = ub * (a.n_vocab + a.n_embd) * F32 if holds_output else 0.0 * ub
@@ -191,10 +190,8 @@ def host_compute_bytes(a: ModelArch, q: dict, n_copies: int = 1) -> np.ndarray:
     servers): 42.02 / 58.02 MiB at n_ctx 512 / 4608, logged 42.05 / 58.05."""
     ctx = np.asarray(q["context"], dtype=np.int64)
     ub = np.minimum(np.asarray(q["n_ubatch"], dtype=np.int64), ctx).astype(float)
-    n_kv = pad(ctx, 256).astype(float)
-    n_kv_swa = np.minimum(n_kv, pad(ub.astype(np.int64) + a.swa_window, 256))
-    full, swa = MIXER_FULL in a.mixers, MIXER_SWA in a.mixers
-    masks = (n_kv * full + n_kv_swa * swa) * np.where(np.asarray(q["flash_attn"], dtype=bool), 2.0, 4.0)
+    masks = memory.kq_mask_cells(a.mixers, a.swa_window, ctx, ub)[2] \
+        * np.where(np.asarray(q["flash_attn"], dtype=bool), 2.0, 4.0)
     return ub * ((n_copies + 1) * a.n_embd * F32 + n_copies * (masks + 12))
 
 

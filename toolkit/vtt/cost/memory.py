@@ -87,6 +87,14 @@ def _kv_bytes(t):
     return np.asarray(t, dtype=float)
 
 
+def kq_mask_cells(mixers: str, swa_window: int, ctx, ub):
+    """(n_kv of a full-attention mask, n_kv of a sliding one, the cells of every KQ mask the layers
+    `mixers` read): full layers see the padded context, sliding ones at most pad(ubatch + window, 256)."""
+    n_kv = pad(ctx, 256).astype(float)
+    n_kv_swa = np.minimum(n_kv, pad(np.asarray(ub).astype(np.int64) + swa_window, 256))
+    return n_kv, n_kv_swa, n_kv * (MIXER_FULL in mixers) + n_kv_swa * (MIXER_SWA in mixers)
+
+
 def ffn_width(a: ModelArch) -> int:
     """A layer's live FFN width per token: the dense FFN, or the routed experts' rows plus the shared
     experts' (n_ff_shexp is already the fused width of all shared experts: vtt.cost.tensors)."""
@@ -113,12 +121,10 @@ def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1, 
     """
     ctx = np.asarray(n_ctx, dtype=np.int64)
     ub = np.minimum(np.asarray(n_ubatch, dtype=np.int64), ctx).astype(float)
-    n_kv_full = pad(ctx, 256).astype(float)
-    n_kv_swa = np.minimum(n_kv_full, pad(ub.astype(np.int64) + a.swa_window, 256))
+    n_kv_full, n_kv_swa, mask_cells = kq_mask_cells(a.mixers, a.swa_window, ctx, ub)
     has_full, has_swa = MIXER_FULL in a.mixers, MIXER_SWA in a.mixers
     n_kv = n_kv_full if has_full or not has_swa else n_kv_swa  # the widest mask a layer reads
     fa = np.asarray(flash_attn, dtype=bool)
-    mask_cells = n_kv_full * has_full + n_kv_swa * has_swa
     ff = ffn_width(a)
     output = ub * (a.n_vocab + 2 * a.n_embd) * 4
     layer = np.where(fa, ub * ((3 * a.n_embd + 3 * ff) * 4 + mask_cells * 2), 0.0)

@@ -23,6 +23,16 @@ from vtt.units import GIB
 # (1e-6; milp.py sets only the relative gap to 0) and below any real difference between candidates.
 PRIOR_TIE = 1e-3
 
+
+def under_size_floor(arch, policy: Policy, pin: str | None, world: World) -> bool:
+    """The model is smaller than the policy's min_params_b and not what the mode is pinned to (a model
+    with no published size is never judged)."""
+    if arch.params_total_b is None or arch.params_total_b >= (policy.min_params_b or 0.0):
+        return False
+    pinned = world.find_model(pin.partition("/")[0]) if pin else None
+    return pinned is None or pinned.id != arch.id
+
+
 @dataclass
 class Catalogue:
     """A Problem plus the labels and records needed to explain it."""
@@ -280,8 +290,7 @@ def build_catalogue(world: World, editors: dict[str, EditorModes], policy: Polic
                     and md.w_quality >= policy.quality_mode_threshold):
                 r.append(f"no published coding score (policy missing_quality: exclude, quality weight "
                          f"{md.w_quality:g} >= {policy.quality_mode_threshold:g})")
-            pinned_here = pin is not None and pin_arch is not None and pin_arch.id == a.id
-            if a.params_total_b is not None and a.params_total_b < (policy.min_params_b or 0.0) and not pinned_here:
+            if under_size_floor(a, policy, pin, world):
                 r.append(f"{a.params_total_b:g} B parameters, under the policy's min_params_b {policy.min_params_b:g} "
                          f"(pin it to use it anyway)")
             if pin and (pin_arch is None or pin_arch.id != a.id or (pin_q and norm(pin_q) != norm(pair_quant[j])

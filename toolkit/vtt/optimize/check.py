@@ -70,7 +70,7 @@ def read_plan(path: str | Path) -> _Plan:
 
 def check_plan(plan: _Plan, world: World, policy: Policy, editors: dict, *, hardware: str) -> dict:
     from vtt.budget import resolve_budget
-    from vtt.optimize.candidates import mode_reqs
+    from vtt.optimize.candidates import mode_reqs, under_size_floor
     from vtt.optimize.price import Pricer, resolve_catalog_model
 
     hw = world.get_hardware(hardware)
@@ -146,11 +146,9 @@ def check_plan(plan: _Plan, world: World, policy: Policy, editors: dict, *, hard
             pm, _, pq = pin.partition("/")
             if world.model(pm).id != mid or (pq and world.quant(pq).id != qid):
                 violations.append(f"{key}: uses {mid}/{qid} but is pinned to {pin}")
-        size = world.models[mid].params_total_b
-        if size is not None and size < (policy.min_params_b or 0.0) \
-                and not (pin and world.model(pin.partition("/")[0]).id == mid):
-            violations.append(f"{key}: {mid} has {size:g} B parameters, under the policy's min_params_b "
-                              f"{policy.min_params_b:g}")
+        if under_size_floor(world.models[mid], policy, pin, world):
+            violations.append(f"{key}: {mid} has {world.models[mid].params_total_b:g} B parameters, under the "
+                              f"policy's min_params_b {policy.min_params_b:g}")
         md = modes.get(key)
         if md is None:
             continue
