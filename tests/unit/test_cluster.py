@@ -265,7 +265,36 @@ def test_compute_buffers_follow_llama_cpps_logs_on_two_h200_rpc_servers():
     llama = [r for r in s["rows"] if r["model"].startswith("llama-3.1-8b")]
     assert len(llama) >= 30 and {r["config"] for r in llama} == {"x2", "rpc1"}
     assert all(abs(r["err"]) < 1e-3 for r in llama), [r for r in llama if abs(r["err"]) >= 1e-3]
-    assert s["within_10pct"] >= 78 and s["devices"] == 84
+    # Qwen3-30B-A3B's first server runs only MoE layers: its experts' outputs (n_embd x 8 used) do not
+    # fit in the freed up/gate rows (n_embd > 2 n_ff_exp) and stack on them; without that stage it was
+    # 31-36 % under
+    moe = [r for r in s["rows"] if r["model"].startswith("qwen3-30b") and r["device"] == 0]
+    assert moe and all(abs(r["err"]) < 0.06 for r in moe), moe
+    assert s["within_10pct"] == s["devices"] == 84
+
+
+def test_layer_stage_is_within_8_percent_of_llama_cpps_allocator_at_real_moe_and_mla_widths():
+    """validation/rpc/compute_layer_stage.py loaded 2-layer copies of seven MoE / MLA catalog models at
+    their real widths through a CPU rpc-server and recorded llama.cpp's compute buffer; vtt's answer
+    for the same file (the catalog's shapes, 512-token vocabulary) must stay within 8 % of each."""
+    import json
+    from pathlib import Path
+
+    from vtt.cost import memory
+    from vtt.specs.catalog import default_world
+    from vtt.units import MIB
+
+    root = Path(__file__).resolve().parents[2]
+    rec = json.loads((root / "validation" / "rpc" / "results-layer-stage.json").read_text())
+    world = default_world()
+    assert len(rec["rows"]) >= 14
+    for r in rec["rows"]:
+        a = world.models[r["model"]]
+        ub = r["n_ubatch"]
+        # one device, flash attention, context = ubatch: layer stage + the F16 KQ mask (ub x pad(ub, 256))
+        mask = ub * memory.pad(ub, 256) * 2
+        pred = ub * memory.layer_live_floats(a) * 4 + mask
+        assert abs(pred / (r["measured_mib"] * MIB) - 1) < 0.08, (r, pred / MIB)
 
 
 @pytest.mark.parametrize("cluster, model, ctx, logged_mib", [

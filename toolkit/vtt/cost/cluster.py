@@ -150,8 +150,8 @@ def device_compute_bytes(a: ModelArch, q: dict, holds_output: bool, layer_mixers
     graph's own peak plus the scheduler's input copies.
 
     The graph's peak, per token of the ubatch, F32: a device that runs layers holds one layer's live
-    tensors, 3 x n_embd + 3 x the FFN width (gate, up and their product; MoE: the routed experts'
-    rows), plus the n_head x n_kv score matrix without flash attention; the output device holds the
+    tensors (memory.layer_live_floats: the dense FFN's, the routed experts' or MLA's query path,
+    whichever is larger), plus the n_head x n_kv score matrix without flash attention; the output device holds the
     logits and the normed residual, n_vocab + n_embd; a device holding both needs the larger.
 
     The input copies: with more than one device llama.cpp turns on pipeline parallelism
@@ -169,11 +169,10 @@ def device_compute_bytes(a: ModelArch, q: dict, holds_output: bool, layer_mixers
     ub = np.minimum(np.asarray(q["n_ubatch"], dtype=np.int64), ctx).astype(float)
     n_kv, n_kv_swa, cells = memory.kq_mask_cells(layer_mixers, a.swa_window, ctx, ub)
     fa = np.asarray(q["flash_attn"], dtype=bool)
-    ff = memory.ffn_width(a)
     full, swa = MIXER_FULL in layer_mixers, MIXER_SWA in layer_mixers
     scores = np.where(fa, 0.0, np.where(full, n_kv, n_kv_swa if swa else 0.0) * a.n_head * F32)
     masks = cells * np.where(fa, 2.0, 4.0)  # bytes per token of the ubatch
-    layer = ub * ((3 * a.n_embd + 3 * ff) * F32 + scores + (masks if n_copies == 1 else 0.0)) \
+    layer = ub * (memory.layer_live_floats(a) * F32 + scores + (masks if n_copies == 1 else 0.0)) \
         if layer_mixers else 0.0 * ub
     out = ub * (a.n_vocab + a.n_embd) * F32 if holds_output else 0.0 * ub
     copies = 0.0 * ub

@@ -95,10 +95,33 @@ def kq_mask_cells(mixers: str, swa_window: int, ctx, ub):
     return n_kv, n_kv_swa, n_kv * (MIXER_FULL in mixers) + n_kv_swa * (MIXER_SWA in mixers)
 
 
-def ffn_width(a: ModelArch) -> int:
-    """A layer's live FFN width per token: the dense FFN, or the routed experts' rows plus the shared
-    experts' (n_ff_shexp is already the fused width of all shared experts: vtt.cost.tensors)."""
-    return max(a.n_ff or 0, (a.n_ff_exp or 0) * max(a.n_expert_used, 1) + (a.n_ff_shexp or 0))
+def layer_live_floats(a: ModelArch) -> int:
+    """F32 values per token of the ubatch that one layer keeps live at its peak, the largest of three
+    stages of llama.cpp's graph (the allocator reuses freed tensors, so the peak is one stage's tensors
+    plus what the allocator could not fit into the holes freed before it):
+    * a dense FFN: 3 n_embd (residual, normed input, output) + gate, up and their product (3 n_ff);
+    * the routed experts (llama-graph.cpp build_moe_ffn): 3 n_embd + up, gate and their product for
+      every expert used (3 x n_used x n_ff_exp). The experts' outputs (n_embd x n_used) then reuse the
+      freed up and gate (2 x n_used x n_ff_exp) when they fit there; when n_embd > 2 n_ff_exp they do
+      not and stack on top. The shared experts run after the routed ones, in the freed space;
+    * MLA's absorbed query path (models/deepseek2.cpp): 2 n_embd + q (n_head x (nope + rope)), q_nope
+      absorbed into the latent (n_head x kv_lora_rank), the roped q_pe (n_head x rope) and their concat
+      (n_head x (kv_lora_rank + rope)), all live at the concat.
+    Measured with the pinned llama.cpp's own allocator through a CPU rpc-server, real widths and
+    2 layers (validation/rpc/compute_layer_stage.py): Qwen3-30B-A3B, Qwen3-235B, Qwen3-Coder-480B,
+    GLM-4.5-Air, gpt-oss-20b, GLM-4.7-Flash, DeepSeek-V3 within 8 %."""
+    e = a.n_embd
+    dense = 3 * e + 3 * (a.n_ff or 0)
+    moe = 0
+    if a.n_expert:
+        uf, ue = a.n_expert_used * a.n_ff_exp, a.n_expert_used * e
+        moe = 3 * e + 3 * uf + (ue if ue > 2 * uf else 0)
+    mla = 0
+    if a.mla is not None:
+        m, h = a.mla, a.n_head
+        mla = 2 * e + h * (m.qk_nope_head_dim + m.qk_rope_head_dim) + h * m.kv_lora_rank \
+            + h * m.qk_rope_head_dim + h * (m.kv_lora_rank + m.qk_rope_head_dim)
+    return max(dense, moe, mla)
 
 
 def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1, unified_memory=True):
@@ -108,8 +131,8 @@ def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1, 
     the device buffer is set by the stage of the graph with the most live tensors, per token of the
     ubatch:
     * the output: the ubatch's logits plus the residual stream, n_vocab + 2 n_embd F32;
-    * a layer with flash attention: one layer's live tensors, 3 n_embd + 3 x the FFN width (gate,
-      up and their product; MoE: the routed experts' rows), beside the device's copy of each KQ mask
+    * a layer with flash attention: one layer's live tensors (layer_live_floats: the FFN's, the
+      routed experts' or MLA's query path), beside the device's copy of each KQ mask
       its layers read (n_kv cells, F16), alive from the first layer to the last;
     * a layer without flash attention: its materialised KQ scores (n_head x n_kv F32) plus 2 n_embd.
     The host buffer holds the inputs and the KQ masks (n_ubatch x n_kv x 2 B). Checked against
@@ -125,9 +148,8 @@ def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1, 
     has_full, has_swa = MIXER_FULL in a.mixers, MIXER_SWA in a.mixers
     n_kv = n_kv_full if has_full or not has_swa else n_kv_swa  # the widest mask a layer reads
     fa = np.asarray(flash_attn, dtype=bool)
-    ff = ffn_width(a)
     output = ub * (a.n_vocab + 2 * a.n_embd) * 4
-    layer = np.where(fa, ub * ((3 * a.n_embd + 3 * ff) * 4 + mask_cells * 2), 0.0)
+    layer = np.where(fa, ub * (layer_live_floats(a) * 4 + mask_cells * 2), 0.0)
     kq = np.where(fa, 0.0, ub * (n_kv * a.n_head + 2 * a.n_embd) * 4)
     device = np.maximum(np.maximum(output, layer), kq)
     host = ub * (2 * a.n_embd * 4 + n_kv * 2)
