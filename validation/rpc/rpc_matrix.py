@@ -36,22 +36,29 @@ RUNS = {"run1": [("llama-3.1-8b", 32, "q8_0"), ("qwen3-30b-a3b", 24, "q8_0")],
         # run 4 (RPC_MODELS=run4, results-h200-run4/): the duty_clock law out of sample: two models whose
         # clocks were never sampled, and a 1/3 split (the small share on RPC0, GPU 0) beside 1/1 and 3/1
         "run4": [("llama-3.1-8b", 8, "q8_0"), ("gpt-oss-20b", 24, "mxfp4")],
+        # run 5 (RPC_MODELS=run5, SAME_GPU=1, results-h200-run5/): a one-GPU machine, both rpc-servers on
+        # GPU 0: run 3's two-server tests of its two fully measured models, with the GPU never idle between
+        # the devices' graphs. Against run 3 (one GPU per server) it measures what the duty-cycle clocks
+        # cost; against vtt without a clock law, the chain's network terms alone
+        "run5": [("glm-4.7-flash", 16, "q8_0"), ("llama-3.1-8b", 32, "q8_0")],
         "dry": [("tinyllama-1.1b", 2, "q4_0")]}  # a CPU dry run of run_gpu.sh's run-3 protocol
 RUN = os.environ.get("RPC_MODELS", "run1")
 MODELS = RUNS[RUN]
 SPLITS = [(1, 1), (3, 1), (1, 3)] if RUN == "run4" else [(1, 1), (3, 1)]
 DEPTHS = [0, 4096]
 CLUSTER_RPC1 = "h200-vulkan-rpc1"  # run 3: every layer on one rpc-server
-STEADY = RUN in ("run3", "run4", "dry")  # run 3's protocol
+STEADY = RUN in ("run3", "run4", "run5", "dry")  # run 3's protocol
 N_PROMPT, N_GEN = 512, 128
-CLUSTER, HARDWARE, BACKEND = "h200-vulkan-x2", "h200-141", "vulkan-nvidia"
+CLUSTER = "h200-vulkan-x2-onegpu" if RUN == "run5" else "h200-vulkan-x2"
+HARDWARE, BACKEND = "h200-141", "vulkan-nvidia"
 
 
 def tests():
     """(config, split, depth, test, n_prompt, n_gen) as run_gpu.sh runs them. Runs 1-2: the 3:1
     split at depth 0 only; run 3: one rpc-server alone too, every config at depth 4096 then 0."""
     if STEADY:
-        for cfg, split in (("rpc1", (1,)), *(("x2", sp) for sp in SPLITS)):
+        first = () if RUN == "run5" else (("rpc1", (1,)),)  # run 5: run 3 measured rpc1 on this card
+        for cfg, split in (*first, *(("x2", sp) for sp in SPLITS)):
             for d in (4096, 0):
                 yield cfg, split, d, "pp", N_PROMPT, 0
                 yield cfg, split, d, "tg", 0, N_GEN

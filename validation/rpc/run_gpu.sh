@@ -51,9 +51,11 @@ if command -v nvidia-smi >/dev/null; then
 fi
 trap cleanup EXIT
 # ONE_GPU=1: a one-GPU machine: only the rpc-server on GPU 0, only the local and rpc1 tests
+# SAME_GPU=1 (run 5): both rpc-servers on GPU 0, so the GPU is never idle between the two devices'
+# graphs: the chain's network terms without the duty-cycle clocks of two half-idle GPUs
 GPUS="0 1"; [ "${ONE_GPU:-0}" = 1 ] && GPUS=0
 for g in $GPUS; do
-  GGML_VK_VISIBLE_DEVICES=$g "$S" -H 127.0.0.1 -p $((50052 + g)) >> "$OUT/rpc-servers.log" 2>&1 &
+  GGML_VK_VISIBLE_DEVICES=$([ "${SAME_GPU:-0}" = 1 ] && echo 0 || echo $g) "$S" -H 127.0.0.1 -p $((50052 + g)) >> "$OUT/rpc-servers.log" 2>&1 &
   pids+=($!)
 done
 for g in $GPUS; do
@@ -77,7 +79,7 @@ for i in ${RPC_IDX:-$(seq 0 $((N - 1)))}; do
   fi
   log "local $(basename $F)"
   GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" -ngl 99 -fa 1 -p 512 -n 128 -d $D -r $R -o jsonl >> "$OUT/local.jsonl" 2>> "$OUT/local-stderr.log"
-  if [ "$D" = 4096,0 ]; then  # run 3: every layer on one rpc-server (GPU 0)
+  if [ "$D" = 4096,0 ] && [ "${SAME_GPU:-0}" != 1 ]; then  # run 3: every layer on one rpc-server (GPU 0)
     log "rpc1 $(basename $F)"
     GGML_VK_VISIBLE_DEVICES=0 $B -m "$F" --rpc ${RPC%%,*} -dev RPC0 -ngl 99 -fa 1 -p 512 -n 128 -d $D -r $R -o jsonl -v >> "$OUT/rpc1.jsonl" 2>> "$OUT/rpc1-stderr.log"
   fi
