@@ -1,5 +1,7 @@
 """The speed model's physics on catalog models: depth behaviour by architecture kind."""
 
+import pytest
+
 from vtt.plan import plan_many
 
 
@@ -138,6 +140,25 @@ def test_few_rows_per_expert_slow_only_the_routed_expert_share_of_prefill():
     # at the reference 32 rows per expert the factor is 1: moe_pp keeps its meaning
     f32 = pp(512, 1e9, frac=32 / 512)
     assert abs(f32 - pp(512, 0.0, frac=32 / 512)) / f32 < 1e-9
+
+
+def test_a_short_moe_ubatch_streams_and_computes_only_the_experts_its_tokens_touch():
+    """A one-token prompt of an MoE routes to `used` experts at one row each: its prefill reads what a
+    decode step reads, not every expert, and runs no near-empty GEMM tiles. Full ubatches touch every
+    expert, as before."""
+    from vtt.cost import throughput
+    from vtt.plan import plan_many
+
+    touched, rows = throughput.expert_rows([1, 8, 512], 8 / 128)
+    assert touched[0] == pytest.approx(8 / 128) and rows[0] == pytest.approx(1.0)
+    assert rows[1] >= 1.0 and touched[2] > 1 - 1e-9 and rows[2] == pytest.approx(32.0)
+    qs = [{"model": m, "quant": "Q8_0", "context": 4096, "n_prompt": p, "n_gen": 1}
+          for m in ("qwen3-30b-a3b-instruct-2507", "deepseek-v3") for p in (1, 512)]
+    (q1, q512, d1, d512) = plan_many(qs)
+    # one prompt token costs about one decode step (plus the fixed cost of a ubatch), not 12x more
+    assert 0.6 * q1["tg_tps"] < q1["pp_tps"] < 1.1 * q1["tg_tps"], q1
+    assert 0.6 * d1["tg_tps"] < d1["pp_tps"] < 1.1 * d1["tg_tps"], d1
+    assert q512["pp_tps"] > 10 * q1["pp_tps"]
 
 
 def test_hip_vec_decode_kernel_scales_only_its_kv_bytes():

@@ -113,7 +113,8 @@ def free_params(ds: Dataset) -> list[str]:
         names.append("moe_pp")
         # rows per expert GEMM: needs MoE prefill rows at more than one tokens-per-expert
         if f.n_expert_frac is not None:
-            tpe = (np.minimum(f.n_prompt, np.maximum(f.n_ubatch, 1)) * f.n_expert_frac)[~ds.is_tg & f.is_moe]
+            tpe = throughput.expert_rows(np.minimum(f.n_prompt, np.maximum(f.n_ubatch, 1)),
+                                         f.n_expert_frac)[1][~ds.is_tg & f.is_moe]
             if len(np.unique(np.round(tpe, 3))) > 1:
                 names.append("moe_tpe_half")
     names.append("t_ubatch_ms")

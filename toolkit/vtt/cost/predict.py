@@ -81,8 +81,8 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
     fam_idx = throughput.FAMILIES.index(fam) if fam in throughput.FAMILIES else throughput.FAMILIES.index("k")
     ones = np.ones(n)
     w = r.weights
-    # Prefill streams every weight once per ubatch except gathered embeddings; MoE ubatches
-    # of >= 64 tokens touch nearly every expert.
+    # Prefill streams every weight once per ubatch except gathered embeddings; a full MoE ubatch
+    # touches nearly every expert (a short one fewer: throughput.expert_rows).
     stream = w.decode_bytes + (w.expert_bytes * (1 - a.n_expert_used / a.n_expert) if a.n_expert else 0.0)
     return throughput.SpeedFeatures(
         w_decode_bytes=w.decode_bytes * ones,
@@ -123,6 +123,7 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
         w_unplaced_bytes=w.unplaced_bytes * ones,
         p_expert_active=(3.0 * a.n_embd * a.n_ff_exp * a.n_expert_used * a.ffns.count(FFN_MOE) if a.n_expert else 0.0) * ones,
         n_expert_frac=(a.n_expert_used / a.n_expert if a.n_expert else 0.0) * ones,
+        w_expert_bytes=(w.expert_bytes if a.n_expert else 0.0) * ones,
         w_active_frac=(w.decode_bytes / w.total_bytes if w.total_bytes else 1.0) * ones,
     )
 

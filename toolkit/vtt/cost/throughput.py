@@ -168,6 +168,7 @@ class SpeedFeatures:
     fa_ref: np.ndarray | None = None  # PATHS index of the backend's reference path (None: unknown backend)
     n_expert_frac: np.ndarray | None = None  # n_expert_used / n_expert of MoE models (None or 0: dense)
     p_expert_active: np.ndarray | None = None  # routed-expert matmul params per token (part of p_active)
+    w_expert_bytes: np.ndarray | None = None  # all routed experts' bytes (part of w_stream_bytes; None: 0)
     dec_vec_full: np.ndarray | None = None  # 1 where decode attention of the full layers runs HIP's vec kernel
     dec_vec_swa: np.ndarray | None = None  # same for the sliding layers (vtt.cost.attention.decode_vec)
     # KV cells per query a sliding layer's FA kernel computes and reads (None: swa_cells, the whole
@@ -258,6 +259,19 @@ def tg_tps(f: SpeedFeatures, params: dict) -> np.ndarray:
     return 1.0 / t_mid
 
 
+def expert_rows(tokens, frac):
+    """(share of the routed experts a ubatch of `tokens` touches, rows per touched expert's GEMM), for
+    `frac` = used / total experts. With the router's choices spread evenly, an expert is missed by
+    every token with probability (1 - frac)^tokens; the touched experts share tokens x used rows. A
+    one-token ubatch touches `used` experts at one row each (a decode step), a 512-token ubatch of
+    Qwen3-30B-A3B (8 of 128) every expert at 32 rows. Skewed routing touches fewer: an upper bound."""
+    t = np.asarray(tokens, dtype=float)
+    fr = np.asarray(frac, dtype=float)
+    touched = np.where(fr > 0, 1.0 - (1.0 - np.clip(fr, 0.0, 1.0)) ** t, 1.0)
+    rows = np.where(touched > 0, t * fr / np.where(touched > 0, touched, 1.0), 0.0)
+    return touched, rows
+
+
 def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
     n = f.n_prompt.astype(float)
     chunks = np.ceil(n / np.maximum(f.n_ubatch, 1))
@@ -273,14 +287,19 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
     p_tok = f.p_active if f.p_output is None else np.maximum(f.p_active - f.p_output, 0.0)
     ce = ce * np.where(f.is_moe, _p(params, "moe_pp"), 1.0)
     t_mm = 2.0 * (p_tok * n + (0.0 if f.p_output is None else f.p_output * chunks)) / (ce * f.peak_flops)
+    ub_tokens = np.minimum(n, np.maximum(f.n_ubatch, 1))
+    touched = 1.0
+    if f.n_expert_frac is not None:
+        touched, tpe = expert_rows(ub_tokens, f.n_expert_frac)
     if f.n_expert_frac is not None and f.p_expert_active is not None:
-        # rows per routed-expert GEMM: min(prompt, ubatch) tokens x used / total. Only the routed
-        # experts' share of the matmul params runs at it; attention and shared experts see the ubatch.
-        tpe = np.minimum(n, np.maximum(f.n_ubatch, 1)) * f.n_expert_frac
+        # rows per touched routed expert's GEMM (expert_rows). Only the routed experts' share of the
+        # matmul params runs at it; attention and shared experts see the ubatch.
         h = _p(params, "moe_tpe_half")
         rel = np.where(f.is_moe & (tpe > 0), (tpe / np.maximum(tpe + h, 1e-9)) / (MOE_TPE_REF / (MOE_TPE_REF + h)), 1.0)
         t_mm = t_mm + 2.0 * f.p_expert_active * n * (1.0 / rel - 1.0) / (ce * f.peak_flops)
     stream = f.w_stream_bytes + (f.w_unplaced_bytes if f.w_unplaced_bytes is not None else 0.0)
+    if f.w_expert_bytes is not None:  # a short ubatch streams only the experts its tokens route to
+        stream = stream - f.w_expert_bytes * (1.0 - touched)
     t_stream = chunks * stream / (_p(params, "bw_eff") * f.bw_bytes_s)
     # causal attention: token i of the prompt attends depth + i cells (SWA: at most the window)
     d = f.depth.astype(float)
