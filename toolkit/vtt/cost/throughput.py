@@ -12,8 +12,9 @@ prefill (n_prompt tokens at depth d, in ubatches of u):
     t = 2 * ((P_active - P_output) * n_prompt + P_output * chunks) / (compute_eff[family] * moe_factor * peak)
           [the lm_head runs on a prompt's output rows only: one per ubatch at most]
         + 2 * P_expert * n_prompt * (s(32) / s(tpe) - 1) / (compute_eff * moe_factor * peak)
-          [routed-expert GEMMs of tpe = min(n_prompt, u) * used / n_expert rows, s(t) = t / (t + h)]
-        + chunks * W_stream / (bw_eff * BW)
+          [routed-expert GEMMs of tpe rows: min(n_prompt, u) * used over the experts a ubatch touches
+           (expert_rows), s(t) = t / (t + h)]
+        + chunks * (W_stream - W_experts * untouched share) / (bw_eff * BW)
         + per layer group g (full, sliding): attention FLOPs_g over causal contexts
               / (attn_pp_eff * path_eff(path_g, width_g) * peak)   [x attn_nofa without FA]
         + per layer group g: (n_prompt / q_rows(path_g)) / kv_tile_reuse
