@@ -26,6 +26,10 @@ def _key(r: dict) -> tuple:
 def main() -> dict:
     ana = json.loads((HERE / "results-h200-run5" / "analysis.json").read_text())
     two_gpu = {_key(r): r["avg_ts"] for r in map(json.loads, open(HERE / "results-h200-run3" / "rpc.jsonl"))}
+    local = {(k[0], k[2], k[3]): r["avg_ts"] for r in map(json.loads, open(HERE / "results-h200-run5" / "local.jsonl"))
+             for k in [_key(r)]}
+    pred = {(x["model_file"], x["tensor_split"][0], x["test"], x["n_depth"]): x
+            for x in map(json.loads, open(HERE / "predictions-run5.jsonl"))}
     chain.RUNS["run5"] = ("results-h200-run5", "predictions-run5.jsonl")
     windows, clock_max, _ = chain.clock_windows("run5")
     rows = []
@@ -34,7 +38,15 @@ def main() -> dict:
         two = two_gpu.get((r["model"], ts, r["test"], r["depth"]))
         clk = [w["factor"] for w in windows if w["model"] == r["model"] and w["config"] == "x2"
                and w["split"] == r["split"] and w["depth"] == r["depth"] and w["gpu"] == 0]
+        # what the split adds to one box, per token (tg) or per prompt (pp): measured against this run's
+        # own local test, and vtt's network terms
+        n = 512 if r["test"] == "pp" else 1
+        loc = local[(r["model"], r["test"], r["depth"])]
+        p = pred[(r["model"], int(r["split"][0]), r["test"], r["depth"])]
+        vtt_ms = (p["network"]["pp_s"] * 1e3 if r["test"] == "pp" else p["network"]["tg_ms_per_token"])
         rows.append({**{k: r[k] for k in ("model", "split", "test", "depth", "predicted", "measured", "err")},
+                     "link_ms_measured": 1e3 * (n / r["measured"] - n / loc), "link_ms_vtt": vtt_ms,
+                     "local_measured_tps": loc, "local_vtt_tps": p["pp_tps_local" if r["test"] == "pp" else "tg_tps_local"],
                      "two_gpu_tps": two, "clock_cost": r["measured"] / two if two else None,
                      "clock_factor": clk[0] if clk else None})
     out = {"memory": ana["memory"], "rows": rows,
@@ -47,12 +59,13 @@ def main() -> dict:
 
 if __name__ == "__main__":
     s = main()
-    print("| model | split | test | depth | vtt t/s (before the run) | measured, one GPU | error | run 3, one GPU each | clock cost | SM clock / max (run 5) |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | split | test | depth | vtt t/s (before the run) | measured, one GPU | error | link ms measured / vtt | one box measured / vtt t/s | run 3, one GPU each | clock cost | SM clock / max (run 5) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in s["rows"]:
         sp = "/".join(str(int(x)) for x in r["split"])
         print(f"| {r['model']} | {sp} | {r['test']} | {r['depth']} | {r['predicted']:.1f} | {r['measured']:.1f} | "
-              f"{100 * r['err']:+.1f} % | {r['two_gpu_tps']:.1f} | {r['clock_cost']:.2f}x | "
+              f"{100 * r['err']:+.1f} % | {r['link_ms_measured']:.2f} / {r['link_ms_vtt']:.2f} | "
+              f"{r['local_measured_tps']:.0f} / {r['local_vtt_tps']:.0f} | {r['two_gpu_tps']:.1f} | {r['clock_cost']:.2f}x | "
               + (f"{r['clock_factor']:.2f}" if r["clock_factor"] is not None else "-") + " |")
     print("\nmemory: " + ", ".join(f"{k} {v}" for k, v in s["memory"].items() if k != "rows"))
     print(f"tg median {100 * s['tg_median_abs_err']:.1f} % (max {100 * s['tg_max_abs_err']:.1f}), "
