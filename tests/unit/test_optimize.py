@@ -243,18 +243,44 @@ def test_cursor_export_says_a_tunnel_is_needed():
     assert "Cursor's servers" in text and "tunnel" in text
 
 
-def test_a_prior_quality_loses_a_tie_to_the_same_published_score():
-    """Qwen3-Next 80B has no published score: its prior is its coder sibling's 69.2 at the same size, so
-    the two tie on every mode; the plan takes the model whose score was published."""
-    from vtt.optimize import optimize
+def test_a_prior_quality_loses_a_tie_to_the_same_published_score(tmp_path):
+    """A twin of Qwen3-Coder-Next without its published score (a user's spec of the same model): its prior
+    is the sibling's 69.2 moved by nothing (same family, size and month), so the two tie on every mode;
+    the plan takes the model whose score was published."""
+    import re
 
+    from vtt.optimize import optimize
+    from vtt.specs.catalog import builtin_specs_dir, load_world
+
+    src = (builtin_specs_dir() / "models" / "qwen3-coder-next.yaml").read_text()
+    twin = src.replace('id: "qwen3-coder-next"', 'id: "qwen3-coder-next-twin"')
+    twin = re.sub(r"^aliases:.*$", "aliases: []", twin, flags=re.M)
+    twin = re.sub(r"^quality:\n(  .*\n)*", "", twin, flags=re.M)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "twin.yaml").write_text(twin)
+    w = load_world([builtin_specs_dir(), tmp_path])
+    qd = load_quality(w)
+    guess, known = model_quality(qd, w, "qwen3-coder-next-twin"), model_quality(qd, w, "qwen3-coder-next")
+    assert (guess.kind, known.kind) == ("prior", "measured") and guess.value == pytest.approx(known.value)
+    # in this order the MILP takes the twin unless the tie is broken (PRIOR_TIE 0: the twin serves)
+    plan = optimize(editors="roo", models=["qwen3-coder-next-twin", "qwen3-coder-next"], budget_gib=118,
+                    world=w).to_json()
+    assert {a["model"] for a in plan["assignments"]} == {"qwen3-coder-next"}
+
+
+def test_the_quality_prior_follows_the_catalogs_trend_in_size_and_release_date():
+    """Without a published score, a model's prior is carried from its family (or, with none, the catalog's
+    fit over every scored model) by points per doubling of size and per year of release, both fitted to
+    the published scores: an old model gets little for its size, a guess never outranks the best score."""
     w = default_world()
     qd = load_quality(w)
-    guess, known = model_quality(qd, w, "qwen3-next-80b-a3b"), model_quality(qd, w, "qwen3-coder-next")
-    assert (guess.kind, known.kind) == ("prior", "measured") and guess.value == pytest.approx(known.value)
-    # in this order the MILP took the prior's model before the tie was broken
-    plan = optimize(editors="roo", models=["qwen3-coder-next", "qwen3-next-80b-a3b"], budget_gib=118).to_json()
-    assert {a["model"] for a in plan["assignments"]} == {"qwen3-coder-next"}
+    llama31 = model_quality(qd, w, "llama-3.1-70b")  # 2024-07, its family's scored 70B is from 2024-12
+    assert llama31.kind == "prior" and llama31.value < model_quality(qd, w, "llama-3.3-70b").value
+    assert model_quality(qd, w, "llama-2-7b").value < 0.05  # 2023: far below any scored model
+    a0, per_doubling, per_year, rms, n = qd.trend
+    assert per_year > 10 and per_doubling > 0 and n >= 20 and rms < 15
+    best = max(model_quality(qd, w, m).value for m in qd.scores)
+    assert all(model_quality(qd, w, m).value <= best + 1e-9 for m in w.models)
 
 
 def test_models_under_the_policys_size_floor_serve_no_mode_unless_pinned(tmp_path):
