@@ -60,3 +60,15 @@ def test_the_strix_halo_fold_table_is_current():
                 assert 100 * st[s]["coverage"] == pytest.approx(coverage, abs=0.51), (g.backend, g.era, scheme, s)
                 checked += 1
     assert checked >= 20
+
+
+def test_the_quality_prior_report_is_current():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quality_prior", ROOT / "validation" / "quality_prior.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.main()
+    text = (ROOT / "validation" / "quality_prior.md").read_text()
+    for r in rows:
+        assert f"| {r['model']} | {r['released']} | {r['published']:.1f} | {r['trend']:.1f} | {r['before']:.1f} |" in text, r
