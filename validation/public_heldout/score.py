@@ -13,6 +13,7 @@ as they are. notes.md (hand-written: what the largest errors share) is copied in
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import re
 import sys
@@ -345,14 +346,18 @@ def report(scored: list[dict], failed: list[str], notes: str = "") -> str:
         group_by(ok, lambda s: f"{s['backend_detail']} fa{s['flash_attn']} {s['test']}"), "config test")
     L += ["", "## By model kind, quant family and test", ""] + _table(
         group_by(ok, lambda s: f"{s['kind']} {quant_family(s['quant'])} {s['test']}"), "kind quant test")
-    worst = sorted(ok, key=lambda s: -abs(math.log(s["pred_tps"] / s["tps"])))[:20]
-    L += ["", "## The largest errors (by |log(predicted / measured)|)", "",
-          "| model file | backend | config | fa | test | build | measured | predicted | 90 % interval | err % | kind |",
-          "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |"]
-    for s in worst:
-        L.append(f"| {s['model_file']} | {s['backend']} | {s['backend_detail']} | {s['flash_attn']} | "
-                 f"{_test(s)} | b{s['build']} | {s['tps']:.2f} | {s['pred_tps']:.2f} | "
-                 f"{s['lo']:.2f}-{s['hi']:.2f} | {s['err_pct']:+.0f} | {s['kind']} |")
+    for (title, rows_), test in itertools.product((("2025 builds", old), ("2026 builds", new)), ("pp", "tg")):
+        worst = sorted([s for s in rows_ if s["test"] == test],
+                       key=lambda s: -abs(math.log(s["pred_tps"] / s["tps"])))[:10]
+        if not worst:
+            continue
+        L += ["", f"## {title}, {test}: the largest errors (by |log(predicted / measured)|)", "",
+              "| model file | backend | config | fa | test | build | measured | predicted | 90 % interval | err % | kind |",
+              "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | --- |"]
+        for s in worst:
+            L.append(f"| {s['model_file']} | {s['backend']} | {s['backend_detail']} | {s['flash_attn']} | "
+                     f"{_test(s)} | b{s['build']} | {s['tps']:.2f} | {s['pred_tps']:.2f} | "
+                     f"{s['lo']:.2f}-{s['hi']:.2f} | {s['err_pct']:+.0f} | {s['kind']} |")
     if notes:
         L += ["", notes.strip()]
     L += ["", "## Skipped", "",
@@ -390,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     notes = (HERE / "notes.md").read_text() if (HERE / "notes.md").exists() else ""
     (HERE / "REPORT.md").write_text(report(scored, failed_logs(text), notes))
     for k, g in group_by([s for s in scored if s.get("err_pct") is not None],
-                         lambda s: f"{era_of(s['build'])[:6]} {s['backend']} {s['test']}").items():
+                         lambda s: f"{'<' if (s['build'] or 0) < CALIBRATED_FROM_BUILD else '>='}b{CALIBRATED_FROM_BUILD} {s['backend']} {s['test']}").items():
         st = summarize(g)
         print(f"{k:28s} n={st['n']:3d} median {st['median']:5.1f} %  p90 {st['p90']:5.1f} %  "
               f"bias {st['bias']:+6.1f} %  coverage {100 * st['coverage']:3.0f} %")
