@@ -364,9 +364,11 @@ def report(scored: list[dict], failed: list[str], notes: str = "") -> str:
           "- Kimi-Dev-72B-UD-Q8_K_XL (llama-bench: `qwen2 70B Q8_0`, 72.71 B): a Qwen2.5-72B finetune; the catalog has no "
           "Qwen2.5-72B (its qwen2 entries stop at 32B), so there is no catalog model with that architecture and it is left out.",
           "- Logs whose run failed (no table): " + (", ".join(Path(p).name for p in failed) if failed else "none") + ".",
-          "- The toolboxes' rocWMMA and hipBLASLt-off (`hblt0`) variants and the older ROCm 6.4.2/6.4.3/7-beta duplicates "
-          "were not read: one ROCm 7 RC and one ROCm 6.4.x toolbox per model, with and without flash attention, "
-          "as the brief asked.", "",
+          "- The toolboxes' rocWMMA and hipBLASLt-off (`hblt0`) variants and the ROCm 6.4.3 / 7-beta duplicates were "
+          "not read: one ROCm 7 RC and one ROCm 6.4.x toolbox per model (6.4.4, or 6.4.2 for the August files that "
+          "have no 6.4.4 run), with and without flash attention.",
+          "- From docs/toolbox-performance-results.json: the `vulkan-radv-performance` points (a performance fork, "
+          "not stock llama.cpp) and the Qwen3.6 points (models that are in the calibration CSV).", "",
           "## Every row", "",
           "| model file | backend | config | fa | test | build | size GiB | measured | sd | predicted | 90 % interval | err % | inside | extrapolated | source |",
           "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- | --- |"]
