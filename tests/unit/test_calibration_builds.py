@@ -63,3 +63,39 @@ def test_default_is_the_newest_file_when_not_one_batch(tmp_path):
     export_user_calibration(b)
     assert find_calibration([], "hw-test", "rocm").id == b.id
     assert find_calibration([], "hw-test", "rocm", build=10000).id == a.id
+
+
+@pytest.mark.parametrize("backend, build, want", [
+    ("rocm", None, "strix-halo-128--rocm--public-2026"),
+    ("rocm", 6486, "strix-halo-128--rocm--public-2025"),  # a 2025 toolbox build: its own era's rows
+    ("rocm", 7600, "strix-halo-128--rocm--public-2026--era0"),  # nearer the early-2026 rows
+    ("vulkan-amdvlk", 6200, "strix-halo-128--vulkan-amdvlk--public-2025"),
+    ("vulkan-amdvlk", None, "strix-halo-128--vulkan-amdvlk--public-2026"),
+    ("vulkan-radv", 6486, "strix-halo-128--vulkan-radv--public-2026"),  # no 2025 RADV calibration
+])
+def test_a_2025_build_is_answered_by_the_2025_era_calibration(backend, build, want):
+    from vtt.plan import plan_many
+
+    q = {"model": "llama-3.1-8b", "quant": "Q4_K_M", "backend": backend, "context": 1024}
+    a = plan_many([{**q, **({"build": build} if build else {})}])[0]
+    assert a["calibration"] == want, a["calibration"]
+
+
+def test_a_spec_root_of_calibrations_only_does_not_stay_in_the_cached_world(tmp_path):
+    """The validated World is cached on disk across runs; a run with VTT_SPECS naming a root that holds
+    only calibrations must not leave that root in the World a later run without it gets (it did: the
+    key named the spec files, not the roots, and the next plain `vtt plan` answered from the extra
+    root's calibration)."""
+    import os
+    import subprocess
+    import sys
+
+    extra = tmp_path / "extra"
+    (extra / "calibrations" / "strix-halo-128").mkdir(parents=True)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code = "from vtt.specs.catalog import default_world; print([str(r) for r in default_world().roots])"
+    with_extra = subprocess.run([sys.executable, "-c", code], env={**env, "VTT_SPECS": str(extra)},
+                                capture_output=True, text=True, check=True).stdout
+    without = subprocess.run([sys.executable, "-c", code], env={k: v for k, v in env.items() if k != "VTT_SPECS"},
+                             capture_output=True, text=True, check=True).stdout
+    assert str(extra) in with_extra and str(extra) not in without, (with_extra, without)

@@ -190,7 +190,9 @@ def _fingerprint(roots: list[Path]) -> str:
     from vtt import __version__
     from vtt.cache import file_key
 
-    parts = [f"{__version__}|{sys.version}|{pydantic.VERSION}"]
+    # the roots themselves: a World remembers them (calibrations are found through world.roots), so a
+    # root whose folders hold no loaded spec (only calibrations) must still change the key
+    parts = [f"{__version__}|{sys.version}|{pydantic.VERSION}", "roots:" + "|".join(str(Path(r).resolve()) for r in roots)]
     files = [*sorted(Path(__file__).parent.glob("*.py"))]
     for root in roots:
         for sub in LOADED:
