@@ -5,7 +5,11 @@
 The public CSV (validation/SOURCES.md) is ingested with `vtt ingest` into a scratch DuckDB
 store, then each backend is fitted on its 2026 llama.cpp builds (>= b7000; see
 vtt.calibrate.rows for why 2025 HIP and AMDVLK builds are a different era) with
-leave-one-family-out sigma. Deterministic for a given CSV and catalog.
+leave-one-family-out sigma. The 2025 builds of a backend with enough rows (ROCm/HIP, AMDVLK) get
+a calibration of their own (`<backend>--era-b5863-...yaml`), which `vtt plan --build N` picks for
+a 2025 build (vtt.calibration.find_calibration: the nearest build range): on public 2025 logs of
+models the CSV lacks (validation/public_heldout), ROCm pp went 102 -> 47 % median, tg 7.8 -> 4.5 %.
+Deterministic for a given CSV and catalog.
 """
 
 from __future__ import annotations
@@ -63,6 +67,21 @@ def main() -> None:
             st = cal.residual_stats
             print(f"{backend}: {cal.n_points} rows, {cal.builds}, sigma {cal.sigma_log}, "
                   f"LOFO tg {st['leave_family_out']['tg']['median']:.1f}% pp {st['leave_family_out']['pp']['median']:.1f}% -> {path}")
+        # 2025 builds: their own era (prompt kernels 2-4x apart from 2026's), never pooled with 2026 rows
+        old = select_rows(rows, backend, era="2025")
+        if len(old) >= MIN_ERA_ROWS:
+            cal, _ = calibrate_rows(old, world, HARDWARE, backend, cal_id=f"{HARDWARE}--{backend}--public-2025",
+                                    notes="public llama-bench rows (validation/SOURCES.md) of llama.cpp 2025 builds "
+                                          f"(< b{SINCE}): HIP with hipBLASLt / rocWMMA toggled, AMDVLK before its "
+                                          "32 KB shared-memory regression; for --build N of that era; regenerate "
+                                          "with validation/make_calibrations.py")
+            cal.created_at = None
+            header = (f"# 2025-era calibration for {HARDWARE} / {backend}: fitted by validation/make_calibrations.py\n"
+                      f"# from {cal.n_points} public llama-bench rows, llama.cpp {cal.builds}. Do not edit by hand.\n")
+            path = write_calibration_yaml(cal, Path(args.out) / f"{backend}--era-{cal.builds.replace(' .. ', '-').replace(' ', '')}.yaml", header)
+            st = cal.residual_stats
+            print(f"{backend} 2025: {cal.n_points} rows, {cal.builds}, LOFO tg {st['leave_family_out']['tg']['median']:.1f}% "
+                  f"pp {st['leave_family_out']['pp']['median']:.1f}% -> {path}")
 
 if __name__ == "__main__":
     main()

@@ -320,8 +320,10 @@ def report(scored: list[dict], failed: list[str], notes: str = "") -> str:
          "reported apart:", "",
          f"- **2025 builds** ({', '.join('b%d' % b for b in old_builds)}; August-September 2025): {len(old)} rows, "
          f"pp512 and tg128 at depth 0, from {len({s['source_url'] for s in old})} llama-bench logs of the toolboxes' "
-         f"`benchmark/results/`. vtt's Strix Halo calibrations hold rows from b{CALIBRATED_FROM_BUILD} on, so all of "
-         f"these are older than any calibration row and vtt flags them `extrapolated` "
+         f"`benchmark/results/`. vtt's 2026 Strix Halo calibrations hold rows from b{CALIBRATED_FROM_BUILD} on and its "
+         "2025-era ones (ROCm/HIP, AMDVLK: the shared CSV's 2025 rows, b5863-b6118) end just before these builds; "
+         "`--build` picks the nearest (the 2025 one for ROCm and AMDVLK, the 2026 one for RADV, which has no 2025 "
+         "calibration), and vtt flags them `extrapolated` "
          f"({sum(bool(s['extrapolated']) for s in old)} of {len(old)}).",
          f"- **2026 builds** ({', '.join('b%d' % b for b in new_builds)}): {len(new)} rows, pp2048 and tg128 at depths "
          "0-65536, DeepSeek-V4-Flash (UD-IQ2_XXS, UD-IQ3_XXS) from the toolboxes' "
