@@ -132,3 +132,15 @@ def test_the_h200_quick_calibration_says_it_never_decoded_a_k_quant():
     assert not any("weight type k (pp:" in x for x in a["warnings"])
     b = one(model="llama-3.1-8b", quant="Q8_0", depth=0, hardware="h200-141", backend="vulkan-nvidia")
     assert not any("weight type" in x for x in b["warnings"])
+
+
+def test_a_prompt_shorter_than_any_prefill_row_is_flagged_and_widened_by_the_measured_spread():
+    """Prefill rows are 512 tokens and longer; 1-128 token prompts run other kernels (validation/
+    moe_short: -30 to +313 % on the H200). Such a prompt is extrapolated, its pp interval widened by
+    SHORT_PROMPT_SD_LOG; a 512-token prompt and a decode-only query are not."""
+    f = features("qwen3-30b-a3b-instruct-2507", "Q8_0", "vulkan-radv", [0, 0, 0], [16, 512, 0], [32, 32, 32])
+    cells = coverage.coverage_cells(["pp", "tg"], ["coopmat1", "coopmat1"], [128, 128], [8, 8], ["GQA", "GQA"], [0, 0])
+    ext = coverage.extrapolation("GQA", f, {}, cells, [], families={"pp": ["q8"], "tg": ["q8"]})
+    assert "prompt of 16 tokens" in ext.warning(0) and ext.sd_pp[0] >= coverage.SHORT_PROMPT_SD_LOG
+    assert not ext.extrapolated[1] and ext.sd_pp[1] == 0
+    assert not ext.extrapolated[2]

@@ -46,6 +46,13 @@ PRIOR_SD_LOG: dict[str, float] = {"fa_eff_scalar": 0.7, "fa_eff_tile": 0.7, "fa_
 # MHA decode on the one-row vec kernel and GQA on the tile kernel (fattn.cu l.704-719), so another
 # kind's ratio is a different kernel (held-out MHA on ROCm: 64 % tg error).
 KIND_PARAMS = {"pp": ("attn_pp_eff", "kv_tile_reuse"), "tg": ("kv_eff", "attn_dec_eff", "kv_gqa")}
+# A prompt shorter than any prefill row (the calibrations' rows are pp512 and longer) runs other kernels:
+# llama.cpp's mat-vec for a few tokens, part-empty GEMM tiles up to ~64, and on Vulkan an MoE's expert
+# matmuls that read every expert below ~32 tokens for one model and only the routed ones for another.
+# Measured on the H200 (validation/moe_short, 1-128 tokens): vtt off by -30 to +313 %, no term of the
+# model fitted to that, so the interval widens by that measured spread (log sd 0.7: x3.2 at 90 %).
+SHORT_PROMPT_TOKENS = 128
+SHORT_PROMPT_SD_LOG = 0.7
 
 
 def depth_band(depth: int) -> str:
@@ -134,14 +141,17 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
     unid_tg: list[set[str]] = []
     memo: dict[tuple, tuple] = {}  # queries of one model differ mostly in depth: judge each cell once
     for j in range(n):
+        vec = _decodes_vec(f, j, swa_used[j])
+        short = bool(cells) and bool(0 < f.n_prompt[j] < SHORT_PROMPT_TOKENS)
         key = (int(paths_full[j]), bool(swa_used[j]), bool(f.n_rec_layers[j] > 0), None if f.fa_path_swa is None else int(f.fa_path_swa[j]),
                None if f.head_width is None else float(f.head_width[j]),
                None if f.head_width_swa is None else float(f.head_width_swa[j]),
                depth_band(int(f.depth[j])), f.n_prompt[j] > 0, f.n_gen[j] > 0,
-               None if builds is None else builds[j], int(f.family_idx[j]), _decodes_vec(f, j, swa_used[j]))
+               None if builds is None else builds[j], int(f.family_idx[j]), vec, short)
         if key in memo:
             why_j, pp_j, tg_j = memo[key]
-            inputs.append([w.replace("{depth}", str(int(f.depth[j]))) for w in why_j])
+            inputs.append([w.replace("{depth}", str(int(f.depth[j]))).replace("{prompt}", str(int(f.n_prompt[j])))
+                           for w in why_j])
             unid_pp.append(pp_j)
             unid_tg.append(tg_j)
             continue
@@ -188,7 +198,7 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
             why.append("recurrent layers (no rows)")
             tg_u |= {"t_rec_layer_us", "state_rw"}
             pp_u |= {"rec_pp_eff"}
-        if key[-1] and f.depth[j] > 0 and f.n_gen[j] > 0 and "kv_vec" not in fitted:
+        if vec and f.depth[j] > 0 and f.n_gen[j] > 0 and "kv_vec" not in fitted:
             # decode at depth on HIP's vec kernel (MHA) with no rows that ran it: its KV rate is a prior
             why.append("decode kernel vec (HIP, MHA: no rows at depth)")
             tg_u.add("kv_vec")
@@ -202,6 +212,8 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
                 why.append(f"weight type {fam} ({test}: rows have {', '.join(families.get(test, [])) or 'none'})")
                 if not (test == "tg" and fam == "k"):  # dq_k is the reference, 1 by definition
                     u.add(name)
+        if short:
+            why.append(f"prompt of {{prompt}} tokens (prefill rows: {SHORT_PROMPT_TOKENS} and more; small-batch kernels)")
         b = None if builds is None else builds[j]
         if b is not None and rng and not rng[0] <= int(b) <= rng[1]:
             why.append(f"build b{int(b)} (rows: b{rng[0]}-b{rng[1]})")
@@ -212,10 +224,13 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
         # a parameter the rows did fit is identified whatever this query's cell says
         memo[key] = (why, {k for k in pp_u if k not in fitted or k in KIND_PARAMS["pp"]},
                      {k for k in tg_u if k not in fitted or k in KIND_PARAMS["tg"]})
-        inputs.append([w.replace("{depth}", str(int(f.depth[j]))) for w in why])
+        inputs.append([w.replace("{depth}", str(int(f.depth[j]))).replace("{prompt}", str(int(f.n_prompt[j])))
+                       for w in why])
         unid_pp.append(memo[key][1])
         unid_tg.append(memo[key][2])
     sd_pp = _jacobian_sd(lambda ff, pp: np.maximum(throughput.pp_tps(ff, pp), 1e-12), f, params, unid_pp)
+    short = np.array([bool(cells) and 0 < p < SHORT_PROMPT_TOKENS for p in f.n_prompt])
+    sd_pp = np.sqrt(sd_pp ** 2 + np.where(short, SHORT_PROMPT_SD_LOG ** 2, 0.0))
     sd_tg = _jacobian_sd(throughput.tg_tps, f, params, unid_tg)
     return Extrapolation(np.array([bool(x) for x in inputs]), inputs, sd_pp, sd_tg)
 
