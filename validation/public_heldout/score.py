@@ -315,7 +315,7 @@ def report(scored: list[dict], failed: list[str], notes: str = "") -> str:
          "**Nothing was fitted to these rows.** Every prediction is `vtt.plan.plan_many` with the shipped "
          "calibrations, asked with the row's file stem, quant, measured file size (where the source gives it), "
          "test shape, depth, ubatch, flash attention, backend and build. The model files are ones whose names are "
-         "not in the shared calibration CSV (`/work/shared/reference/strix_halo_calibration.csv`, column `model`).", "",
+         "not in the shared calibration CSV (`validation/data/strix_halo_calibration.csv`, the copy of the shared one, column `model`).", "",
          f"Rows: {len(scored)} tests of {len({s['model_file'] for s in scored})} model files, in two eras that are "
          "reported apart:", "",
          f"- **2025 builds** ({', '.join('b%d' % b for b in old_builds)}; August-September 2025): {len(old)} rows, "
