@@ -30,6 +30,18 @@ def test_markdown_cells_are_split_into_fields():
     assert deep["model_size"] == pytest.approx(37.02 * 2**20, rel=1e-3)
 
 
+def test_a_markdown_table_pasted_without_its_separator_line_keeps_every_row():
+    from vtt.harness.ingest import read_markdown
+
+    table = ("| model | size | params | backend | ngl | test | t/s |\n"
+             "| llama 8B Q4_0 | 4.33 GiB | 8.03 B | Vulkan | 99 | pp512 | 900.10 ± 2.00 |\n"
+             "| llama 8B Q4_0 | 4.33 GiB | 8.03 B | Vulkan | 99 | tg128 | 40.50 ± 0.10 |\nbuild: f1fbffb5 (6486)\n")
+    rows = read_markdown(table)
+    assert [(r["n_prompt"], r["n_gen"], r["avg_ts"]) for r in rows] == [(512, 0, 900.1), (0, 128, 40.5)]
+    sep = table.replace("|\n| llama", "|\n|---|---:|---:|---|--:|---:|---:|\n| llama", 1)
+    assert [r["avg_ts"] for r in read_markdown(sep)] == [900.1, 40.5] and rows[0]["build_number"] == 6486
+
+
 def test_test_names_and_tps_cells():
     assert parse_test("pp512+tg128") == {"n_prompt": 512, "n_gen": 128, "n_depth": 0}
     assert parse_test("tg32 @ d32768") == {"n_prompt": 0, "n_gen": 32, "n_depth": 32768}

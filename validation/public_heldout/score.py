@@ -34,7 +34,6 @@ POINTS_BUILDS = {"39eab74a0": 10246, "ddd4ec142": 10217, "1c3c9674d": 10269}
 # type line in the log says "llama 70B Q4_K - Medium", 70.55 B params: Llama 3.3 70B by its name).
 CATALOG_BY_STEM = {"llama3.3-70.6B-Q4_K_M": "llama-3.3-70b"}
 QUANT_RE = re.compile(r"((?:UD-)?(?:I?Q\d_[A-Z0-9_]+?|BF16|F16|F32|MXFP4)(?:_XL|_XXS|_XS|_[SML])?)$", re.I)
-TEST_RE = re.compile(r"^(pp|tg)(\d+)(?:\s*@\s*d(\d+))?$")
 
 
 # ---------------------------------------------------------------- logs -> rows
@@ -59,39 +58,25 @@ def quant_of(model_file: str) -> str:
     return m.group(1) if m else ""
 
 
-def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
-
-
 def parse_logs(text: str) -> list[dict]:
-    """Every llama-bench table row of logs.txt as a row of COLUMNS (catalog_id left empty)."""
+    """Every llama-bench table row of logs.txt as a row of COLUMNS (catalog_id left empty); each log's
+    table is read by vtt's own llama-bench markdown reader (vtt.harness.ingest.read_markdown)."""
+    from vtt.harness.ingest import BAD, read_markdown
+    from vtt.units import GIB
+
     rows: list[dict] = []
     blocks = re.split(r"^=== ", text, flags=re.M)[1:]
     for block in blocks:
-        head, *lines = block.splitlines()
+        head, _, body = block.partition("\n")
         path, commit = [s.strip() for s in head.split(" @ ")]
         cfg = file_config(path)
-        m = re.search(r"^build: \S+ \((\d+)\)", block, flags=re.M)
-        build = int(m.group(1)) if m else None
-        header: list[str] | None = None
-        for line in lines:
-            if not line.startswith("|"):
+        for r in read_markdown(body):
+            # one test per row: pp or tg (a combined pp+tg row is not a speed of either)
+            if BAD in r or bool(r["n_prompt"]) == bool(r["n_gen"]):
                 continue
-            cells = _cells(line)
-            if "model" in cells and "test" in cells:
-                header = cells
-                continue
-            if header is None or set(cells[0]) <= set("-: "):
-                continue
-            r = dict(zip(header, cells))
-            t = TEST_RE.match(r.get("test", "").strip())
-            if not t:
-                continue
-            n = int(t.group(2))
-            tps, _, sd = r["t/s"].partition("±")
             # llama-bench prints the fa column only when it differs from its default (0 in these
             # builds, which predate -fa on|off|auto); the file name must agree.
-            fa = int(r.get("fa", "0"))
+            fa = int(r.get("flash_attn", "0"))
             if fa != cfg["fa_from_name"]:
                 raise ValueError(f"{path}: fa column {fa} disagrees with the file name")
             rows.append({
@@ -99,17 +84,17 @@ def parse_logs(text: str) -> list[dict]:
                 "model_file": cfg["model_file"],
                 "catalog_id": "",
                 "quant": quant_of(cfg["model_file"]),
-                "file_size_gib": float(r["size"].split()[0]),
+                "file_size_gib": round(r["model_size"] / GIB, 2),  # printed as GiB with 2 decimals
                 "backend": cfg["backend"],
                 "backend_detail": cfg["backend_detail"],
-                "build": build,
+                "build": r.get("build_number"),
                 "flash_attn": fa,
-                "test": t.group(1),
-                "n_prompt": n if t.group(1) == "pp" else 0,
-                "n_gen": n if t.group(1) == "tg" else 0,
-                "n_depth": int(t.group(3) or 0),
-                "tps": float(tps),
-                "tps_sd": float(sd) if sd.strip() else None,
+                "test": "pp" if r["n_prompt"] else "tg",
+                "n_prompt": r["n_prompt"],
+                "n_gen": r["n_gen"],
+                "n_depth": r["n_depth"],
+                "tps": r["avg_ts"],
+                "tps_sd": r["stddev_ts"],
                 "n_ubatch": 512,  # llama-bench's default; these runs set no -ub
             })
     return rows
@@ -234,12 +219,9 @@ def score(rows: list[dict], world=None) -> list[dict]:
 # ---------------------------------------------------------------- report
 
 def _pct(xs: list[float], q: float) -> float:
-    ys = sorted(xs)
-    if not ys:
-        return math.nan
-    k = (len(ys) - 1) * q
-    f, c = math.floor(k), math.ceil(k)
-    return ys[f] + (ys[c] - ys[f]) * (k - f)
+    import numpy as np
+
+    return float(np.percentile(xs, 100 * q)) if xs else math.nan
 
 
 def summarize(scored: list[dict]) -> dict:

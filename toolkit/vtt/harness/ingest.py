@@ -96,13 +96,17 @@ def read_markdown(text: str) -> list[dict]:
     """llama-bench's `-o md` table; 'build: 0c1e570 (1)' below it gives the build."""
     lines = [ln.strip() for ln in text.splitlines()]
     table = [ln for ln in lines if ln.startswith("|")]
-    if len(table) < 3:
+    if len(table) < 2:
         return []
     header = [c.strip().lower() for c in table[0].strip("|").split("|")]
     build = re.search(r"build:\s*(\w+)\s*\((\d+)\)", text)
     rows = []
-    for k, line in enumerate(table[2:], 3):
+    for k, line in enumerate(table[1:], 2):
         cells = [c.strip() for c in line.strip("|").split("|")]
+        # the |---|---:| line under the header, recognised by its cells (a table pasted without it,
+        # as logs copied from a page often are, loses no row)
+        if all(re.fullmatch(r":?-+:?", c) for c in cells):
+            continue
         row: dict = {WHERE: f"table row {k}"}
         for name, value in zip(header, cells):
             if name == "test":
