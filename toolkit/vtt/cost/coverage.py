@@ -140,9 +140,14 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
     unid_pp: list[set[str]] = []
     unid_tg: list[set[str]] = []
     memo: dict[tuple, tuple] = {}  # queries of one model differ mostly in depth: judge each cell once
+    short_prompt = np.array([bool(cells) and 0 < p < SHORT_PROMPT_TOKENS for p in f.n_prompt], dtype=bool)
+
+    def filled(why: list[str], j: int) -> list[str]:  # this query's depth and prompt in the memo's words
+        return [w.replace("{depth}", str(int(f.depth[j]))).replace("{prompt}", str(int(f.n_prompt[j]))) for w in why]
+
     for j in range(n):
         vec = _decodes_vec(f, j, swa_used[j])
-        short = bool(cells) and bool(0 < f.n_prompt[j] < SHORT_PROMPT_TOKENS)
+        short = bool(short_prompt[j])
         key = (int(paths_full[j]), bool(swa_used[j]), bool(f.n_rec_layers[j] > 0), None if f.fa_path_swa is None else int(f.fa_path_swa[j]),
                None if f.head_width is None else float(f.head_width[j]),
                None if f.head_width_swa is None else float(f.head_width_swa[j]),
@@ -150,8 +155,7 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
                None if builds is None else builds[j], int(f.family_idx[j]), vec, short)
         if key in memo:
             why_j, pp_j, tg_j = memo[key]
-            inputs.append([w.replace("{depth}", str(int(f.depth[j]))).replace("{prompt}", str(int(f.n_prompt[j])))
-                           for w in why_j])
+            inputs.append(filled(why_j, j))
             unid_pp.append(pp_j)
             unid_tg.append(tg_j)
             continue
@@ -224,13 +228,11 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
         # a parameter the rows did fit is identified whatever this query's cell says
         memo[key] = (why, {k for k in pp_u if k not in fitted or k in KIND_PARAMS["pp"]},
                      {k for k in tg_u if k not in fitted or k in KIND_PARAMS["tg"]})
-        inputs.append([w.replace("{depth}", str(int(f.depth[j]))).replace("{prompt}", str(int(f.n_prompt[j])))
-                       for w in why])
+        inputs.append(filled(why, j))
         unid_pp.append(memo[key][1])
         unid_tg.append(memo[key][2])
     sd_pp = _jacobian_sd(lambda ff, pp: np.maximum(throughput.pp_tps(ff, pp), 1e-12), f, params, unid_pp)
-    short = np.array([bool(cells) and 0 < p < SHORT_PROMPT_TOKENS for p in f.n_prompt])
-    sd_pp = np.sqrt(sd_pp ** 2 + np.where(short, SHORT_PROMPT_SD_LOG ** 2, 0.0))
+    sd_pp = np.sqrt(sd_pp ** 2 + np.where(short_prompt, SHORT_PROMPT_SD_LOG ** 2, 0.0))
     sd_tg = _jacobian_sd(throughput.tg_tps, f, params, unid_tg)
     return Extrapolation(np.array([bool(x) for x in inputs]), inputs, sd_pp, sd_tg)
 
