@@ -12,7 +12,7 @@ import statistics
 
 
 def main() -> list[dict]:
-    from vtt.optimize.quality import load_quality, model_quality
+    from vtt.optimize.quality import fit_trend, load_quality, model_quality
     from vtt.specs.catalog import default_world
 
     world = default_world()
@@ -27,6 +27,7 @@ def main() -> list[dict]:
             qd = load_quality(world)
             qd.scores.pop(mid)
             qd.prior = {**qd.prior, "trend_min_models": min_models}
+            qd.trend = fit_trend(qd, world)  # refitted without the held-out model's scores
             g = model_quality(qd, world, mid)
             guesses[rule] = g
         rows.append({"model": mid, "released": world.models[mid].released, "published": truth.value * 100,

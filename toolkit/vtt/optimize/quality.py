@@ -42,7 +42,7 @@ class QualityData:
     quant_source: str
     prior: dict
     ratio: dict[str, float] = field(default_factory=dict)   # benchmark -> multiplier onto the reference
-    trend: tuple | None = None      # (points at 1 B params in 2025.0, per doubling, per year, rms, n): _trend
+    trend: tuple | None = None      # (points at 1 B params in 2025.0, per doubling, per year, rms, n): fit_trend
 
     def bench_of(self, label: str) -> str | None:
         low = label.lower()
@@ -114,6 +114,7 @@ def _build(world: World, docs: dict) -> QualityData:
         if out:
             qd.scores[mid] = out
     qd.ratio = _ratios(qd)
+    qd.trend = fit_trend(qd, world)
     return qd
 
 
@@ -159,12 +160,12 @@ def _years(released: str | None) -> float | None:
         return None
 
 
-def _trend(qd: QualityData, world: World) -> tuple | None:
+def fit_trend(qd: QualityData, world: World) -> tuple | None:
     """Least squares of the published quality (percent) of every scored catalog model over log2(total
     params) and release date: (intercept, points per doubling, points per year, rms, n). The catalog's
-    own data, not a typed constant: on its 27 scored models in 2026-12, +3.9 points per doubling and
-    +36 per year, rms 7.8 points (open models' SWE-bench Verified went from ~40 % at the end of 2024
-    to ~75 % in 2026). None with fewer than `trend_min_models` scored models."""
+    own data, not a typed constant (its values: validation/quality_prior.md; open models' SWE-bench
+    Verified went from ~40 % at the end of 2024 to ~75 % in 2026). None with fewer than
+    `trend_min_models` scored models. load_quality sets QualityData.trend with it."""
     import numpy as np
 
     pts = []
@@ -187,7 +188,7 @@ def _trend(qd: QualityData, world: World) -> tuple | None:
 def model_quality(qd: QualityData, world: World, model_id: str) -> Quality:
     """Published scores when there are any, else a prior (marked `prior`): from the scored model of the
     same family nearest in size and date, moved by the catalog's trend (points per doubling of total
-    params and per year of release, _trend); without a family, the trend itself. Without enough scored
+    params and per year of release, fit_trend); without a family, the trend itself. Without enough scored
     models for a trend: the family's or the nearest size's score less prior.yaml's per_halving."""
     arch = world.models[model_id]
     if model_id in qd.scores and (q := _measured(qd, qd.scores[model_id])) is not None:
@@ -197,8 +198,6 @@ def model_quality(qd: QualityData, world: World, model_id: str) -> Quality:
     if not scored:
         c, h = 0.5, float(pr["other_half_width"])
         return Quality(c, c - h, c + h, "prior", "prior: no published score anywhere in the catalog")
-    if qd.trend is None:
-        qd.trend = _trend(qd, world) or ()
     fam = [mid for mid in scored if arch.family and world.models[mid].family == arch.family]
     size = max(arch.params_total_b or 0.1, 0.1)
     h = float(pr["family_half_width"] if fam else pr["other_half_width"])
