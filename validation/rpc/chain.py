@@ -146,10 +146,11 @@ def _utc(s: str, fmt: str) -> float:
     return dt.datetime.strptime(s, fmt).replace(tzinfo=dt.timezone.utc).timestamp()
 
 
-def clock_windows(run: str = CAL_RUN) -> list[dict]:
+def clock_windows(run: str = CAL_RUN, results: Path | None = None) -> list[dict]:
     """Median SM clock of each GPU over each tg test of a run (llama-bench's test_time starts the window;
-    its warm-up and repetitions, or the next test, end it). pp512 tests last 0.3 s: too few samples."""
-    res = HERE / RUNS[run][0]
+    its warm-up and repetitions, or the next test, end it). pp512 tests last 0.3 s: too few samples.
+    `results`: a results folder that is not one of RUNS (run 5, one GPU: onegpu_run5.py)."""
+    res = results or HERE / RUNS[run][0]
     samples = []
     for line in gzip.open(res / "clocks.csv.gz", "rt"):
         f = [v.strip() for v in line.split(",")]

@@ -30,8 +30,7 @@ def main() -> dict:
              for k in [_key(r)]}
     pred = {(x["model_file"], x["tensor_split"][0], x["test"], x["n_depth"]): x
             for x in map(json.loads, open(HERE / "predictions-run5.jsonl"))}
-    chain.RUNS["run5"] = ("results-h200-run5", "predictions-run5.jsonl")
-    windows, clock_max, _ = chain.clock_windows("run5")
+    windows, clock_max, _ = chain.clock_windows(results=HERE / "results-h200-run5")
     rows = []
     for r in ana["speed_as_predicted"]["rows"]:
         ts = "/".join(f"{x:.2f}" for x in r["split"])
