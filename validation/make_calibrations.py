@@ -25,8 +25,22 @@ BACKENDS = ("vulkan-radv", "vulkan-amdvlk", "rocm")
 SINCE = 7000
 
 
-def main() -> None:
+def _write(cal, out: Path, backend: str, what: str, default: bool, label: str) -> None:
+    """One calibration file: `<backend>.yaml` for the default (newest era), else
+    `<backend>--era-<builds>.yaml`, content-stable (no creation time: the build range and n_points
+    say what it is), with its LOFO medians printed."""
     from vtt.calibration import write_calibration_yaml
+
+    cal.created_at = None
+    header = (f"# {what} for {HARDWARE} / {backend}: fitted by validation/make_calibrations.py\n"
+              f"# from {cal.n_points} public llama-bench rows, llama.cpp {cal.builds}. Do not edit by hand.\n")
+    name = f"{backend}.yaml" if default else f"{backend}--era-{cal.builds.replace(' .. ', '-').replace(' ', '')}.yaml"
+    path = write_calibration_yaml(cal, out / name, header)
+    lofo = cal.residual_stats["leave_family_out"]
+    print(f"{label}, LOFO tg {lofo['tg']['median']:.1f}% pp {lofo['pp']['median']:.1f}% -> {path}")
+
+
+def main() -> None:
     from vtt.calibrate.pipeline import MIN_ERA_ROWS, calibrate_rows, load_rows
     from vtt.calibration import split_by_era
     from vtt.calibrate.rows import select_rows
@@ -59,14 +73,8 @@ def main() -> None:
                                           + (f", kernel era {i}: attention terms of its rows, the rest of all "
                                              f"{len(sel)} rows" if shared else "")
                                           + "; regenerate with validation/make_calibrations.py")
-            cal.created_at = None  # content-stable file: the build range and n_points say what it is
-            header = (f"# Shipped calibration for {HARDWARE} / {backend}: fitted by validation/make_calibrations.py\n"
-                      f"# from {cal.n_points} public llama-bench rows, llama.cpp {cal.builds}. Do not edit by hand.\n")
-            name = f"{backend}.yaml" if newest else f"{backend}--era-{cal.builds.replace(' .. ', '-').replace(' ', '')}.yaml"
-            path = write_calibration_yaml(cal, Path(args.out) / name, header)
-            st = cal.residual_stats
-            print(f"{backend}: {cal.n_points} rows, {cal.builds}, sigma {cal.sigma_log}, "
-                  f"LOFO tg {st['leave_family_out']['tg']['median']:.1f}% pp {st['leave_family_out']['pp']['median']:.1f}% -> {path}")
+            _write(cal, Path(args.out), backend, "Shipped calibration", default=newest,
+                   label=f"{backend}: {cal.n_points} rows, {cal.builds}, sigma {cal.sigma_log}")
         # 2025 builds: their own era (prompt kernels 2-4x apart from 2026's), never pooled with 2026 rows
         old = select_rows(rows, backend, era="2025")
         if len(old) >= MIN_ERA_ROWS:
@@ -75,13 +83,8 @@ def main() -> None:
                                           f"(< b{SINCE}): HIP with hipBLASLt / rocWMMA toggled, AMDVLK before its "
                                           "32 KB shared-memory regression; for --build N of that era; regenerate "
                                           "with validation/make_calibrations.py")
-            cal.created_at = None
-            header = (f"# 2025-era calibration for {HARDWARE} / {backend}: fitted by validation/make_calibrations.py\n"
-                      f"# from {cal.n_points} public llama-bench rows, llama.cpp {cal.builds}. Do not edit by hand.\n")
-            path = write_calibration_yaml(cal, Path(args.out) / f"{backend}--era-{cal.builds.replace(' .. ', '-').replace(' ', '')}.yaml", header)
-            st = cal.residual_stats
-            print(f"{backend} 2025: {cal.n_points} rows, {cal.builds}, LOFO tg {st['leave_family_out']['tg']['median']:.1f}% "
-                  f"pp {st['leave_family_out']['pp']['median']:.1f}% -> {path}")
+            _write(cal, Path(args.out), backend, "2025-era calibration", default=False,
+                   label=f"{backend} 2025: {cal.n_points} rows, {cal.builds}")
 
 if __name__ == "__main__":
     main()
