@@ -23,3 +23,15 @@ def isolated_user_data(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(data))
     monkeypatch.delenv("VTT_SPECS", raising=False)
     yield
+
+
+@pytest.fixture(scope="session")
+def llama_bench() -> str:
+    """The real CPU llama-bench, built from the pinned sdist or reused by `vtt bench install`.
+
+    Cached under ~/.cache/vtt; on a fresh CI machine the first test that asks builds it (~6 min on
+    2 cores). Never skipped: a unit test that needs it (tests/unit/test_gguf_write.py) ran as 10
+    skips on a fresh machine while it only looked for a binary that the e2e tests built later."""
+    from vtt.harness.locate import install_llama_bench
+
+    return install_llama_bench("cpu")["llama_bench"]

@@ -1,4 +1,4 @@
-"""Session fixtures: the real CPU llama-bench (built or reused by `vtt bench install`) and a tiny GGUF."""
+"""Session fixtures: a tiny GGUF (the real CPU llama-bench fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gguf_writer import write_llama_gguf  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def llama_bench() -> str:
-    from vtt.harness.locate import install_llama_bench
-
-    # Cached here; on a fresh CI machine this builds (~6 min on 2 cores). Never skipped.
-    return install_llama_bench("cpu")["llama_bench"]
 
 
 @pytest.fixture(scope="session")

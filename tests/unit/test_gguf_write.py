@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 from gguf_models import TINY, tiny_arch, write_tiny
@@ -12,17 +10,15 @@ from gguf_models import TINY, tiny_arch, write_tiny
 from vtt.gguf.reader import read_gguf_header
 from vtt.gguf.write import shrink_layers, write_random_gguf
 
-BENCH = Path(os.environ.get("VTT_LLAMA_BENCH", Path.home() / ".cache/vtt/llama.cpp/build-cpu/bin/llama-bench"))
 CASES = [(k, "f16") for k in sorted(TINY)] + [("gpt-oss", "mxfp4"), ("deepseek2", "q4_0"), ("qwen3moe", "q8_0"),
                                               ("llama", "bf16")]
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not BENCH.exists(), reason=f"llama-bench not built at {BENCH}")
 @pytest.mark.parametrize("kind,wt", CASES)
-def test_llama_bench_loads_and_runs_the_written_model(tmp_path, kind, wt):
+def test_llama_bench_loads_and_runs_the_written_model(tmp_path, llama_bench, kind, wt):
     path = write_tiny(kind, tmp_path, wt)
-    r = subprocess.run([str(BENCH), "-m", str(path), "-p", "16", "-n", "4", "-r", "1", "-t", "2", "-o", "csv"],
+    r = subprocess.run([llama_bench, "-m", str(path), "-p", "16", "-n", "4", "-r", "1", "-t", "2", "-o", "csv"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [line for line in r.stdout.splitlines() if str(path) in line]
