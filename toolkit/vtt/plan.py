@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from vtt.calibration import Calibration, find_calibration
 from vtt.cost import coverage
@@ -19,6 +18,7 @@ from vtt.cost.attention import attention_kind
 from vtt.cost.predict import ResolvedModel, memory_breakdown, predict_speed, speed_features
 from vtt.cost.weights import profile_from_mix
 from vtt.errors import BadQuery, GgufError, VttError
+from vtt.specs.base import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from vtt.specs.catalog import World, default_world, norm
 from vtt.specs.names import NameParts, looks_like_gguf, split_name
 from vtt.specs.runtime import KV_TYPE_BYTES

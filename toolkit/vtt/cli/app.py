@@ -10,6 +10,13 @@ command's own typer declarations, read once and cached on disk (`_plan_declarati
 vtt.cli.plan_run.run is called with the same values typer would pass: no typer at all. Anything
 unusual (help, an unknown option, a bad number, a type it does not know) builds the typer app
 (`_build_app`), so messages and behaviour stay typer's.
+
+Then one catalog query is answered with vtt.lightweight's stand-ins for pydantic's models, from the
+cached World (`_light_query`): importing pydantic.main and building the spec classes cost about
+as much again as the rest of a cold `vtt plan`. Whatever the stand-ins cannot settle (an invalid
+value, a cache miss, any error answer) is answered again in a fresh import with pydantic, so its
+output is the full path's (tests/cli/test_plan_light.py compares both; VTT_PLAN_LIGHT=0 turns the
+stand-ins off).
 """
 
 from __future__ import annotations
@@ -264,10 +271,36 @@ def _fast_call(argv: list[str]) -> bool:
         kwargs = _parse(_plan_declarations(), argv)
     except _Unusual:
         return False
+    if _light_query(kwargs):
+        from vtt import lightweight
+
+        before = set(sys.modules)
+        lightweight.ACTIVE = True
+        try:
+            from vtt.cli.plan_run import run
+
+            run(**kwargs, light=True)
+            return True
+        except Exception:  # noqa: BLE001 - NeedFull, or anything else: answered again with pydantic below
+            lightweight.purge(before)
     from vtt.cli.plan_run import run
 
     run(**kwargs)  # exit status 2 for failed batch lines: SystemExit, as typer.Exit would give
     return True
+
+
+def _light_query(kw: dict) -> bool:
+    """One catalog model, answered from the cached World without pydantic's models (vtt.lightweight).
+    A file, URL, batch, mode preset or cluster goes straight to the full path, where it needs
+    pydantic anyway (GGUF headers become validated specs; modes and clusters load their own)."""
+    model = kw.get("model")
+    if os.environ.get("VTT_PLAN_LIGHT") == "0":  # tests compare both paths' answers
+        return False
+    if not isinstance(model, str) or kw.get("batch") is not None or kw.get("hf_repo") is not None:
+        return False
+    if "/" in model or "\\" in model or model.lower().endswith(".gguf") or ":" in model:
+        return False
+    return not (kw.get("mode") or kw.get("cluster") or kw.get("boxes") or kw.get("link") or kw.get("tensor_split"))
 
 
 def main() -> None:

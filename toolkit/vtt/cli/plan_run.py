@@ -16,9 +16,10 @@ def run(*, model=None, hf_repo=None, quant=None, context=None, depth=None, n_pro
         backend=None, runtime=None, flash_attn=None, n_ubatch=None, kv_type=None, parallel=None, kv_unified=False,
         swa_full=False, mla_kv_full=False, mla_v_less=False, file_size_gib=None, budget_gib=None, calibration=None,
         boxes=None, cluster=None, link=None, tensor_split=None, batch=None, sweep=None, units="GiB",
-        json_out=False) -> None:
+        json_out=False, light=False) -> None:
     """`vtt plan` with its options' values (see vtt.cli.plan for what each means). Exit status 2
-    (SystemExit) when a batch or sweep line failed."""
+    (SystemExit) when a batch or sweep line failed. `light`: answered with vtt.lightweight's
+    stand-ins, so an error answer is left to the full path (NeedFull) rather than printed."""
     from vtt.plan import plan_many
 
     if batch is not None:
@@ -46,6 +47,10 @@ def run(*, model=None, hf_repo=None, quant=None, context=None, depth=None, n_pro
     queries = _sweep(base, sweep) if sweep else [base]
     answers = plan_many(queries)
     errors = [a for a in answers if "error" in a]
+    if light and errors:
+        from vtt.lightweight import NeedFull
+
+        raise NeedFull(errors[0]["error"]["message"])
     if len(queries) == 1 and errors:
         from vtt.errors import VttError
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from vtt.specs.base import Source, Spec
+from vtt.specs.base import Field, Source, Spec
 
 
 class Device(Spec):

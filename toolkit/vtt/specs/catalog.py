@@ -152,6 +152,10 @@ LOADED = ("hardware", "backends", "models", "quants", "runtimes", "links", "clus
 
 
 def load_world(roots: list[Path] | None = None) -> World:
+    from vtt import lightweight
+
+    if lightweight.ACTIVE:  # validating YAML needs pydantic (vtt.lightweight answers from the cache only)
+        raise lightweight.NeedFull("the World is not cached")
     w = World(roots=roots or spec_roots())
     for root in w.roots:
         _load_dir(root, "hardware", Hardware, w.hardware)

@@ -7,9 +7,7 @@ same 10 GbE can join any boxes; `vtt plan --boxes N` builds N identical boxes on
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
-
-from vtt.specs.base import Source, Spec
+from vtt.specs.base import Field, Source, Spec, model_validator
 
 
 class Link(Spec):

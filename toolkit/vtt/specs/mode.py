@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
-
-from vtt.specs.base import Spec
+from vtt.specs.base import Field, Spec, model_validator
 
 
 class RequestShape(Spec):

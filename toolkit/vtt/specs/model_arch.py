@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pydantic import Field, model_validator
-
-from vtt.specs.base import Source, Spec
+from vtt.specs.base import Field, Source, Spec, model_validator
 
 # Mixer kinds per layer, one character each in `layer_pattern`.
 MIXER_FULL = "A"  # full attention with a KV cache

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
 
 from vtt.errors import SpecError
-from vtt.specs.base import Spec
+from vtt.specs.base import Field, Spec, field_validator
 
 
 class ModeOverride(Spec):

@@ -7,9 +7,7 @@ dynamic quants, whose recipe is not published.
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from vtt.specs.base import Spec
+from vtt.specs.base import Field, Spec
 
 
 class FileType(Spec):

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
 
 from vtt.errors import BadQuery
-from vtt.specs.base import Spec
+from vtt.specs.base import Field, Spec, model_validator
 
 # Chat template tokens around the two messages (ChatML: about 10); added to the context we ask for.
 TEMPLATE_MARGIN_TOKENS = 64
