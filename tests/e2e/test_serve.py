@@ -75,13 +75,14 @@ def serve(*args, timeout=60, **kw) -> subprocess.CompletedProcess:
 
 
 def long_workload(tmp_path: Path) -> Path:
-    # many requests so a signal lands mid-run
+    # so many requests that a signal lands mid-run: 200 (about 1 s with the tiny model) were all done
+    # before a loaded machine's test process read the first line, and vtt exited 0
     p = tmp_path / "long.yaml"
     p.write_text(textwrap.dedent("""\
         id: long
         name: many short requests
         requests:
-          - {id: r, prefix: sys, prefix_tokens: 64, new_tokens: 16, output_tokens: 32, repeat: 200}
+          - {id: r, prefix: sys, prefix_tokens: 64, new_tokens: 16, output_tokens: 32, repeat: 20000}
     """))
     return p
 
