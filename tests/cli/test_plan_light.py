@@ -20,7 +20,10 @@ LINES = [
     ["gpt-oss-20b", "--backend", "cpu", "-np", "4", "--kv-unified", "--json"],
     ["qwen3-next-80b-a3b", "-q", "Q4_K_M", "--request", "--prompt-tokens", "2000", "--output-tokens", "500", "--json"],
     ["deepseek-v3", "-q", "Q4_K_M", "--mla-kv-full", "--file-size-gib", "380.5", "--json"],
+    ["minimax-m2", "-q", "Q8_0", "--boxes", "2", "--link", "usb4-net", "--tensor-split", "1.2,0.8", "--json"],
+    ["llama-3.1-8b", "-q", "Q4_0", "--cluster", "h200-vulkan-x2-onegpu", "-c", "8192", "-d", "4096", "--json"],
     # errors: the stand-ins refuse, pydantic answers
+    ["gpt-oss-120b", "--boxes", "2", "--tensor-split", "1,2,3", "--json"],
     ["gpt-oss-20b", "-c", "100", "-p", "512", "--json"],
     ["gpt-oss-20b", "-c", "0", "--json"],
     ["gpt-oss-20b", "-c", "99999999999999999999", "--json"],

@@ -106,6 +106,11 @@ def _check_type(ann: str, v):
         if isinstance(v, list):
             inner = {"list[str]": "str", "list[float]": "float"}.get(ann, "float | None")
             return [_check_type(inner, x) for x in v]
+    elif ann.startswith("list[") and ann[5:-1].isidentifier():
+        if isinstance(v, list):
+            return [_check_type(ann[5:-1], x) for x in v]
+    elif ann.isidentifier() and isinstance(v, LightModel) and type(v).__name__ == ann:
+        return v  # an instance of the model the field names, kept as it is (pydantic: revalidate_instances='never')
     raise NeedFull(f"{ann}: {type(v).__name__}")
 
 
@@ -168,6 +173,9 @@ class LightModel:
     @property
     def model_fields_set(self) -> set:
         return self._light_set
+
+    def __init__(self, **data):  # validated as model_validate does; the instance takes its state
+        object.__setattr__(self, "__dict__", self.model_validate(data).__dict__)
 
     @classmethod
     def model_validate(cls, raw: dict):

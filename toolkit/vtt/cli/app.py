@@ -291,8 +291,8 @@ def _fast_call(argv: list[str]) -> bool:
 
 def _light_query(kw: dict) -> bool:
     """One catalog model, answered from the cached World without pydantic's models (vtt.lightweight).
-    A file, URL, batch, mode preset or cluster goes straight to the full path, where it needs
-    pydantic anyway (GGUF headers become validated specs; modes and clusters load their own)."""
+    A file, URL, batch or mode preset goes straight to the full path, where it needs pydantic
+    anyway (GGUF headers become validated specs; modes load their own files)."""
     model = kw.get("model")
     if os.environ.get("VTT_PLAN_LIGHT") == "0":  # tests compare both paths' answers
         return False
@@ -300,7 +300,7 @@ def _light_query(kw: dict) -> bool:
         return False
     if "/" in model or "\\" in model or model.lower().endswith(".gguf") or ":" in model:
         return False
-    return not (kw.get("mode") or kw.get("cluster") or kw.get("boxes") or kw.get("link") or kw.get("tensor_split"))
+    return not kw.get("mode")
 
 
 def main() -> None:
