@@ -5,7 +5,6 @@ from typer.testing import CliRunner
 from vtt.cli.app import app
 
 
-
 def test_report_writes_markdown_with_every_section(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default data is vtt's own (validation/data/ via package data), not the cwd's
     r = CliRunner().invoke(app, ["report", "--accuracy", "--out", str(tmp_path), "--no-plots"],
@@ -20,12 +19,11 @@ def test_report_writes_markdown_with_every_section(tmp_path, monkeypatch):
     assert "| vulkan-radv | 2026 | attention |" in text
 
 
-def test_report_without_matplotlib_names_the_extra(monkeypatch, tmp_path):
+def _no_matplotlib(monkeypatch):
     import builtins
+    import importlib.util
 
-    from vtt.errors import EnvironmentProblem
-
-    real = builtins.__import__
+    real, real_find = builtins.__import__, importlib.util.find_spec
 
     def no_mpl(name, *a, **k):
         if name.startswith("matplotlib"):
@@ -33,5 +31,20 @@ def test_report_without_matplotlib_names_the_extra(monkeypatch, tmp_path):
         return real(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_mpl)
-    r = CliRunner().invoke(app, ["report", "--accuracy", "--out", str(tmp_path)])
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.startswith("matplotlib") else real_find(name, *a))
+
+
+def test_report_asked_for_plots_without_matplotlib_names_the_extra(monkeypatch, tmp_path):
+    from vtt.errors import EnvironmentProblem
+
+    _no_matplotlib(monkeypatch)
+    r = CliRunner().invoke(app, ["report", "--accuracy", "--out", str(tmp_path), "--plots"])
     assert isinstance(r.exception, EnvironmentProblem) and "vtt[plots]" in r.exception.hint
+
+
+def test_report_by_default_without_matplotlib_writes_the_markdown_and_says_so(monkeypatch, tmp_path):
+    _no_matplotlib(monkeypatch)
+    r = CliRunner().invoke(app, ["report", "--accuracy", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "REPORT.md").stat().st_size > 0 and not (tmp_path / "plots").exists()
+    assert "plots skipped" in r.output and "vtt[plots]" in r.output
