@@ -44,7 +44,8 @@ def test_report_asked_for_plots_without_matplotlib_names_the_extra(monkeypatch, 
 
 def test_report_by_default_without_matplotlib_writes_the_markdown_and_says_so(monkeypatch, tmp_path):
     _no_matplotlib(monkeypatch)
-    r = CliRunner().invoke(app, ["report", "--accuracy", "--out", str(tmp_path)])
+    out = tmp_path / "new" / "rep"  # a folder that does not exist yet is made
+    r = CliRunner().invoke(app, ["report", "--accuracy", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "REPORT.md").stat().st_size > 0 and not (tmp_path / "plots").exists()
+    assert (out / "REPORT.md").stat().st_size > 0 and not (out / "plots").exists()
     assert "plots skipped" in r.output and "vtt[plots]" in r.output

@@ -31,10 +31,16 @@ def write_accuracy_report(csv: str | None = None, out_dir: Path | str = "validat
         from vtt.calibrate.report.plots import matplotlib_pyplot
 
         matplotlib_pyplot()  # fail before the minute of fitting, not after
+    out_dir = Path(out_dir)
+    try:  # before the minute of fitting: a folder that cannot be made is said at once
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from vtt.errors import EnvironmentProblem
+
+        raise EnvironmentProblem(f"cannot make the report folder {out_dir}: {e.strerror}") from None
     world = load_world()
     csv_path = Path(csv) if csv else default_csv()
     rows = csv_rows(csv_path)
-    out_dir = Path(out_dir)
     groups = compute.group_results(rows, world)
     mem_pts = compute.memory_points(rows, world)
     seed = compute.seed_comparison(rows, world)
