@@ -106,6 +106,22 @@ def test_stand_ins_take_plain_input_and_refuse_the_rest():
             _Query.model_validate(raw)
 
 
+def test_what_the_stand_ins_do_not_check_goes_to_pydantic():
+    class Named(lightweight.LightModel):
+        code: str = lightweight.Field(pattern=r"^[a-z]+$")
+
+    class Before(lightweight.LightModel):
+        n: int = 1
+
+        @lightweight.model_validator(mode="before")
+        def _fill(cls, data):
+            return data
+
+    for model, raw in ((Named, {"code": "abc"}), (Before, {"n": 2})):
+        with pytest.raises(lightweight.NeedFull):
+            model.model_validate(raw)
+
+
 def test_an_answer_keeps_extras_in_their_order():
     class Answer(lightweight.LightModel):
         model_config = lightweight.ConfigDict(extra="allow")

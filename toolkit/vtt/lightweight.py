@@ -114,13 +114,19 @@ def _check_type(ann: str, v):
     raise NeedFull(f"{ann}: {type(v).__name__}")
 
 
+_KNOWN = {"gt", "ge", "lt", "le", "min_length", "max_length", "allow_inf_nan", "private"}
+
+
 def _check_constraints(c: dict, v) -> None:
     if v is None:
         return
+    if set(c) - _KNOWN:  # a constraint these stand-ins do not check (pattern, multiple_of ...): pydantic's call
+        raise NeedFull(f"constraints {sorted(set(c) - _KNOWN)}")
     if isinstance(v, float) and c.get("allow_inf_nan") is False and not math.isfinite(v):
         raise NeedFull("not finite")
     if ("gt" in c and not v > c["gt"]) or ("ge" in c and not v >= c["ge"]) or ("le" in c and not v <= c["le"]) \
-            or ("lt" in c and not v < c["lt"]) or ("min_length" in c and not len(v) >= c["min_length"]):
+            or ("lt" in c and not v < c["lt"]) or ("min_length" in c and not len(v) >= c["min_length"]) \
+            or ("max_length" in c and not len(v) <= c["max_length"]):
         raise NeedFull("constraint")
 
 
@@ -148,7 +154,9 @@ class LightModel:
                 fields[name] = (_ann_text(ann), fi)
         for name, v in list(cls.__dict__.items()):
             if isinstance(v, _Validator):
-                if v.kind == "model":
+                if v.mode not in ("before", "after") or (v.kind == "model" and v.mode != "after"):
+                    validators["unsupported"] = True  # wrap / plain / model-before: only pydantic runs them
+                elif v.kind == "model":
                     validators["model"].append(v.func)
                 else:
                     validators[v.mode].append((v.fields, v.func))
@@ -179,8 +187,8 @@ class LightModel:
 
     @classmethod
     def model_validate(cls, raw: dict):
-        if not isinstance(raw, dict):
-            raise NeedFull("not a dict")
+        if not isinstance(raw, dict) or cls._light_validators.get("unsupported"):
+            raise NeedFull("not a dict, or a validator only pydantic runs")
         extra_ok = cls.model_config.get("extra") == "allow"
         raw = dict(raw)
         for fields, func in cls._light_validators["before"]:
