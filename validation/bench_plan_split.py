@@ -110,7 +110,7 @@ def main() -> None:
         "Since 2026-12-01 a single cold query of either kind is answered without pydantic's models from the "
         "cached specs (vtt.lightweight; validation/bench_plan.md), so a cold `vtt plan --boxes 2` stays within "
         "the run-to-run noise of a single-box one (0.9-1.4x over these runs on a shared 2-core machine).", "",
-        "What is left: the batch of splits runs 1.6-2.3x the single-box batch (3.3-4.1 s for 10,000 on "
+        "What is left: the batch of splits runs 1.4-2.3x the single-box batch (2.4-4.1 s for 10,000 on "
         "2026-12-01, the same with the code before that day). A split answer carries a dict per device and the "
         "named network terms, and pydantic validating and serialising every answer is about a third of the "
         "batch in a profile (0.9 of 3.3 s: 20,000 validate_python and 10,000 to_python calls).", "",
