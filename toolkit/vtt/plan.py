@@ -265,6 +265,10 @@ def resolve_model(world: World, name: str, quant: str | None, file_size_gib: flo
 
 
 def _resolve_gguf(world: World, name: str, quant: str | None) -> ResolvedModel:
+    from vtt import lightweight
+
+    if lightweight.ACTIVE:  # a header from a file or server becomes a spec pydantic must validate
+        raise lightweight.NeedFull("a GGUF header")
     from vtt.gguf.arch import arch_from_header, profile_from_header
     from vtt.gguf.reader import read_gguf_header
 
