@@ -298,8 +298,8 @@ def _light_query(kw: dict) -> bool:
         return False
     if not isinstance(model, str) or kw.get("batch") is not None or kw.get("hf_repo") is not None:
         return False
-    if "/" in model or "\\" in model or model.lower().endswith(".gguf") or ":" in model:
-        return False
+    if "/" in model or "\\" in model or model.lower().endswith(".gguf") or ":" in model or len(model) > 200:
+        return False  # a path, URL or hf: ref; or a name no catalog has, whose error the full path words
     return not kw.get("mode")
 
 
