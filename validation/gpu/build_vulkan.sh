@@ -5,6 +5,7 @@
 # Needs in the working tree (git-ignored, carried): .gl/ (Debian GL/Vulkan loader .debs), .vk/ (the
 # llama.cpp source tarball + Debian 13 glslc/shaderc/vulkan headers, whose glslc has the
 # cooperative-matrix extensions Debian 12's lacks), .whl/ (pydantic, gguf, duckdb for vtt there).
+# validation/gpu/fetch_inputs.sh fetches all three here.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 B=/tmp/build-vk; export LLAMA_BIN_DIR=$B/bin
