@@ -8,7 +8,7 @@ import re
 import threading
 from pathlib import Path
 
-from vtt.specs.model_arch import Mla, ModelArch
+from vtt.specs.model_arch import Mla, ModelArch, Ssm
 
 _BASE = dict(n_embd=256, n_vocab=512, n_ctx_train=4096)
 TINY = {
@@ -26,6 +26,14 @@ TINY = {
                       n_expert_shared=1, n_ff_shexp=256),
     "gemma3": dict(arch="gemma3", n_layer=6, n_head=8, n_head_kv=4, head_dim_k=64, head_dim_v=64, n_ff=512,
                    swa_window=64, swa_pattern=6, tied_embeddings=True),
+    # Qwen3.5/3.6-MoE and Qwen3-Next shapes: gated DeltaNet layers 3:1 with full attention (gated Q),
+    # a shared expert; 32-wide delta-rule heads, 4 key and 8 value heads
+    "qwen35moe": dict(arch="qwen35moe", n_layer=8, n_head=8, n_head_kv=2, head_dim_k=64, head_dim_v=64,
+                      n_expert=8, n_expert_used=2, n_ff_exp=128, n_expert_shared=1, n_ff_shexp=128,
+                      recurrent_interval=4, ssm=Ssm(d_conv=4, d_inner=256, d_state=32, n_group=4, dt_rank=8)),
+    "qwen3next": dict(arch="qwen3next", n_layer=8, n_head=8, n_head_kv=2, head_dim_k=64, head_dim_v=64,
+                      n_expert=8, n_expert_used=2, n_ff_exp=128, n_expert_shared=1, n_ff_shexp=128,
+                      recurrent_interval=4, ssm=Ssm(d_conv=4, d_inner=256, d_state=32, n_group=4, dt_rank=8)),
 }
 # Fields that come from the catalog, not from a GGUF.
 CATALOG_ONLY = {"id", "name", "family", "aliases", "files", "quality", "released", "sources",

@@ -38,7 +38,11 @@ class TensorShape:
 
 # Per-arch extras, from src/models/<arch>.cpp load_arch_tensors (llama-cpp-python 0.3.36 vendor tree).
 _QKV_BIAS = {"qwen2", "qwen2moe", "qwen2vl", "gpt-oss", "glm4moe"}
-_POST_ATTN_NORM = {"gpt-oss", "glm4moe"}
+_POST_ATTN_NORM = {"gpt-oss", "glm4moe", "qwen3next", "qwen35", "qwen35moe"}
+# Gated-DeltaNet hybrids (src/models/qwen3next.cpp, qwen35.cpp, qwen35moe.cpp): full-attention layers
+# project Q and its output gate together (attn_q is 2 x n_head x head wide), recurrent layers are the
+# delta rule's qkv / gate / beta-alpha projections (_delta_net), MoE layers gate their shared expert.
+_DELTA_NET = {"qwen3next", "qwen35", "qwen35moe"}
 _EXP_PROBS_B = {"deepseek2", "glm4moe"}
 
 
@@ -66,8 +70,9 @@ def _attn(a: ModelArch, il: int) -> list[TensorShape]:
         ]
         return out
     hq = a.head_dim_q or a.head_dim_k
+    gate = 2 if a.arch in _DELTA_NET else 1
     out = [
-        TensorShape(p + "attn_q.weight", (e, a.n_head * hq), il),
+        TensorShape(p + "attn_q.weight", (e, gate * a.n_head * hq), il),
         TensorShape(p + "attn_k.weight", (e, a.n_head_kv * a.head_dim_k), il),
         TensorShape(p + "attn_v.weight", (e, a.n_head_kv * a.head_dim_v), il),
         TensorShape(p + "attn_output.weight", (a.n_head * a.head_dim_v, e), il),
@@ -93,7 +98,32 @@ def _attn(a: ModelArch, il: int) -> list[TensorShape]:
     return out
 
 
+def _delta_net(a: ModelArch, il: int) -> list[TensorShape]:
+    """A gated-DeltaNet layer as llama.cpp loads it (load_arch_tensors of qwen3next / qwen35 / qwen35moe):
+    head width d_state, n_group key heads, dt_rank value heads. Qwen3-Next keeps beta and alpha in one
+    matrix (ssm_ba), Qwen3.5 in two."""
+    s = a.ssm
+    p = f"blk.{il}."
+    key, value = s.d_state * s.n_group, s.d_state * s.dt_rank
+    e, nv = a.n_embd, max(s.dt_rank, 1)
+    out = [
+        TensorShape(p + "attn_qkv.weight", (e, 2 * key + value), il),
+        TensorShape(p + "attn_gate.weight", (e, value), il),
+        TensorShape(p + "ssm_conv1d.weight", (s.d_conv, 2 * key + value), il),
+        TensorShape(p + "ssm_dt.bias", (nv,), il),
+        TensorShape(p + "ssm_a", (nv,), il),
+    ]
+    if a.arch == "qwen3next":
+        out.append(TensorShape(p + "ssm_ba.weight", (e, 2 * nv), il))
+    else:
+        out += [TensorShape(p + "ssm_beta.weight", (e, nv), il), TensorShape(p + "ssm_alpha.weight", (e, nv), il)]
+    return out + [TensorShape(p + "ssm_norm.weight", (s.d_state,), il),
+                  TensorShape(p + "ssm_out.weight", (value, e), il)]
+
+
 def _recurrent(a: ModelArch, il: int) -> list[TensorShape]:
+    if a.arch in _DELTA_NET:
+        return _delta_net(a, il)
     s = a.ssm
     p = f"blk.{il}."
     gs = s.n_group * s.d_state
@@ -143,6 +173,8 @@ def _ffn(a: ModelArch, il: int, kind: str) -> list[TensorShape]:
             ]
         if a.n_expert_shared and a.n_ff_shexp:
             fs = a.n_ff_shexp
+            if a.arch in _DELTA_NET:  # a sigmoid gate on the shared expert's output
+                out.append(TensorShape(p + "ffn_gate_inp_shexp.weight", (e,), il))
             if a.ffn_gated:
                 out.append(TensorShape(p + "ffn_gate_shexp.weight", (e, fs), il))
             out += [

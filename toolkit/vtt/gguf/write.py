@@ -75,8 +75,22 @@ def _metadata(w, a: ModelArch, weight_type: str) -> None:
         w.add_kv_lora_rank(m.kv_lora_rank)
         w.add_uint32(f"{arch}.attention.key_length_mla", m.qk_nope_head_dim + m.qk_rope_head_dim)
         w.add_uint32(f"{arch}.attention.value_length_mla", m.v_head_dim)
+    elif a.arch in ("qwen35", "qwen35moe"):  # partial multi-section RoPE (Qwen3.5: 64 of 256 dims)
+        w.add_rope_dimension_count(64)
+        w.add_array(f"{arch}.rope.dimension_sections", [11, 11, 10, 0])
     else:
         w.add_rope_dimension_count(a.head_dim_k)
+    if a.ssm is not None:
+        s = a.ssm
+        w.add_uint32(f"{arch}.ssm.conv_kernel", s.d_conv)
+        w.add_uint32(f"{arch}.ssm.inner_size", s.d_inner)
+        w.add_uint32(f"{arch}.ssm.state_size", s.d_state)
+        w.add_uint32(f"{arch}.ssm.time_step_rank", s.dt_rank)
+        w.add_uint32(f"{arch}.ssm.group_count", s.n_group)
+    if a.recurrent_interval:
+        w.add_uint32(f"{arch}.full_attention_interval", a.recurrent_interval)
+    elif a.layer_pattern and "R" in a.layer_pattern and arch in ("qwen3next", "qwen35", "qwen35moe"):
+        w.add_array(f"{arch}.attention.recurrent_layers", [c == "R" for c in a.layer_pattern])
     if a.swa_window:
         w.add_sliding_window(a.swa_window)
         if a.swa_pattern and a.swa_pattern != _DEFAULT_SWA.get(arch):
