@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine: llama-bench pp512 / tg128 at depths 0, 4096, 16384 (flash attention on, 3
-# repetitions) for the models of unseen.py, one Vulkan device. Writes $OUT/bench.jsonl, stderr.log,
+# repetitions) for the models of unseen.py (UNSEEN_SET=hybrid: the second run's), one Vulkan device. Writes $OUT/bench.jsonl, stderr.log,
 # fingerprint.txt. The next model is written while one is benchmarked.
 #   LLAMA_BIN_DIR=/tmp/build-vk/bin OUT=/tmp/out bash validation/h200_unseen/run.sh
 set -u
@@ -10,9 +10,10 @@ M=/tmp/unseen; mkdir -p $M
 { date -u +%FT%TZ; nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv; $B --version 2>&1; } > "$OUT/fingerprint.txt" 2>&1
 U="python3 validation/h200_unseen/unseen.py"
 $U write $M 0 > /dev/null 2>> "$OUT/stderr.log"
-for i in 0 1 2; do
+N=$(python3 -c "import sys; sys.path.insert(0, 'validation/h200_unseen'); import unseen; print(len(unseen.MODELS))")
+for i in $(seq 0 $((N - 1))); do
   F=$M/$($U name $i)
-  [ $i -lt 2 ] && { $U write $M $((i + 1)) > /dev/null 2>> "$OUT/stderr.log" & }
+  [ $i -lt $((N - 1)) ] && { $U write $M $((i + 1)) > /dev/null 2>> "$OUT/stderr.log" & }
   $B -m "$F" -ngl 99 -fa 1 -p 512 -n 16 -r 1 > /dev/null 2>&1   # untimed warm-up: clocks and pipelines
   $B -m "$F" -ngl 99 -fa 1 -p 512 -n 128 -d 0,4096,16384 -r 3 -o jsonl >> "$OUT/bench.jsonl" 2>> "$OUT/stderr.log"
   echo "done $(basename $F) rc $?"

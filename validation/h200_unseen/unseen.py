@@ -15,11 +15,13 @@ llama-bench pp512 and tg128 at depths 0, 4096 and 16384, flash attention on, 3 r
     python validation/h200_unseen/unseen.py predict     # here, BEFORE the run: predictions.jsonl
     LLAMA_BIN_DIR=... OUT=... bash validation/h200_unseen/run.sh   # on the GPU machine
     python validation/h200_unseen/unseen.py analyze     # results/bench.jsonl against predictions.jsonl
+    UNSEEN_SET=hybrid ...                               # the second run: predictions_hybrid, results_hybrid
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,13 +33,22 @@ sys.path.insert(0, str(HERE.parent / "gpu"))
 from matrix import file_name, write  # noqa: E402
 
 MODELS = [("gemma-3-12b", 48, "q8_0"), ("llama-2-7b", 32, "q8_0"), ("glm-4.5-air", 16, "q4_0")]
+# The second run (same day, after vtt's writer learned the gated-DeltaNet tensors): the hybrids Strix Halo
+# users run most, which no H200 row has. Qwen3.6-35B-A3B at 20 of its 40 layers (5 full-attention), the
+# dense Qwen3.6-27B at 24 of its 64 layers (6 full-attention) plus its MTP layer, as the file has it.
+HYBRID = [("qwen3.6-35b-a3b", 20, "q8_0"), ("qwen3.6-27b", 25, "q8_0")]
+if os.environ.get("UNSEEN_SET") == "hybrid":
+    MODELS = HYBRID
 DEPTHS = [0, 4096, 16384]
 N_PROMPT, N_GEN = 512, 128
 HARDWARE, BACKEND = "h200-141", "vulkan-nvidia"
 UNSTEADY = 0.10  # llama-bench stddev / mean above which a row is reported but not scored
 
 
-def predict(out: Path = HERE / "predictions.jsonl") -> None:
+SUFFIX = "_hybrid" if os.environ.get("UNSEEN_SET") == "hybrid" else ""
+
+
+def predict(out: Path = HERE / f"predictions{SUFFIX}.jsonl") -> None:
     from vtt.plan import plan_many
 
     tmp = Path(tempfile.mkdtemp(prefix="vtt-unseen-"))
@@ -59,8 +70,8 @@ def predict(out: Path = HERE / "predictions.jsonl") -> None:
     print(f"{len(lines)} predictions -> {out}")
 
 
-def analyze(results: Path = HERE / "results") -> dict:
-    pred = {(p["model_file"], p["n_depth"]): p for p in map(json.loads, open(HERE / "predictions.jsonl"))}
+def analyze(results: Path = HERE / f"results{SUFFIX}") -> dict:
+    pred = {(p["model_file"], p["n_depth"]): p for p in map(json.loads, open(HERE / f"predictions{SUFFIX}.jsonl"))}
     rows = []
     for r in map(json.loads, open(results / "bench.jsonl")):
         name, d = Path(r["model_filename"]).name, r["n_depth"]
