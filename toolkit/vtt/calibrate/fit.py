@@ -35,6 +35,13 @@ PRIOR_SD_BY_PREFIX: dict[str, float] = {"t_layer_us": 2.0, "t_moe_layer_us": 2.0
 # Q4_0 is faster on MXFP4 too.
 # A fallback FA path without rows of two head widths follows the reference path's head-width law.
 TIED: dict[str, str] = {"ce_mxfp4": "ce_legacy", "dq_mxfp4": "dq_legacy", "fa_hw2_fb": "fa_hw2"}
+# A recurrent (SSM / gated-DeltaNet) layer without decode rows costs per token what the backend's
+# attention layer does: both are a chain of small dispatches, and a layer's fixed cost is the
+# backend's dispatch rate, not a constant. The ratio is the physics defaults' (1), not a prior
+# calibration's (which fits t_layer_us but keeps t_rec_layer_us at its default without hybrid rows).
+# The H200 (t_layer 51 µs, t_rec at the default 20) decoded Qwen3.6 hybrids 18-29 % slower than vtt
+# said (validation/h200_unseen); on the Strix Halo folds, where hybrids are held out, within 0.1 point.
+TIED_AT_DEFAULTS: dict[str, str] = {"t_rec_layer_us": "t_layer_us"}
 # On the ggml-cuda backends (HIP, CUDA) Q8_0 shares the legacy kernels too: ggml-common.h block_q8_0 is
 # one f16 scale + 32 int8 (no super-block); its mat-vec is the MMVQ template with vec_dot_q8_0_q8_1
 # beside vec_dot_q4_0_q8_1 (mmvq.cu l.44-48), its prefill GEMM the same int8 MMA dot
@@ -51,7 +58,9 @@ CUDA_BACKENDS = ("rocm", "cuda")  # backend ids built on ggml/src/ggml-cuda
 def tied_params(fitted: dict, names: list[str], base: dict, backend: str | None = None) -> dict:
     """Values for TIED parameters that were not fitted but whose anchor was."""
     tied = {**TIED, **(TIED_CUDA if backend in CUDA_BACKENDS else {})}
-    return {k: fitted[a] * base[k] / base[a] for k, a in tied.items() if k not in names and a in names}
+    out = {k: fitted[a] * base[k] / base[a] for k, a in tied.items() if k not in names and a in names}
+    return out | {k: fitted[a] * PARAM_DEFAULTS[k] / PARAM_DEFAULTS[a]
+                  for k, a in TIED_AT_DEFAULTS.items() if k not in names and a in names}
 
 
 def prior_sd(name: str) -> float:
