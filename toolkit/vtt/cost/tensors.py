@@ -38,11 +38,12 @@ class TensorShape:
 
 # Per-arch extras, from src/models/<arch>.cpp load_arch_tensors (llama-cpp-python 0.3.36 vendor tree).
 _QKV_BIAS = {"qwen2", "qwen2moe", "qwen2vl", "gpt-oss", "glm4moe"}
-_POST_ATTN_NORM = {"gpt-oss", "glm4moe", "qwen3next", "qwen35", "qwen35moe"}
 # Gated-DeltaNet hybrids (src/models/qwen3next.cpp, qwen35.cpp, qwen35moe.cpp): full-attention layers
 # project Q and its output gate together (attn_q is 2 x n_head x head wide), recurrent layers are the
 # delta rule's qkv / gate / beta-alpha projections (_delta_net), MoE layers gate their shared expert.
-_DELTA_NET = {"qwen3next", "qwen35", "qwen35moe"}
+# vtt.gguf.arch and vtt.gguf.write read and write these archs' recurrent-layer keys by this set too.
+DELTA_NET = frozenset({"qwen3next", "qwen35", "qwen35moe"})
+_POST_ATTN_NORM = {"gpt-oss", "glm4moe", *DELTA_NET}
 _EXP_PROBS_B = {"deepseek2", "glm4moe"}
 
 
@@ -70,7 +71,7 @@ def _attn(a: ModelArch, il: int) -> list[TensorShape]:
         ]
         return out
     hq = a.head_dim_q or a.head_dim_k
-    gate = 2 if a.arch in _DELTA_NET else 1
+    gate = 2 if a.arch in DELTA_NET else 1
     out = [
         TensorShape(p + "attn_q.weight", (e, gate * a.n_head * hq), il),
         TensorShape(p + "attn_k.weight", (e, a.n_head_kv * a.head_dim_k), il),
@@ -105,11 +106,11 @@ def _delta_net(a: ModelArch, il: int) -> list[TensorShape]:
     s = a.ssm
     p = f"blk.{il}."
     key, value = s.d_state * s.n_group, s.d_state * s.dt_rank
-    e, nv = a.n_embd, max(s.dt_rank, 1)
+    e, nv, qkv = a.n_embd, max(s.dt_rank, 1), 2 * key + value
     out = [
-        TensorShape(p + "attn_qkv.weight", (e, 2 * key + value), il),
+        TensorShape(p + "attn_qkv.weight", (e, qkv), il),
         TensorShape(p + "attn_gate.weight", (e, value), il),
-        TensorShape(p + "ssm_conv1d.weight", (s.d_conv, 2 * key + value), il),
+        TensorShape(p + "ssm_conv1d.weight", (s.d_conv, qkv), il),
         TensorShape(p + "ssm_dt.bias", (nv,), il),
         TensorShape(p + "ssm_a", (nv,), il),
     ]
@@ -122,7 +123,7 @@ def _delta_net(a: ModelArch, il: int) -> list[TensorShape]:
 
 
 def _recurrent(a: ModelArch, il: int) -> list[TensorShape]:
-    if a.arch in _DELTA_NET:
+    if a.arch in DELTA_NET:
         return _delta_net(a, il)
     s = a.ssm
     p = f"blk.{il}."
@@ -173,7 +174,7 @@ def _ffn(a: ModelArch, il: int, kind: str) -> list[TensorShape]:
             ]
         if a.n_expert_shared and a.n_ff_shexp:
             fs = a.n_ff_shexp
-            if a.arch in _DELTA_NET:  # a sigmoid gate on the shared expert's output
+            if a.arch in DELTA_NET:  # a sigmoid gate on the shared expert's output
                 out.append(TensorShape(p + "ffn_gate_inp_shexp.weight", (e,), il))
             if a.ffn_gated:
                 out.append(TensorShape(p + "ffn_gate_shexp.weight", (e, fs), il))

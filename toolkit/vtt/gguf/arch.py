@@ -167,6 +167,7 @@ def _n_vocab(h: GgufHeader, k: _Keys) -> int:
 
 def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = None):
     """The ModelArch a GGUF header describes (hyper-parameters as llama.cpp reads them)."""
+    from vtt.cost.tensors import DELTA_NET
     from vtt.specs.model_arch import Mla, ModelArch, Ssm  # pydantic: only when needed
 
     arch = h.arch
@@ -251,7 +252,7 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
         ssm = _build(Ssm, h, d_conv=k.need("ssm.conv_kernel"), d_inner=d_inner,
                   d_state=k.need("ssm.state_size"), n_group=k.int("ssm.group_count", 1, hi=d_inner) or 1,
                   dt_rank=k.int("ssm.time_step_rank", 0) or 0)
-    if arch in ("qwen3next", "qwen35", "qwen35moe"):
+    if arch in DELTA_NET:
         rec = k.flags("attention.recurrent_layers")
         if rec is not None and len(rec) < n_run:
             raise GgufError(f"gguf: {arch}.attention.recurrent_layers has {len(rec)} entries for {n_run} layers "

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vtt import ggml_types
-from vtt.cost.tensors import TensorShape, tensor_shapes
+from vtt.cost.tensors import DELTA_NET, TensorShape, tensor_shapes
 from vtt.specs.model_arch import ModelArch
 
 WEIGHT_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "mxfp4")
@@ -89,7 +89,7 @@ def _metadata(w, a: ModelArch, weight_type: str) -> None:
         w.add_uint32(f"{arch}.ssm.group_count", s.n_group)
     if a.recurrent_interval:
         w.add_uint32(f"{arch}.full_attention_interval", a.recurrent_interval)
-    elif a.layer_pattern and "R" in a.layer_pattern and arch in ("qwen3next", "qwen35", "qwen35moe"):
+    elif a.layer_pattern and "R" in a.layer_pattern and arch in DELTA_NET:
         w.add_array(f"{arch}.attention.recurrent_layers", [c == "R" for c in a.layer_pattern])
     if a.swa_window:
         w.add_sliding_window(a.swa_window)
