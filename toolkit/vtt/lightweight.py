@@ -44,7 +44,7 @@ def Field(default=_MISSING, *, default_factory=None, description=None, **constra
 
 
 def PrivateAttr(default=None, *, default_factory=None):  # noqa: N802
-    return _FieldInfo(default, default_factory, {"private": True})
+    return _FieldInfo(default, default_factory, {})
 
 
 def ConfigDict(**kw) -> dict:  # noqa: N802
@@ -114,7 +114,7 @@ def _check_type(ann: str, v):
     raise NeedFull(f"{ann}: {type(v).__name__}")
 
 
-_KNOWN = {"gt", "ge", "lt", "le", "min_length", "max_length", "allow_inf_nan", "private"}
+_KNOWN = {"gt", "ge", "lt", "le", "min_length", "max_length", "allow_inf_nan"}
 
 
 def _check_constraints(c: dict, v) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-
 from vtt.errors import SpecError
 from vtt.specs.base import Field, Spec, field_validator
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from vtt.errors import BadQuery
 from vtt.specs.base import Field, Spec, model_validator
 
