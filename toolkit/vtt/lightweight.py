@@ -94,7 +94,7 @@ def _check_type(ann: str, v):
         if type(v) is not bool and hasattr(v, "__index__") and type(v).__name__ != "bool_":
             return int(v)
     elif ann == "float":
-        if type(v) is not bool and isinstance(v, (int, float)) or type(v).__name__.startswith("float"):
+        if (type(v) is not bool and isinstance(v, (int, float))) or type(v).__name__.startswith("float"):
             return float(v)
     elif ann == "str":
         if isinstance(v, str):
@@ -102,11 +102,10 @@ def _check_type(ann: str, v):
     elif ann.startswith("Literal["):
         if isinstance(v, str) and repr(v) in ann[8:-1].split(", "):
             return v
-    elif ann in ("list[str]", "list[float]", "Interval", "list[float | None]"):
+    elif ann in ("Interval", "list[float | None]"):  # vtt.plan.Interval
         if isinstance(v, list):
-            inner = {"list[str]": "str", "list[float]": "float"}.get(ann, "float | None")
-            return [_check_type(inner, x) for x in v]
-    elif ann.startswith("list[") and ann[5:-1].isidentifier():
+            return [_check_type("float | None", x) for x in v]
+    elif ann.startswith("list[") and ann[5:-1].isidentifier():  # list[str], list[float], list[Box] ...
         if isinstance(v, list):
             return [_check_type(ann[5:-1], x) for x in v]
     elif ann.isidentifier() and isinstance(v, LightModel) and type(v).__name__ == ann:
