@@ -65,6 +65,12 @@ class PlanQuery(BaseModel):
     file_size_gib: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False)
     calibration: str | None = None
     build: int | None = Field(default=None, ge=0, le=10**7)  # llama.cpp build number the answer is for (echoed)
+    # ROCBLAS_USE_HIPBLASLT=1 set (HIP): older builds ran a prompt's GEMMs on rocBLAS, whose own
+    # Tensile kernels were 3-5x slower on gfx1151 (vtt.cost.gemm). None: unset. Echoed when given.
+    hipblaslt: bool | None = None
+    # a HIP build with GGML_HIP_ROCWMMA_FATTN (builds before ~b7000 ran a prompt's flash attention on the
+    # rocWMMA kernel with it, on the vec kernel without: vtt.cost.attention). None: not built with it.
+    rocwmma: bool | None = None
     # A request (design.md "Requests"): C cached tokens, P new prompt tokens, O output tokens.
     # Any of these, `request` or a `mode` preset (EDITOR/MODE from specs/modes) makes one.
     request: bool = False
@@ -487,6 +493,9 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
         "flash_attn": np.array([q.flash_attn for q in qs], dtype=bool),
         "type_k": [q.type_k for q in qs],
         "type_v": [q.type_v for q in qs],
+        "build": [q.build for q in qs],
+        "hipblaslt": [q.hipblaslt for q in qs],
+        "rocwmma": [q.rocwmma for q in qs],
         "mla_v_less": qs[0].mla_v_less,  # one value per group (these three are in the group key)
         "kv_unified": qs[0].kv_unified,
         "swa_full": qs[0].swa_full,
@@ -523,6 +532,10 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
                         "newer builds, the pinned one included, cache K only (about half); drop --mla-kv-full for them")
         if ext.warning(j):
             warn.append(ext.warning(j))
+        if feats.tensile is not None and feats.tensile[j] > 0 and q.hipblaslt is None:
+            warn.append(f"HIP build b{q.build} on RDNA3: a prompt's GEMMs run rocBLAS, whose own (Tensile) kernels are 3-5x "
+                        "slower on gfx1151 than with ROCBLAS_USE_HIPBLASLT=1; not knowing which, pp is answered halfway "
+                        "with an interval that reaches both: --hipblaslt or --no-hipblaslt says which")
         if q.context > rm.arch.n_ctx_train:
             warn.append(f"context {q.context} exceeds the model's trained context {rm.arch.n_ctx_train}")
         out.append({
@@ -546,6 +559,8 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             **_speed_keys(sp, j, q),
             **(_request_keys(rt, j, q) if q.request else {}),
             "build": q.build,
+            **({"hipblaslt": q.hipblaslt} if q.hipblaslt is not None else {}),
+            **({"rocwmma": q.rocwmma} if q.rocwmma is not None else {}),
             "units": q.units,
             "calibration": cal.id,
             "calibration_builds": cal.builds,  # the llama.cpp builds its rows came from (vtt plan --build picks by it)

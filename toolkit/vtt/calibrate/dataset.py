@@ -118,6 +118,9 @@ def build_dataset(rows: list[dict], world: World, hw: Hardware, cpu_backend: boo
             "type_k": [str(r.get("type_k") or "f16")],
             "type_v": [str(r.get("type_v") or "f16")],
             "mla_v_less": bool(r.get("mla_v_less", False)),  # llama.cpp >= PR #19067 (see cost.memory)
+            "build": [r.get("build")],
+            "hipblaslt": [r.get("hipblaslt")],  # ROCBLAS_USE_HIPBLASLT (vtt.cost.gemm)
+            "rocwmma": [r.get("rocwmma")],  # a HIP build with GGML_HIP_ROCWMMA_FATTN (vtt.cost.attention)
         }
         feats.append(speed_features(rm, hw, q, backend))
         resolved.append(rm)

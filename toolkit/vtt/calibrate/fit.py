@@ -25,7 +25,7 @@ PRIOR_SD = 1.0  # log-space: the data must move a parameter, by up to ~e-fold wi
 # 20 us defaults are known to within ~e^2, not e^1: with the default width a family whose layers
 # cost several times more (ROCm's recurrent layers) could not move them and bent bw_eff instead.
 PRIOR_SD_BY_PREFIX: dict[str, float] = {"t_layer_us": 2.0, "t_moe_layer_us": 2.0, "t_rec_layer_us": 2.0,
-                                        "t_token_us": 2.0}
+                                        "t_token_us": 2.0, "fa_eff_vec": 2.0}
 
 
 # A weight family whose rows a data set lacks takes the fitted value of the family whose kernels
@@ -117,6 +117,10 @@ def free_params(ds: Dataset) -> list[str]:
             names += fa_path_params(ds)
         if np.any(~f.flash_attn & (f.depth > 0)):
             names += ["kv_nofa", "attn_nofa"]
+    elif np.any(~ds.is_tg & f.flash_attn) and np.any(~ds.is_tg & ~f.flash_attn):
+        # prompts at depth 0 only (the 2025 eras), with and without flash attention: the contrast
+        # carries the FA kernels' rate (2025 HIP: rocWMMA or the tile kernel, vtt.cost.attention)
+        names += ["attn_pp_eff", *fa_path_params(ds, depth0=True)]
     names += [f"ce_{x}" for x in throughput.FAMILIES if x in fams]
     if np.any(f.is_moe[~ds.is_tg]) and np.any(~f.is_moe[~ds.is_tg]):
         names.append("moe_pp")
@@ -127,21 +131,23 @@ def free_params(ds: Dataset) -> list[str]:
             if len(np.unique(np.round(tpe, 3))) > 1:
                 names.append("moe_tpe_half")
     names.append("t_ubatch_ms")
+    if f.tensile is not None and np.any(f.tensile[~ds.is_tg] > 0) and np.any(f.tensile[~ds.is_tg] == 0):
+        names.append("ce_tensile")  # prompts on rocBLAS's Tensile kernels beside hipBLASLt / MMQ ones
     rec_pp = f.rec_flops[~ds.is_tg] if f.rec_flops is not None else np.zeros(0)
     if np.any(rec_pp > 0) and np.any(rec_pp == 0):
         names.append("rec_pp_eff")
     return names
 
 
-def fa_path_params(ds: Dataset) -> list[str]:
-    """FA kernel-path parameters the prefill-at-depth rows can inform: fa_eff_<path> for a fallback
-    path some rows run."""
+def fa_path_params(ds: Dataset, depth0: bool = False) -> list[str]:
+    """FA kernel-path parameters the prefill-at-depth rows (`depth0`: the prompts at depth 0, where
+    no row has depth) can inform: fa_eff_<path> for a fallback path some rows run."""
     from vtt.cost import attention
 
     f = ds.features
     if f.fa_ref is None or f.head_width is None:
         return []
-    sel = (f.depth > 0) & ~ds.is_tg & f.flash_attn
+    sel = ((f.depth > 0) | depth0) & ~ds.is_tg & f.flash_attn
     names = []
     swa_width = f.head_width_swa if f.head_width_swa is not None else f.head_width
     for path, width in ((f.fa_path_full, f.head_width), (f.fa_path_swa, swa_width)):

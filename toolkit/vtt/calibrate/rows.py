@@ -66,8 +66,35 @@ def csv_rows(path: str | Path) -> list[dict]:
             "n_ubatch": _ubatch(r.get("n_ubatch")),
             "quant": (r.get("quant") or "").split(" ")[0] or None,
             "source": _source_of(r.get("source_url")),
+            # lhl's HIP rows name ROCBLAS_USE_HIPBLASLT=1 where it was set: unnamed, it was not (vtt.cost.gemm)
+            "hipblaslt": bool(hipblaslt_of(r.get("backend_detail"))) if r.get("backend") == "hip"
+            else hipblaslt_of(r.get("backend_detail")),
+            "rocwmma": rocwmma_of(r.get("backend_detail")),
         })
     return out
+
+
+def rocwmma_of(detail) -> bool | None:
+    """A HIP build with GGML_HIP_ROCWMMA_FATTN, as a row's backend detail states it (None: not said)."""
+    text = str(detail or "").lower()
+    if "without rocwmma" in text or "-without-rocwmma" in text or "rocwmma off" in text:
+        return False
+    return True if "rocwmma" in text else None
+
+
+def _hipblaslt_env(env: dict) -> bool | None:
+    """ROCBLAS_USE_HIPBLASLT as vtt's harness recorded it (vtt.harness.fingerprint.kernel_env)."""
+    v = env.get("ROCBLAS_USE_HIPBLASLT")
+    return None if v is None else str(v).strip() not in ("", "0")
+
+
+def hipblaslt_of(detail) -> bool | None:
+    """ROCBLAS_USE_HIPBLASLT as a row's backend detail states it: True (=1, or a toolbox that ships
+    it), False (=0 / 'hipBLASLt OFF'), None (not stated: unset, rocBLAS's own choice)."""
+    text = str(detail or "")
+    if "ROCBLAS_USE_HIPBLASLT=0" in text or "hipBLASLt OFF" in text:
+        return False
+    return True if "ROCBLAS_USE_HIPBLASLT=1" in text else None
 
 
 def _source_of(url) -> str:
@@ -111,6 +138,9 @@ def store_rows(results: list[dict]) -> list[dict]:
             "n_ubatch": int(r.get("n_ubatch") or 512),
             "source": _source_of(extra.get("source_url")) or r.get("label") or "store",
             "mem_peak_mib": extra.get("mem_peak_mib"),
+            "hipblaslt": _hipblaslt_env(extra.get("kernel_env")) if isinstance(extra.get("kernel_env"), dict)
+            else extra.get("hipblaslt", hipblaslt_of(extra.get("backend_detail"))),
+            "rocwmma": extra.get("rocwmma", rocwmma_of(extra.get("backend_detail"))),
         })
     return out
 

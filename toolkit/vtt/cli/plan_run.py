@@ -12,7 +12,7 @@ from vtt.errors import BadQuery
 
 
 def run(*, model=None, hf_repo=None, quant=None, context=None, depth=None, n_prompt=None, n_gen=None, request=False,
-        cached_tokens=None, prompt_tokens=None, output_tokens=None, mode=None, build=None, hardware=None,
+        cached_tokens=None, prompt_tokens=None, output_tokens=None, mode=None, build=None, hipblaslt=None, rocwmma=False, hardware=None,
         backend=None, runtime=None, flash_attn=None, n_ubatch=None, kv_type=None, parallel=None, kv_unified=False,
         swa_full=False, mla_kv_full=False, mla_v_less=False, file_size_gib=None, budget_gib=None, calibration=None,
         boxes=None, cluster=None, link=None, tensor_split=None, batch=None, sweep=None, units="GiB",
@@ -39,7 +39,7 @@ def run(*, model=None, hf_repo=None, quant=None, context=None, depth=None, n_pro
                 parallel=parallel, mla_v_less=mla_v_less or None, mla_kv_full=mla_kv_full or None, kv_unified=kv_unified or None,
                 swa_full=swa_full or None, runtime=runtime, file_size_gib=file_size_gib, calibration=calibration,
                 request=request or None, cached_tokens=cached_tokens, prompt_tokens=prompt_tokens,
-                output_tokens=output_tokens, mode=mode, build=build, units=units,
+                output_tokens=output_tokens, mode=mode, build=build, hipblaslt=hipblaslt, rocwmma=rocwmma or None, units=units,
                 boxes=boxes, cluster=cluster, link=link, tensor_split=_split_arg(tensor_split),
                 budget_gib=budget_gib)
     if sweep and (request or mode or prompt_tokens is not None):

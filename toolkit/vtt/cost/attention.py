@@ -24,7 +24,7 @@ import numpy as np
 # Kernel paths. The first path a backend takes for an ordinary GQA model (head width <= 256) is its
 # reference: attn_pp_eff is that kernel's share of FP16 peak; every other path has a relative
 # efficiency fa_eff_<path>, fitted where rows run it and otherwise its physics default.
-PATHS = ("coopmat2", "coopmat1", "scalar", "mma", "tile", "cpu")
+PATHS = ("coopmat2", "coopmat1", "scalar", "mma", "tile", "cpu", "vec")
 
 # Q rows one workgroup holds while it streams a KV block: each tile reads its KV head once, so a
 # prompt of n tokens reads each KV head n x gqa / rows times (packing gqa heads into a tile, as
@@ -32,7 +32,9 @@ PATHS = ("coopmat2", "coopmat1", "scalar", "mma", "tile", "cpu")
 #   coopmat1: Br = 16 (get_fa_tuning_params_coopmat1, l.1272); coopmat2: 64, 32 at width >= 512
 #   (l.1313-1318); scalar: 8 for n_rows > 8 with row_split 4 (l.1230-1236); HIP/CUDA MMA: 64
 #   columns (fattn-mma-f16.cuh ncols); tile: 32 (fattn-tile.cuh, nbatch_fa-era default tiles).
-Q_ROWS = {"coopmat2": 64.0, "coopmat1": 16.0, "scalar": 8.0, "mma": 64.0, "tile": 32.0, "cpu": 64.0}
+#   vec (a prompt on HIP's decode kernel, 2025 AMD builds without rocWMMA): 8 columns per block, its
+#   largest cols_per_block (fattn-vec-f16.cuh launch of that era).
+Q_ROWS = {"coopmat2": 64.0, "coopmat1": 16.0, "scalar": 8.0, "mma": 64.0, "tile": 32.0, "cpu": 64.0, "vec": 8.0}
 
 
 # KV cells per block (Bc) a Vulkan FA workgroup steps through: coopmat1 64 (16 x 4 subgroups,
@@ -99,6 +101,32 @@ def fa_path(api: str, device: dict | None, head_k, gqa) -> np.ndarray:
             return np.where(wmma, "mma", "tile").astype(object)
         return np.full(n, "tile", dtype=object)
     return np.full(n, "cpu", dtype=object)
+
+
+# llama.cpp's own WMMA kernels reached RDNA3 between the public 2025 rows (b6609 and older) and the
+# 2026 ones (b7938 on): MMQ for a prompt's quantized GEMMs (PR #17576, Dec 2025; vtt.cost.gemm) and
+# flash attention without the rocWMMA library. vtt.calibrate.rows' era split, b7000, stands for both.
+# Before, ggml_cuda_flash_attn_ext on AMD ran the rocWMMA kernel (fattn-wmma-f16.cu) when built with
+# GGML_HIP_ROCWMMA_FATTN (PR #12032; off by default) and fp16_mma_available, and otherwise, for every
+# batch, the vec kernel ("On AMD the tile kernels perform poorly, use the vec kernel instead"): a
+# decode kernel on the vector ALUs, 8 query columns a block. lhl's 2025 rows toggle it (same build,
+# hipBLASLt on): llama-2-7b Q4_0 pp512 -fa 1 at 1,092 t/s with rocWMMA, 660 without; -fa 0 975 both.
+HIP_RDNA3_WMMA_BUILD = 7000
+
+
+def hip_rdna3_before_wmma(api: str, device: dict | None, build) -> np.ndarray:
+    """Per query: a HIP build on RDNA3 (WMMA) older than HIP_RDNA3_WMMA_BUILD (None: the newest)."""
+    if api != "rocm" or (device or {}).get("matrix_cores") != "wmma":
+        return np.zeros(len(build), dtype=bool)
+    return np.array([b is not None and 0 < int(b) < HIP_RDNA3_WMMA_BUILD for b in build], dtype=bool)
+
+
+def fa_path_before_wmma(paths, old, rocwmma) -> np.ndarray:
+    """PATHS indices of a prompt's FA kernel where builds before HIP_RDNA3_WMMA_BUILD differ: the
+    rocWMMA kernel ('mma') if the build had GGML_HIP_ROCWMMA_FATTN, else 'vec' (None: not built)."""
+    wm = np.array([r is True for r in rocwmma], dtype=bool)
+    old_path = np.where(wm, PATHS.index("mma"), PATHS.index("vec"))
+    return np.where(old, old_path, np.asarray(paths, dtype=int))
 
 
 def decode_vec(api: str, device: dict | None, head_k, gqa, kv_quantized) -> np.ndarray:

@@ -233,8 +233,25 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
         unid_tg.append(memo[key][2])
     sd_pp = _jacobian_sd(lambda ff, pp: np.maximum(throughput.pp_tps(ff, pp), 1e-12), f, params, unid_pp)
     sd_pp = np.sqrt(sd_pp ** 2 + np.where(short_prompt, SHORT_PROMPT_SD_LOG ** 2, 0.0))
+    sd_pp = np.sqrt(sd_pp ** 2 + config_sd(f, params) ** 2)
     sd_tg = _jacobian_sd(throughput.tg_tps, f, params, unid_tg)
     return Extrapolation(np.array([bool(x) for x in inputs]), inputs, sd_pp, sd_tg)
+
+
+def config_sd(f: throughput.SpeedFeatures, params: dict) -> np.ndarray:
+    """Extra pp log-sd where a setting that moves the answer is not known (vtt.cost.gemm: whether an
+    older HIP build had hipBLASLt): the 90 % interval reaches the answers for both settings."""
+    if f.tensile is None or not np.any((f.tensile > 0) & (f.tensile < 1)):
+        return np.zeros(len(f))
+    from dataclasses import replace
+
+    mid = throughput.pp_tps(f, params)
+    slow = throughput.pp_tps(replace(f, tensile=np.ones(len(f))), params)
+    fast = throughput.pp_tps(replace(f, tensile=np.zeros(len(f))), params)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        far = np.maximum(np.log(fast / mid), np.log(mid / slow))
+    unknown = (f.tensile > 0) & (f.tensile < 1) & (mid > 0) & (slow > 0)
+    return np.where(unknown, np.nan_to_num(far) / Z90, 0.0)
 
 
 def widen(sp: dict, ext: Extrapolation) -> dict:

@@ -76,6 +76,17 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
         swa_path = str(attention.fa_path(backend.api, dev, [width_swa], [gqa_swa])[0])
         paths["swa_fa_cells"] = attention.swa_fa_cells(
             backend.api, swa_path, np.minimum(swa_cells, per_stream).astype(float), a.swa_window)
+        # older HIP builds on RDNA3: flash attention on rocWMMA or the tile kernel, and a prompt's dense
+        # GEMMs on rocBLAS (without hipBLASLt, on its Tensile kernels)
+        from vtt.cost import gemm
+
+        old = attention.hip_rdna3_before_wmma(backend.api, dev, q.get("build", [None] * n))
+        if old.any():
+            rocwmma = q.get("rocwmma", [None] * n)
+            paths["fa_path_full"] = attention.fa_path_before_wmma(paths["fa_path_full"], old, rocwmma)
+            paths["fa_path_swa"] = attention.fa_path_before_wmma(paths["fa_path_swa"], old, rocwmma)
+        ub_tokens = np.minimum(np.asarray(q["n_prompt"], dtype=float), np.asarray(q["n_ubatch"], dtype=float))
+        paths["tensile"] = gemm.tensile_share(old, q.get("hipblaslt", [None] * n), ub_tokens)
     # BF16 weights are their own speed family: bf16 support differs by backend (RADV: none).
     fam = "bf16" if r.family == "f16" and r.quant_label.upper().startswith("BF16") else r.family
     fam_idx = throughput.FAMILIES.index(fam) if fam in throughput.FAMILIES else throughput.FAMILIES.index("k")

@@ -23,6 +23,9 @@ prefill (n_prompt tokens at depth d, in ubatches of u):
     (vtt.cost.attention: coopmat1 / scalar on Vulkan, WMMA / tile on HIP); path_eff is
     fa_eff_<path> (1 on the backend's reference path) x fa_hw2 ^ log2(width / 128).
         + n_prompt * recurrent scan FLOPs / (rec_pp_eff * peak) + chunks * t_ubatch
+        + [older HIP builds, hipBLASLt off] 2 * P_dense * n_prompt * (1 / ce_tensile - 1)
+              / (compute_eff * moe_factor * peak)   [vtt.cost.gemm; not known whether it was off:
+              the geometric mean of the times with and without it]
 Every term is named so a prediction can be explained; parameters are calibrated per
 hardware x backend (vtt.calibrate). Everything is numpy-vectorised over queries.
 """
@@ -109,6 +112,10 @@ PARAM_DEFAULTS: dict[str, float] = {
     # fitted only where rows run that path, so it stays a prior elsewhere (and says so).
     "fa_eff_scalar": 0.5,
     "fa_eff_tile": 0.5,
+    # HIP's decode (vec) kernel run on a prompt (2025 AMD builds without rocWMMA, vtt.cost.attention):
+    # FP16 dot products on the vector ALUs, at most half the WMMA rate, and a kernel laid out for one
+    # query row; known to within ~e^2 (vtt.calibrate.fit.PRIOR_SD_BY_PREFIX)
+    "fa_eff_vec": 0.1,
     # Rate change per doubling of head width within a path (reference path; fallback path):
     # wider heads do more FLOPs per K/V load but hold fewer Q rows per register file. Fitted only
     # where prefill rows on the reference path span more than 4x in width (vtt.calibrate.fit.
@@ -119,6 +126,9 @@ PARAM_DEFAULTS: dict[str, float] = {
     "fa_hw2": 1.0,
     "fa_hw2_fb": 1.0,
     "t_ubatch_ms": 2.0,  # fixed cost per prefill ubatch
+    # Dense prefill GEMMs on rocBLAS's Tensile kernels relative to hipBLASLt's (vtt.cost.gemm): rows
+    # where they ran both ways fit it (2025 HIP builds on gfx1151); 1 = no difference, elsewhere.
+    "ce_tensile": 1.0,
     # Prefill of recurrent layers (chunked SSM / delta-rule scan: state update 4 d_inner d_state
     # plus the intra-chunk C x C products per token): many small ops, far below matmul peak.
     "rec_pp_eff": 0.02,
@@ -178,6 +188,9 @@ class SpeedFeatures:
     # output (lm_head) matmul params, part of p_active: a prompt computes logits for its last token
     # only (None: every prompt token pays them, as before)
     p_output: np.ndarray | None = None
+    # 1 where the dense (non-routed) matmuls of a prompt run on rocBLAS's Tensile kernels: HIP on
+    # RDNA3 before llama.cpp's WMMA-MMQ switch, without ROCBLAS_USE_HIPBLASLT (vtt.cost.gemm; None: 0)
+    tensile: np.ndarray | None = None
 
     def __len__(self):
         return len(self.n_prompt)
@@ -298,6 +311,10 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
         h = _p(params, "moe_tpe_half")
         rel = np.where(f.is_moe & (tpe > 0), (tpe / np.maximum(tpe + h, 1e-9)) / (MOE_TPE_REF / (MOE_TPE_REF + h)), 1.0)
         t_mm = t_mm + 2.0 * f.p_expert_active * n * (1.0 / rel - 1.0) / (ce * f.peak_flops)
+    t_tensile = 0.0
+    if f.tensile is not None:  # dense matmuls (not the routed experts, not the lm_head) on Tensile
+        p_dense = np.maximum(p_tok - (f.p_expert_active if f.p_expert_active is not None else 0.0), 0.0)
+        t_tensile = np.where(f.tensile > 0, 2.0 * p_dense * n * (1.0 / _p(params, "ce_tensile") - 1.0) / (ce * f.peak_flops), 0.0)
     stream = f.w_stream_bytes + (f.w_unplaced_bytes if f.w_unplaced_bytes is not None else 0.0)
     if f.w_expert_bytes is not None:  # a short ubatch streams only the experts its tokens route to
         stream = stream - f.w_expert_bytes * (1.0 - touched)
@@ -320,7 +337,13 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
                 + f.kv_swa_bytes_per_cell * np.minimum(ctx_mid, _swa_fa(f)) / rows_swa)
     t_kv = n * kv_reads / _p(params, "kv_tile_reuse") / (_p(params, "bw_eff") * f.bw_bytes_s)
     t_rec = n * (f.rec_flops if f.rec_flops is not None else 0.0) / (_p(params, "rec_pp_eff") * f.peak_flops)
-    return t_mm + t_stream + t_attn + t_kq + t_kv + t_rec + chunks * _p(params, "t_ubatch_ms") * 1e-3
+    t = t_mm + t_stream + t_attn + t_kq + t_kv + t_rec + chunks * _p(params, "t_ubatch_ms") * 1e-3
+    if f.tensile is None:
+        return t
+    # a share s between 0 and 1 (hipBLASLt not known, vtt.cost.gemm): halfway in log space between the
+    # answers without and with the Tensile GEMMs, t^(1-s) x (t + t_tensile)^s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(t > 0, t * ((t + t_tensile) / np.where(t > 0, t, 1.0)) ** f.tensile, t)
 
 
 def pp_tps(f: SpeedFeatures, params: dict) -> np.ndarray:

@@ -111,6 +111,20 @@ def collect_llama_bench(meta: dict, llama_bench: str | None, env: dict | None = 
                                        if ln.strip() and not ln.startswith("Available")]
 
 
+# Environment variables that change which kernels llama.cpp runs (ROCBLAS_USE_HIPBLASLT: rocBLAS's
+# GEMMs on hipBLASLt, 3-5x on gfx1151 in 2025 builds, vtt.cost.gemm); recorded with the fingerprint and
+# on every result, as pyperf records the environment a benchmark ran in.
+KERNEL_ENV = ("ROCBLAS_USE_HIPBLASLT", "GGML_CUDA_FORCE_MMQ", "GGML_CUDA_FORCE_CUBLAS", "GGML_VK_DISABLE_COOPMAT",
+              "GGML_VK_DISABLE_COOPMAT2", "GGML_VK_DISABLE_INTEGER_DOT_PRODUCT", "GGML_VK_DISABLE_F16",
+              "RADV_PERFTEST", "AMD_VULKAN_ICD")
+
+
+def kernel_env(env: dict | None = None) -> dict[str, str]:
+    """The KERNEL_ENV variables a child started with `env` added to ours sees."""
+    seen = os.environ | (env or {})
+    return {k: str(seen[k]) for k in KERNEL_ENV if k in seen}
+
+
 def collect_fingerprint(llama_bench: str | None = None, env: dict | None = None) -> dict:
     """Everything we know about this machine and its llama.cpp build; probes never raise."""
     from vtt import __version__
@@ -127,6 +141,8 @@ def collect_fingerprint(llama_bench: str | None = None, env: dict | None = None)
     except Exception as e:
         meta.setdefault("probe_errors", []).append(f"collect_llama_bench: {e}")
     meta["llama_cpp_source"] = build_identity()
+    if kernel_env(env):
+        meta["kernel_env"] = kernel_env(env)
     return meta
 
 

@@ -267,6 +267,8 @@ def run_matrix(cells: list[Cell], *, llama_bench: str, db: str | Path | None, la
             written: list[int] = []
 
             def save(record: dict, cell=cell, written=written) -> None:
+                if fingerprint.get("kernel_env"):  # kept beside the row: a fit reads it (calibrate.rows)
+                    record = {**record, "kernel_env": fingerprint["kernel_env"]}
                 with store.open_store(db_path) as s, store.transaction(s):  # result + samples together
                     written.append(store.add_result(s, run_id, record, cell_key=cell.key))
 

@@ -25,7 +25,8 @@ KV_TYPE_BYTES: dict[str, float] = {
 }
 
 # The PlanQuery keys a runtime profile may set.
-RUNTIME_KEYS = ("type_k", "type_v", "flash_attn", "n_ubatch", "parallel", "kv_unified", "swa_full", "mla_v_less")
+RUNTIME_KEYS = ("type_k", "type_v", "flash_attn", "n_ubatch", "parallel", "kv_unified", "swa_full", "mla_v_less",
+                "hipblaslt")
 
 
 class Runtime(Spec):
@@ -41,8 +42,9 @@ class Runtime(Spec):
     swa_full: bool = Field(default=False, description="--swa-full: full-size cache for sliding-window layers")
     mla_v_less: bool = Field(default=True, description="llama.cpp >= PR #19067 (2026-01-24): MLA caches K only (false: the older K+V layout)")
     mmap: bool = False
+    hipblaslt: bool | None = Field(default=None, description="ROCBLAS_USE_HIPBLASLT=1 in the environment (HIP; null: unset)")
     flags: str | None = Field(default=None, description="the llama-server flags this profile stands for")
     notes: str | None = None
 
     def query_defaults(self) -> dict:
-        return {k: getattr(self, k) for k in RUNTIME_KEYS}
+        return {k: getattr(self, k) for k in RUNTIME_KEYS if getattr(self, k) is not None}
