@@ -53,14 +53,26 @@ TIED_AT_DEFAULTS: dict[str, str] = {"t_rec_layer_us": "t_layer_us"}
 # AMDVLK's leave-attention-kind-out tg got worse (4.7 -> 6.0 %).
 TIED_CUDA: dict[str, str] = {"dq_q8": "dq_legacy", "ce_q8": "ce_legacy"}
 CUDA_BACKENDS = ("rocm", "cuda")  # backend ids built on ggml/src/ggml-cuda
+# Any other weight family without prefill rows keeps its physics defaults' ratio to the fitted
+# K-quant rate (ce_k), not its absolute default: the absolute GEMM rate is what moves between drivers
+# and build eras (AMDVLK's prefill fell ~4x between its 2025 and 2026 builds, and the backend spec's
+# defaults describe the 2026 one), the ratio between weight families much less. Leave-family-out
+# 2025 AMDVLK pp at depth 0: 29.7 -> 25.9 %, architecture 33.6 -> 27.4, attention kind 40.2 -> 26.3
+# (held out, llama-2-7b Q4_0 sat at the 2026 ce_legacy, 3.5x slow); ROCm 2025, whose dense GEMMs all
+# ran one rocBLAS F16 path whatever the family, 18.8 -> 20.9 / 20.8 -> 21.8 / 18.2 -> 18.9; every 2026
+# fold's median unchanged.
 
 
 def tied_params(fitted: dict, names: list[str], base: dict, backend: str | None = None) -> dict:
     """Values for TIED parameters that were not fitted but whose anchor was."""
     tied = {**TIED, **(TIED_CUDA if backend in CUDA_BACKENDS else {})}
     out = {k: fitted[a] * base[k] / base[a] for k, a in tied.items() if k not in names and a in names}
-    return out | {k: fitted[a] * PARAM_DEFAULTS[k] / PARAM_DEFAULTS[a]
-                  for k, a in TIED_AT_DEFAULTS.items() if k not in names and a in names}
+    out |= {k: fitted[a] * PARAM_DEFAULTS[k] / PARAM_DEFAULTS[a]
+            for k, a in TIED_AT_DEFAULTS.items() if k not in names and a in names}
+    if "ce_k" in names:  # FAMILY_TIES_TO_K: the rest keep their defaults' ratio to the fitted K-quant rate
+        out |= {f"ce_{x}": fitted["ce_k"] * base[f"ce_{x}"] / base["ce_k"] for x in throughput.FAMILIES
+                if f"ce_{x}" not in names and f"ce_{x}" not in out}
+    return out
 
 
 def prior_sd(name: str) -> float:
