@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vtt.specs.model_arch import MIXER_FULL, MIXER_RECURRENT, MIXER_SWA, ModelArch
+from vtt.specs.model_arch import CSA_RATIO, HCA_RATIO, MIXER_FULL, MIXER_RECURRENT, MIXER_SWA, ModelArch
 from vtt.specs.runtime import KV_TYPE_BYTES
 
 
@@ -34,13 +34,21 @@ class KvLayout:
     n_recurrent: int
     recurrent_bytes_per_seq: int  # F32 conv + SSM state over all recurrent layers
     swa_window: int
+    # DeepSeek-V4 compressed attention (ModelArch.compressed): its layers, K elements per compressed
+    # entry (CSA and HCA caches) and per lightning-indexer key, and the F32 compressor states per sequence
+    n_csa: int = 0
+    n_hca: int = 0
+    comp_k_elems: int = 0
+    lid_k_elems: int = 0
+    comp_state_bytes_per_seq: int = 0
 
 
 def kv_layout(a: ModelArch, mla_v_less: bool = False) -> KvLayout:
     """`mla_v_less`: llama.cpp since PR #19067 (2026-01-24) caches only K for MLA models (the
     latent + rope; V is a view of it), halving their cache. Older builds also stored V."""
     k_cell = a.n_head_kv * a.head_dim_k
-    v_cell = 0 if (mla_v_less and a.mla) else a.n_head_kv * a.head_dim_v
+    # MLA since PR #19067, and every cache of DeepSeek-V4 (dsv4_make_k_only): K only
+    v_cell = 0 if (mla_v_less and a.mla) or a.compressed else a.n_head_kv * a.head_dim_v
     mixers = a.mixers
     n_full = mixers.count(MIXER_FULL)
     n_swa = mixers.count(MIXER_SWA)
@@ -51,7 +59,18 @@ def kv_layout(a: ModelArch, mla_v_less: bool = False) -> KvLayout:
         n_embd_r = (s.d_conv - 1) * (s.d_inner + 2 * s.n_group * s.d_state)
         n_embd_s = s.d_state * s.d_inner
         rec = n_rec * (n_embd_r + n_embd_s) * 4
-    return KvLayout(k_cell * n_full, v_cell * n_full, k_cell * n_swa, v_cell * n_swa, n_full, n_swa, n_rec, rec, a.swa_window)
+    comp = {}
+    if a.compressed:
+        c = a.compressed
+        n_csa, n_hca = c.ratios.count(CSA_RATIO), c.ratios.count(HCA_RATIO)
+        # llama_dsv4_comp_state: per layer a kv and a score tensor, F32, n_embd_state x state_size per
+        # stream: CSA 2 hd x 2*4, HCA hd x 128, indexer 2 indexer_hd x 2*4 (llama_kv_cache_dsv4's constructor)
+        state = 2 * 4 * (n_csa * (2 * a.head_dim_k * 2 * CSA_RATIO + 2 * c.indexer_head_dim * 2 * CSA_RATIO)
+                         + n_hca * a.head_dim_k * HCA_RATIO)
+        comp = dict(n_csa=n_csa, n_hca=n_hca, comp_k_elems=k_cell, lid_k_elems=c.indexer_head_dim,
+                    comp_state_bytes_per_seq=state)
+    return KvLayout(k_cell * n_full, v_cell * n_full, k_cell * n_swa, v_cell * n_swa, n_full, n_swa, n_rec, rec,
+                    a.swa_window, **comp)
 
 
 def kv_cells(n_ctx, parallel, n_ubatch, kv_unified, swa_full, swa_window):
@@ -75,10 +94,30 @@ def kv_cache_bytes(lay: KvLayout, n_ctx, type_k, type_v, parallel=1, n_ubatch=51
     """
     bk = _kv_bytes(type_k)
     bv = _kv_bytes(type_v)
+    if lay.n_csa or lay.n_hca:
+        return _compressed_kv_bytes(lay, n_ctx, bk, parallel, n_ubatch, kv_unified, swa_full)
     full, swa = kv_cells(n_ctx, parallel, n_ubatch, kv_unified, swa_full, lay.swa_window)
     attn = full * (lay.full_k_elems * bk + lay.full_v_elems * bv) + swa * (lay.swa_k_elems * bk + lay.swa_v_elems * bv)
     rec = lay.recurrent_bytes_per_seq * np.maximum(1, np.asarray(parallel))
     return attn + rec
+
+
+def _compressed_kv_bytes(lay: KvLayout, n_ctx, bk, parallel, n_ubatch, kv_unified, swa_full):
+    """llama_kv_cache_dsv4 (src/llama-kv-cache-dsv4.cpp): a raw sliding-window cache of K in every
+    layer (llama_kv_cache_iswa, one stream per sequence even with --kv-unified), and per sequence a CSA
+    cache of pad(ceil(n_ctx_seq / 4), 256) compressed K entries, a lightning-indexer cache of as many
+    keys (CSA layers), an HCA cache of pad(ceil(n_ctx_seq / 128), 256) entries, all of type_k, plus
+    the F32 compressor states."""
+    n_ctx = pad(n_ctx, 256)
+    parallel = np.maximum(np.asarray(parallel, dtype=np.int64), 1)
+    n_ctx_seq = np.where(np.asarray(kv_unified, dtype=bool), n_ctx, pad(n_ctx // parallel, 256))
+    ub = np.minimum(np.asarray(n_ubatch, dtype=np.int64), n_ctx)
+    raw = np.where(np.asarray(swa_full, dtype=bool), n_ctx_seq, pad(np.minimum(n_ctx_seq, lay.swa_window + ub), 256))
+    csa = pad(-(-n_ctx_seq // CSA_RATIO), 256)
+    hca = pad(-(-n_ctx_seq // HCA_RATIO), 256)
+    per_seq = (raw * lay.swa_k_elems + csa * lay.n_csa * (lay.comp_k_elems + lay.lid_k_elems)
+               + hca * lay.n_hca * lay.comp_k_elems) * bk
+    return parallel * (per_seq + lay.comp_state_bytes_per_seq)
 
 
 def _kv_bytes(t):

@@ -13,7 +13,7 @@ from vtt.cost import memory, throughput
 from vtt.cost.coverage import Z90, depth_band
 from vtt.cost.weights import WeightProfile
 from vtt.specs.hardware import Hardware
-from vtt.specs.model_arch import FFN_MOE, MIXER_FULL, MIXER_RECURRENT, MIXER_SWA, ModelArch
+from vtt.specs.model_arch import CSA_RATIO, FFN_MOE, HCA_RATIO, MIXER_FULL, MIXER_RECURRENT, MIXER_SWA, ModelArch
 from vtt.specs.runtime import KV_TYPE_BYTES
 from vtt.units import GIB
 
@@ -54,6 +54,12 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
     else:
         per_layer = 2.0 * a.n_head * (hq + a.head_dim_v)
         per_layer_swa = per_layer
+    kv_full_cell = lay.full_k_elems * bk + lay.full_v_elems * bv
+    kv_swa_cell = lay.swa_k_elems * bk + lay.swa_v_elems * bv
+    flops_full = per_layer * mix.count(MIXER_FULL)
+    flops_swa = per_layer_swa * mix.count(MIXER_SWA)
+    if a.compressed:
+        kv_full_cell, kv_swa_cell, flops_full, flops_swa = _compressed_attention(a, lay, bk, per_layer)
     width_full = float(max(a.head_dim_k, a.head_dim_v, hq))
     width_swa = float(a.swa_head_dim or width_full)
     gqa_full = a.n_head / max(a.n_head_kv or a.n_head, 1) if not a.mla else float(a.n_head)
@@ -105,12 +111,12 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
         n_layers=a.n_layer_run * ones,
         n_moe_layers=float(a.ffns.count(FFN_MOE)) * ones,
         n_rec_layers=float(mix.count(MIXER_RECURRENT)) * ones,
-        kv_full_bytes_per_cell=lay.full_k_elems * bk + lay.full_v_elems * bv,
-        kv_swa_bytes_per_cell=lay.swa_k_elems * bk + lay.swa_v_elems * bv,
+        kv_full_bytes_per_cell=kv_full_cell,
+        kv_swa_bytes_per_cell=kv_swa_cell,
         swa_cells=np.minimum(swa_cells, per_stream).astype(float),
         state_bytes=lay.recurrent_bytes_per_seq * ones,
-        attn_flops_full=per_layer * mix.count(MIXER_FULL) * ones,
-        attn_flops_swa=per_layer_swa * mix.count(MIXER_SWA) * ones,
+        attn_flops_full=flops_full * ones,
+        attn_flops_swa=flops_swa * ones,
         n_prompt=np.asarray(q["n_prompt"], dtype=float),
         n_gen=np.asarray(q["n_gen"], dtype=float),
         depth=np.asarray(q["depth"], dtype=float),
@@ -137,6 +143,22 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
         w_expert_bytes=(w.expert_bytes if a.n_expert else 0.0) * ones,
         w_active_frac=(w.decode_bytes / w.total_bytes if w.total_bytes else 1.0) * ones,
     )
+
+
+def _compressed_attention(a: ModelArch, lay: memory.KvLayout, bk, per_layer: float):
+    """DeepSeek-V4 attention as the pinned llama.cpp computes it (src/models/deepseek4.cpp), in the
+    terms of the speed model: (KV bytes and FLOPs per token per context cell, the same per window
+    cell). Every layer attends its raw window. A CSA layer scores every compressed entry with the
+    lightning indexer (ggml_lightning_indexer: indexer_n_head x indexer_head_dim per entry), takes the
+    top-k, and then runs build_attn_mha over the window and *all* compressed entries under a mask that
+    keeps the top-k (build_top_k_mask): scattered picks leave few KV blocks fully masked, so it costs
+    dense attention over context / 4 entries. An HCA layer attends all context / 128 entries."""
+    c = a.compressed
+    full = (lay.n_csa * (lay.comp_k_elems + lay.lid_k_elems) / CSA_RATIO + lay.n_hca * lay.comp_k_elems / HCA_RATIO) * bk
+    swa = lay.swa_k_elems * bk
+    flops_full = per_layer * (lay.n_csa / CSA_RATIO + lay.n_hca / HCA_RATIO) \
+        + 2.0 * c.indexer_n_head * c.indexer_head_dim * lay.n_csa / CSA_RATIO
+    return full, swa, flops_full, per_layer * a.n_layer_run
 
 
 def memory_breakdown(r: ResolvedModel, q: dict[str, np.ndarray], overhead_gib: float,

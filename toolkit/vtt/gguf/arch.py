@@ -57,6 +57,10 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "ssm.state_size": (1, 1 << 16),                # 128
     "ssm.group_count": (0, 1 << 16),               # 8 (0 read as 1)
     "ssm.time_step_rank": (0, 1 << 20),            # 128
+    "attention.compress_ratios": (0, 1 << 16),     # DeepSeek-V4 0, 4, 128 per layer
+    "attention.indexer.head_count": (1, 4096),     # 64
+    "attention.indexer.key_length": (1, 1 << 16),  # 128
+    "attention.indexer.top_k": (1, 1 << 24),       # 512
 }
 _INT_TYPES = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64"}
 _ARCH_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
@@ -168,7 +172,7 @@ def _n_vocab(h: GgufHeader, k: _Keys) -> int:
 def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = None):
     """The ModelArch a GGUF header describes (hyper-parameters as llama.cpp reads them)."""
     from vtt.cost.tensors import DELTA_NET
-    from vtt.specs.model_arch import Mla, ModelArch, Ssm  # pydantic: only when needed
+    from vtt.specs.model_arch import MIXER_SWA, Compressed, Mla, ModelArch, Ssm  # pydantic: only when needed
 
     arch = h.arch
     if not arch:
@@ -243,6 +247,19 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
             swa_pattern = swa_raw
     if swa_pattern and not swa_window:
         swa_pattern = 0
+
+    # ---- DeepSeek-V4 compressed attention (models/deepseek4.cpp load_arch_hparams: the ratios array
+    # covers every layer; set_swa_pattern(0) makes every layer keep the raw window) ----
+    compressed = None
+    if k.raw("attention.compress_ratios") is not None:
+        v, seq = k._scalar_or_array("attention.compress_ratios")
+        if seq is None or len(seq) < n_run or len(seq) > BOUNDS["block_count"][1]:
+            raise k._bad("attention.compress_ratios", v, f"does not give one ratio per layer ({n_run})")
+        compressed = _build(Compressed, h, ratios=[k._check("attention.compress_ratios", x) for x in seq[:n_run]],
+                            indexer_n_head=k.need("attention.indexer.head_count"),
+                            indexer_head_dim=k.need("attention.indexer.key_length"),
+                            indexer_top_k=k.need("attention.indexer.top_k"))
+        layer_pattern, swa_pattern = MIXER_SWA * n_run, 0
 
     # ---- recurrent / hybrid ----
     recurrent_interval = 0
@@ -323,6 +340,7 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
         ffn_pattern=ffn_pattern,
         mla=mla,
         ssm=ssm,
+        compressed=compressed,
         n_ff=n_ff,
         n_dense_lead=n_dense_lead if n_expert else 0,
         n_expert=n_expert,

@@ -42,6 +42,24 @@ class Ssm(Spec):
     dt_rank: int = Field(default=0, ge=0, le=1 << 20)
 
 
+# llama.cpp's DSV4_CSA_RATIO / DSV4_HCA_RATIO (src/llama-kv-cache-dsv4.h): the two compressed caches
+CSA_RATIO = 4
+HCA_RATIO = 128
+
+
+class Compressed(Spec):
+    """DeepSeek-V4 compressed attention, as llama.cpp caches it (src/llama-kv-cache-dsv4.cpp,
+    llama_kv_cache_dsv4): every layer keeps a raw sliding window of K (no V: the compressed K is read
+    as V too); a CSA layer (ratio 4) also one compressed K entry per 4 tokens plus a lightning-indexer
+    key per entry, and attends the indexer's top-k entries; an HCA layer (ratio 128) one compressed K
+    entry per 128 tokens, all attended. A layer of ratio 0 has the window only."""
+
+    ratios: list[int] = Field(description="per layer run: 0 (window only), 4 (CSA) or 128 (HCA)")
+    indexer_n_head: int = Field(gt=0, le=4096)
+    indexer_head_dim: int = Field(gt=0, le=1 << 16)
+    indexer_top_k: int = Field(gt=0, le=1 << 24)
+
+
 class KnownFile(Spec):
     """A published GGUF of this model: its quant label and size, so weights need no guessing."""
 
@@ -88,6 +106,7 @@ class ModelArch(Spec):
     ffn_pattern: str | None = Field(default=None, description="FFN per layer: D dense, E MoE, - none")
     mla: Mla | None = None
     ssm: Ssm | None = None
+    compressed: Compressed | None = None
     n_ff: int = Field(default=0, ge=0, le=1 << 20, description="dense FFN width")
     n_dense_lead: int = Field(default=0, ge=0, le=1024, description="leading dense layers of an MoE (first_k_dense_replace)")
     n_expert: int = Field(default=0, ge=0, le=4096)
@@ -123,6 +142,13 @@ class ModelArch(Spec):
             raise ValueError("recurrent layers need an `ssm` block")
         if "S" in self.mixers and self.swa_window <= 0:
             raise ValueError("sliding-window layers need swa_window > 0")
+        if self.compressed is not None:
+            if len(self.compressed.ratios) != n:
+                raise ValueError(f"compressed.ratios has {len(self.compressed.ratios)} entries for {n} layers")
+            if set(self.compressed.ratios) - {0, CSA_RATIO, HCA_RATIO}:
+                raise ValueError(f"compressed.ratios may contain only 0, {CSA_RATIO} and {HCA_RATIO}")
+            if set(self.mixers) != {MIXER_SWA}:
+                raise ValueError("compressed attention keeps a raw sliding window in every layer: layer_pattern all S")
         return self
 
     # ---- derived structure (what llama.cpp computes at load time) ----
