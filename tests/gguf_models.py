@@ -8,7 +8,7 @@ import re
 import threading
 from pathlib import Path
 
-from vtt.specs.model_arch import Mla, ModelArch, Ssm
+from vtt.specs.model_arch import Compressed, Mla, ModelArch, Ssm
 
 _BASE = dict(n_embd=256, n_vocab=512, n_ctx_train=4096)
 TINY = {
@@ -34,6 +34,14 @@ TINY = {
     "qwen3next": dict(arch="qwen3next", n_layer=8, n_head=8, n_head_kv=2, head_dim_k=64, head_dim_v=64,
                       n_expert=8, n_expert_used=2, n_ff_exp=128, n_expert_shared=1, n_ff_shexp=128,
                       recurrent_interval=4, ssm=Ssm(d_conv=4, d_inner=256, d_state=32, n_group=4, dt_rank=8)),
+    # DeepSeek-V4 shapes (one 128-wide K/V head, 64 rope dims, 4 hyper-connection streams, compressed
+    # attention CSA / HCA after two window-only layers), narrower and with fewer experts
+    "deepseek4": dict(arch="deepseek4", n_layer=6, n_head=4, n_head_kv=1, head_dim_k=128, head_dim_v=128,
+                      swa_window=16, layer_pattern="S" * 6, n_expert=8, n_expert_used=2, n_ff_exp=128,
+                      n_expert_shared=1, n_ff_shexp=128,
+                      compressed=Compressed(ratios=[0, 0, 4, 128, 4, 128], indexer_n_head=4, indexer_head_dim=64,
+                                            indexer_top_k=8, q_lora_rank=64, o_lora_rank=64, o_groups=2,
+                                            hc_mult=4, rope_dim=64)),
 }
 # Fields that come from the catalog, not from a GGUF.
 CATALOG_ONLY = {"id", "name", "family", "aliases", "files", "quality", "released", "sources",

@@ -79,6 +79,9 @@ def header(tmp_path, ratios, **extra):
         w.add_array("deepseek4.attention.compress_ratios", ratios)
     for k, v in {"head_count": 64, "key_length": 128, "top_k": 512, **extra}.items():
         w.add_uint32(f"deepseek4.attention.indexer.{k}", v)
+    for k, v in {"attention.q_lora_rank": 1024, "attention.output_lora_rank": 1024, "attention.output_group_count": 8,
+                 "hyper_connection.count": 4, "rope.dimension_count": 64, "hash_layer_count": 3}.items():
+        w.add_uint32(f"deepseek4.{k}", v)
     w.add_token_list([f"t{i}" for i in range(300)])
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -89,6 +92,7 @@ def header(tmp_path, ratios, **extra):
 def test_reader_takes_the_compressed_layers_from_the_file(tmp_path, dsv4):
     a = arch_from_header(header(tmp_path, RATIOS + [0]))  # + the MTP layer's entry, as converted files have
     assert a.compressed.ratios == RATIOS and a.compressed.indexer_top_k == 512
+    assert (a.compressed.o_groups, a.compressed.hash_layers, a.compressed.rope_dim) == (8, 3, 64)
     assert a.mixers == "S" * 43 and a.swa_window == 128
     lay, ref = memory.kv_layout(a, True), memory.kv_layout(dsv4, True)
     assert memory.kv_cache_bytes(lay, 65536, "f16", "f16") == memory.kv_cache_bytes(ref, 65536, "f16", "f16")

@@ -44,7 +44,46 @@ _QKV_BIAS = {"qwen2", "qwen2moe", "qwen2vl", "gpt-oss", "glm4moe"}
 # vtt.gguf.arch and vtt.gguf.write read and write these archs' recurrent-layer keys by this set too.
 DELTA_NET = frozenset({"qwen3next", "qwen35", "qwen35moe"})
 _POST_ATTN_NORM = {"gpt-oss", "glm4moe", *DELTA_NET}
-_EXP_PROBS_B = {"deepseek2", "glm4moe"}
+_EXP_PROBS_B = {"deepseek2", "glm4moe", "deepseek4"}
+
+
+def _compressed_attn(a: ModelArch, il: int) -> list[TensorShape]:
+    """A DeepSeek-V4 layer's attention and hyper-connection tensors (models/deepseek4.cpp
+    load_arch_tensors): low-rank Q, one shared K/V projection, grouped low-rank output, the
+    compressor of a CSA (ratio 4, two overlapping windows) or HCA (128) layer, and a CSA layer's
+    lightning indexer with its own compressor."""
+    p, e, hd, h, c = f"blk.{il}.", a.n_embd, a.head_dim_k, a.n_head, a.compressed
+    mix = (2 + c.hc_mult) * c.hc_mult
+    out = [
+        TensorShape(p + "attn_sinks.weight", (h,), il),
+        TensorShape(p + "attn_q_a.weight", (e, c.q_lora_rank), il),
+        TensorShape(p + "attn_q_a_norm.weight", (c.q_lora_rank,), il),
+        TensorShape(p + "attn_q_b.weight", (c.q_lora_rank, h * hd), il),
+        TensorShape(p + "attn_kv.weight", (e, hd), il),
+        TensorShape(p + "attn_kv_a_norm.weight", (hd,), il),
+        TensorShape(p + "attn_output_a.weight", (h * hd // c.o_groups, c.o_lora_rank * c.o_groups), il),
+        TensorShape(p + "attn_output_b.weight", (c.o_groups * c.o_lora_rank, e), il),
+    ]
+    for part in ("attn", "ffn"):
+        out += [TensorShape(p + f"hc_{part}_fn.weight", (c.hc_mult * e, mix), il),
+                TensorShape(p + f"hc_{part}_base.weight", (mix,), il),
+                TensorShape(p + f"hc_{part}_scale.weight", (3,), il)]
+    ratio = c.ratios[il] if il < len(c.ratios) else 0
+    if ratio:
+        coff = 2 if ratio == 4 else 1
+        out += [TensorShape(p + "attn_compressor_kv.weight", (e, coff * hd), il),
+                TensorShape(p + "attn_compressor_gate.weight", (e, coff * hd), il),
+                TensorShape(p + "attn_compressor_ape.weight", (coff * hd, ratio), il),
+                TensorShape(p + "attn_compressor_norm.weight", (hd,), il)]
+    if ratio == 4:
+        ih, ihd = c.indexer_n_head, c.indexer_head_dim
+        out += [TensorShape(p + "indexer.proj.weight", (e, ih), il),
+                TensorShape(p + "indexer.attn_q_b.weight", (c.q_lora_rank, ih * ihd), il),
+                TensorShape(p + "indexer_compressor_kv.weight", (e, 2 * ihd), il),
+                TensorShape(p + "indexer_compressor_gate.weight", (e, 2 * ihd), il),
+                TensorShape(p + "indexer_compressor_ape.weight", (2 * ihd, 4), il),
+                TensorShape(p + "indexer_compressor_norm.weight", (ihd,), il)]
+    return out
 
 
 def _attn(a: ModelArch, il: int) -> list[TensorShape]:
@@ -157,7 +196,9 @@ def _ffn(a: ModelArch, il: int, kind: str) -> list[TensorShape]:
     elif kind == FFN_MOE:
         f, n = a.n_ff_exp, a.n_expert
         out.append(TensorShape(p + "ffn_gate_inp.weight", (e, n), il))
-        if a.arch in _EXP_PROBS_B:  # sigmoid router's score-correction bias (noaux_tc)
+        if a.compressed is not None and il < a.compressed.hash_layers:  # routed by token id (int32)
+            out.append(TensorShape(p + "ffn_gate_tid2eid.weight", (a.n_expert_used, a.n_vocab), il))
+        elif a.arch in _EXP_PROBS_B:  # sigmoid router's score-correction bias (noaux_tc)
             out.append(TensorShape(p + "exp_probs_b.bias", (n,), il))
         if a.ffn_gated:
             out.append(TensorShape(p + "ffn_gate_exps.weight", (e, f, n), il))
@@ -191,6 +232,10 @@ def tensor_shapes(a: ModelArch) -> list[TensorShape]:
     out = [TensorShape("token_embd.weight", (e, a.n_vocab)), TensorShape("output_norm.weight", (e,))]
     if not a.tied_embeddings:
         out.append(TensorShape("output.weight", (e, a.n_vocab)))
+    if a.compressed is not None:  # the output's hyper-connection mix (models/deepseek4.cpp)
+        hc = a.compressed.hc_mult
+        out += [TensorShape("output_hc_fn.weight", (hc * e, hc)), TensorShape("output_hc_base.weight", (hc,)),
+                TensorShape("output_hc_scale.weight", (1,))]
     mixers, ffns = a.mixers, a.ffns
     for il in range(a.n_layer):
         run = il < a.n_layer_run
@@ -198,7 +243,9 @@ def tensor_shapes(a: ModelArch) -> list[TensorShape]:
         ffn = ffns[il] if run else (FFN_MOE if a.is_moe else FFN_DENSE)
         if mixer != MIXER_NONE:
             out.append(TensorShape(f"blk.{il}.attn_norm.weight", (e,), il))
-        if mixer in (MIXER_FULL, MIXER_SWA):
+        if a.compressed is not None:
+            out += _compressed_attn(a, il)
+        elif mixer in (MIXER_FULL, MIXER_SWA):
             out += _attn(a, il)
         elif mixer == MIXER_RECURRENT:
             out += _recurrent(a, il)

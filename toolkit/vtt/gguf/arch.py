@@ -61,6 +61,10 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "attention.indexer.head_count": (1, 4096),     # 64
     "attention.indexer.key_length": (1, 1 << 16),  # 128
     "attention.indexer.top_k": (1, 1 << 24),       # 512
+    "attention.output_lora_rank": (1, 1 << 16),    # DeepSeek-V4 1024
+    "attention.output_group_count": (1, 1024),     # 8
+    "hyper_connection.count": (1, 64),             # 4
+    "hash_layer_count": (0, 1024),                 # 3
 }
 _INT_TYPES = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64"}
 _ARCH_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
@@ -258,7 +262,13 @@ def arch_from_header(h: GgufHeader, id: str | None = None, name: str | None = No
         compressed = _build(Compressed, h, ratios=[k._check("attention.compress_ratios", x) for x in seq[:n_run]],
                             indexer_n_head=k.need("attention.indexer.head_count"),
                             indexer_head_dim=k.need("attention.indexer.key_length"),
-                            indexer_top_k=k.need("attention.indexer.top_k"))
+                            indexer_top_k=k.need("attention.indexer.top_k"),
+                            q_lora_rank=k.need("attention.q_lora_rank", lo=1),
+                            o_lora_rank=k.need("attention.output_lora_rank"),
+                            o_groups=k.need("attention.output_group_count"),
+                            hc_mult=k.need("hyper_connection.count"),
+                            rope_dim=k.need("rope.dimension_count"),
+                            hash_layers=k.int("hash_layer_count", 0, hi=n_run) or 0)
         layer_pattern, swa_pattern = MIXER_SWA * n_run, 0
 
     # ---- recurrent / hybrid ----

@@ -75,6 +75,21 @@ def _metadata(w, a: ModelArch, weight_type: str) -> None:
         w.add_kv_lora_rank(m.kv_lora_rank)
         w.add_uint32(f"{arch}.attention.key_length_mla", m.qk_nope_head_dim + m.qk_rope_head_dim)
         w.add_uint32(f"{arch}.attention.value_length_mla", m.v_head_dim)
+    elif a.compressed is not None:  # DeepSeek-V4: the keys models/deepseek4.cpp load_arch_hparams reads
+        c = a.compressed
+        w.add_rope_dimension_count(c.rope_dim)
+        w.add_q_lora_rank(c.q_lora_rank)
+        w.add_array(f"{arch}.attention.compress_ratios", [*c.ratios, *[0] * a.n_nextn_layer])
+        for k, v in (("indexer.head_count", c.indexer_n_head), ("indexer.key_length", c.indexer_head_dim),
+                     ("indexer.top_k", c.indexer_top_k), ("output_group_count", c.o_groups),
+                     ("output_lora_rank", c.o_lora_rank)):
+            w.add_uint32(f"{arch}.attention.{k}", v)
+        w.add_float32(f"{arch}.attention.compress_rope_freq_base", 160000.0)
+        w.add_uint32(f"{arch}.hyper_connection.count", c.hc_mult)
+        w.add_uint32(f"{arch}.hyper_connection.sinkhorn_iterations", 20)
+        w.add_float32(f"{arch}.hyper_connection.epsilon", 1e-6)
+        w.add_uint32(f"{arch}.hash_layer_count", c.hash_layers)
+        w.add_float32(f"{arch}.swiglu_clamp_exp", 10.0)
     elif a.arch in ("qwen35", "qwen35moe"):  # partial multi-section RoPE (Qwen3.5: 64 of 256 dims)
         w.add_rope_dimension_count(64)
         w.add_array(f"{arch}.rope.dimension_sections", [11, 11, 10, 0])
@@ -95,7 +110,7 @@ def _metadata(w, a: ModelArch, weight_type: str) -> None:
         w.add_sliding_window(a.swa_window)
         if a.swa_pattern and a.swa_pattern != _DEFAULT_SWA.get(arch):
             w.add_uint32(f"{arch}.attention.sliding_window_pattern", a.swa_pattern)
-        if a.layer_pattern and "S" in a.layer_pattern:
+        if a.layer_pattern and "S" in a.layer_pattern and a.compressed is None:
             w.add_array(f"{arch}.attention.sliding_window_pattern", [c == "S" for c in a.layer_pattern])
     if a.n_nextn_layer:
         w.add_uint32(f"{arch}.nextn_predict_layers", a.n_nextn_layer)
@@ -105,11 +120,12 @@ def _metadata(w, a: ModelArch, weight_type: str) -> None:
         w.add_expert_feed_forward_length(a.n_ff_exp)
         if a.n_dense_lead:
             w.add_leading_dense_block_count(a.n_dense_lead)
-        if arch in ("deepseek2", "glm4moe"):
+        if arch in ("deepseek2", "glm4moe", "deepseek4"):
             w.add_expert_shared_count(a.n_expert_shared)
             w.add_expert_weights_scale(1.0)
             w.add_expert_weights_norm(True)
-            w.add_uint32(f"{arch}.expert_gating_func", 2)  # sigmoid (noaux_tc)
+            # sigmoid (noaux_tc); DeepSeek-V4 scores with sqrt(softplus) (LLAMA_EXPERT_GATING_FUNC_TYPE_SQRT_SOFTPLUS)
+            w.add_uint32(f"{arch}.expert_gating_func", 4 if a.compressed is not None else 2)
         elif a.n_expert_shared:
             w.add_expert_shared_count(a.n_expert_shared)
             w.add_expert_shared_feed_forward_length(a.n_ff_shexp)
@@ -209,4 +225,8 @@ def shrink_layers(a: ModelArch, n_layer: int) -> ModelArch:
         upd["ffn_pattern"] = (a.ffn_pattern * math.ceil(n_run / len(a.ffn_pattern)))[:n_run]
     data = a.model_dump()
     data.update(upd)
+    if a.compressed is not None:  # the ratios follow the layers, as the patterns do
+        r = a.compressed.ratios
+        data["compressed"] = {**data["compressed"], "ratios": (r * math.ceil(n_run / len(r)))[:n_run],
+                              "hash_layers": min(a.compressed.hash_layers, n_run)}
     return ModelArch(**data)

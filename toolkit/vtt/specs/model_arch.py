@@ -58,6 +58,14 @@ class Compressed(Spec):
     indexer_n_head: int = Field(gt=0, le=4096)
     indexer_head_dim: int = Field(gt=0, le=1 << 16)
     indexer_top_k: int = Field(gt=0, le=1 << 24)
+    # the rest of the layer's shapes (models/deepseek4.cpp load_arch_tensors): Q through a low-rank
+    # projection, the output through o_groups low-rank groups, hc_mult hyper-connection streams
+    q_lora_rank: int = Field(gt=0, le=1 << 16)
+    o_lora_rank: int = Field(gt=0, le=1 << 16)
+    o_groups: int = Field(gt=0, le=1024)
+    hc_mult: int = Field(default=4, gt=0, le=64)
+    rope_dim: int = Field(gt=0, le=1 << 16)
+    hash_layers: int = Field(default=0, ge=0, le=1024, description="leading layers routed by token id (ffn_gate_tid2eid)")
 
 
 class KnownFile(Spec):
