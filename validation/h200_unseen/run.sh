@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: llama-bench pp512 / tg128 at depths 0, 4096, 16384 (flash attention on, 3
-# repetitions) for the models of unseen.py (UNSEEN_SET=hybrid: the second run's), one Vulkan device. Writes $OUT/bench.jsonl, stderr.log,
+# repetitions; UNSEEN_SET=dsv4: depths 0, 16384, 65536) for the models of unseen.py (UNSEEN_SET=hybrid:
+# the second run's, dsv4: the third's), one Vulkan device. Writes $OUT/bench.jsonl, stderr.log,
 # fingerprint.txt. The next model is written while one is benchmarked.
 #   LLAMA_BIN_DIR=/tmp/build-vk/bin OUT=/tmp/out bash validation/h200_unseen/run.sh
 set -u
@@ -15,8 +16,13 @@ for i in $(seq 0 $((N - 1))); do
   F=$M/$($U name $i)
   [ $i -lt $((N - 1)) ] && { $U write $M $((i + 1)) > /dev/null 2>> "$OUT/stderr.log" & }
   $B -m "$F" -ngl 99 -fa 1 -p 512 -n 16 -r 1 > /dev/null 2>&1   # untimed warm-up: clocks and pipelines
-  $B -m "$F" -ngl 99 -fa 1 -p 512 -n 128 -d 0,4096,16384 -r 3 -o jsonl >> "$OUT/bench.jsonl" 2>> "$OUT/stderr.log"
+  $B -m "$F" -ngl 99 -fa 1 -p 512 -n 128 -d $($U depths) -r 3 -o jsonl >> "$OUT/bench.jsonl" 2>> "$OUT/stderr.log"
   echo "done $(basename $F) rc $?"
+  if [ "${UNSEEN_SET:-}" = dsv4 ]; then  # the KV caches llama.cpp projects for this file on this device
+    for C in 65536 1048576; do
+      ${LLAMA_BIN_DIR}/llama-fit-params -m "$F" -ngl 99 -c $C -fa on --fit-print on -v > "$OUT/fit_c$C.log" 2>&1
+    done
+  fi
   wait
   rm -f "$F"
 done

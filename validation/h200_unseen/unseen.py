@@ -16,6 +16,7 @@ llama-bench pp512 and tg128 at depths 0, 4096 and 16384, flash attention on, 3 r
     LLAMA_BIN_DIR=... OUT=... bash validation/h200_unseen/run.sh   # on the GPU machine
     python validation/h200_unseen/unseen.py analyze     # results/bench.jsonl against predictions.jsonl
     UNSEEN_SET=hybrid ...                               # the second run: predictions_hybrid, results_hybrid
+    UNSEEN_SET=dsv4 ...                                 # the third: DeepSeek-V4-Flash, depths to 64K
 """
 
 from __future__ import annotations
@@ -37,15 +38,21 @@ MODELS = [("gemma-3-12b", 48, "q8_0"), ("llama-2-7b", 32, "q8_0"), ("glm-4.5-air
 # users run most, which no H200 row has. Qwen3.6-35B-A3B at 20 of its 40 layers (5 full-attention), the
 # dense Qwen3.6-27B at 24 of its 64 layers (6 full-attention) plus its MTP layer, as the file has it.
 HYBRID = [("qwen3.6-35b-a3b", 20, "q8_0"), ("qwen3.6-27b", 25, "q8_0")]
+# The third run: DeepSeek-V4-Flash (compressed attention, hyper-connections, 256 experts, 64 query heads
+# on one 512-wide KV head) at 8 of its 43 layers: two window-only layers, then CSA / HCA alternating.
+# Depths out to 64K, where the compressed caches are what the attention reads.
+DSV4 = [("deepseek-v4-flash", 8, "q4_0")]
+DEPTHS = [0, 4096, 16384]
 if os.environ.get("UNSEEN_SET") == "hybrid":
     MODELS = HYBRID
-DEPTHS = [0, 4096, 16384]
+if os.environ.get("UNSEEN_SET") == "dsv4":
+    MODELS, DEPTHS = DSV4, [0, 16384, 65536]
 N_PROMPT, N_GEN = 512, 128
 HARDWARE, BACKEND = "h200-141", "vulkan-nvidia"
 UNSTEADY = 0.10  # llama-bench stddev / mean above which a row is reported but not scored
 
 
-SUFFIX = "_hybrid" if os.environ.get("UNSEEN_SET") == "hybrid" else ""
+SUFFIX = f"_{os.environ['UNSEEN_SET']}" if os.environ.get("UNSEEN_SET") in ("hybrid", "dsv4") else ""
 
 
 def predict(out: Path = HERE / f"predictions{SUFFIX}.jsonl") -> None:
@@ -109,6 +116,8 @@ if __name__ == "__main__":
                       f"{s[t]['inside']} inside the 90 % interval")
     elif sys.argv[1:2] == ["write"]:
         print(write(*MODELS[int(sys.argv[3])], Path(sys.argv[2])))
+    elif sys.argv[1:] == ["depths"]:
+        print(",".join(map(str, DEPTHS)))
     elif sys.argv[1:2] == ["name"]:
         print(file_name(*MODELS[int(sys.argv[2])]))
     else:
