@@ -509,7 +509,8 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
     feats = speed_features(rm, hw, arr, be)
     sp = predict_speed(feats, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
     ext = coverage.extrapolation(attention_kind(rm.arch), feats, cal.all_params(), cal.coverage, cal.param_names,
-                                 cal.builds, [getattr(q, "build", None) for q in qs], families=cal.families)
+                                 cal.builds, [getattr(q, "build", None) for q in qs], families=cal.families,
+                                 compressed=rm.arch.compressed is not None)
     sp = coverage.widen(sp, ext)
     rt = None
     if any(q.request for q in qs):  # generation at the depths it happens: C + P onward
