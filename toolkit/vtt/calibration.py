@@ -51,6 +51,9 @@ class Calibration:
     # test: {'pp': ['k', 'q8'], 'tg': [...]}; another family's prefill / decode rate is a prior and
     # vtt.cost.coverage flags it. None: a calibration from before they were stored (nothing flagged).
     families: dict[str, list[str]] | None = None
+    # GGUF architectures (general.architecture) of the rows, per test: an answer for another one says so
+    # (its layers' extra operations, norms and routers were never timed here). None: not stored.
+    archs: dict[str, list[str]] | None = None
     created_at: str | None = None
     notes: str | None = None
 
@@ -82,6 +85,7 @@ class Calibration:
             "params": self.params, "sigma_log": self.sigma_log, "param_names": self.param_names,
             "covariance": self.covariance, "n_points": self.n_points, "builds": self.builds,
             "residual_stats": self.residual_stats, "coverage": self.coverage, "families": self.families,
+            "archs": self.archs,
             "created_at": self.created_at, "notes": self.notes,
         }
 

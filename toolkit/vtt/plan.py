@@ -510,7 +510,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
     sp = predict_speed(feats, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
     ext = coverage.extrapolation(attention_kind(rm.arch), feats, cal.all_params(), cal.coverage, cal.param_names,
                                  cal.builds, [getattr(q, "build", None) for q in qs], families=cal.families,
-                                 compressed=rm.arch.compressed is not None)
+                                 compressed=rm.arch.compressed is not None, arch=rm.arch.arch, archs=cal.archs)
     sp = coverage.widen(sp, ext)
     rt = None
     if any(q.request for q in qs):  # generation at the depths it happens: C + P onward

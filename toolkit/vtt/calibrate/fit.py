@@ -188,6 +188,12 @@ def dataset_families(ds: Dataset) -> dict[str, list[str]]:
             for t, sel in (("pp", ~ds.is_tg), ("tg", ds.is_tg))}
 
 
+def dataset_archs(ds: Dataset) -> dict[str, list[str]]:
+    """The GGUF architectures of a data set's rows, per test (Calibration.archs)."""
+    archs = np.array([rm.arch.arch if rm is not None else "" for rm in ds.resolved])
+    return {t: sorted(set(archs[sel].tolist()) - {""}) for t, sel in (("pp", ~ds.is_tg), ("tg", ds.is_tg))}
+
+
 def union_families(*families: dict) -> dict[str, list[str]]:
     """Calibration.families of several sources of measurements, per test."""
     return {t: sorted(set().union(*(f.get(t, []) for f in families))) for t in ("pp", "tg")}
@@ -274,7 +280,7 @@ def fit_calibration(ds: Dataset, *, hardware: str, backend: str, base: dict | No
                 **{k: float(v) for k, v in (base_in or {}).items() if k in PARAM_DEFAULTS and k not in names},
                 **{k: float(v) for k, v in tied_params(params, names, base, backend).items()}},
         sigma_log=sig, param_names=names, covariance=cov.tolist(), n_points=n, coverage=cells,
-        families=dataset_families(ds), builds=(f"{builds[0]} .. {builds[-1]}" if builds else None),
+        families=dataset_families(ds), archs=dataset_archs(ds), builds=(f"{builds[0]} .. {builds[-1]}" if builds else None),
         created_at=now.isoformat(timespec="seconds"), notes=notes,
     )
 

@@ -46,6 +46,8 @@ def calibrate_rows(rows: list[dict], world: World, hardware: str, backend: str, 
         from vtt.calibrate.fit import union_families
 
         cal.families = union_families(cal.families, era_of.families)
+        if era_of.archs and cal.archs:  # union_families: any per-test lists of names
+            cal.archs = union_families(cal.archs, era_of.archs)
     ops_notes = []
     if op_rows:
         from vtt.calibrate.ops_fit import fill_from_ops

@@ -74,7 +74,7 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
               op_rows: list[dict] | None = None, cal_id: str | None = None, transfer: bool = True) -> Calibration:
     """MAP fit of the parameters the quick rows identify, around `prior` (see the module docstring)."""
     from vtt.calibrate.dataset import build_dataset
-    from vtt.calibrate.fit import dataset_families, free_params, predict_log, union_families
+    from vtt.calibrate.fit import dataset_archs, dataset_families, free_params, predict_log, union_families
 
     hw = world.get_hardware(hardware)
     be = world.get_backend(backend)
@@ -132,7 +132,7 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
         hardware=hardware, backend=backend,
         params={k: float(v) for k, v in params.items() if k in base},
         sigma_log=sigma, param_names=names, covariance=cov.tolist(), n_points=len(ds.rows), coverage=cells,
-        families=families, builds=describe_builds(ds.rows),
+        families=families, archs=dataset_archs(ds), builds=describe_builds(ds.rows),
         residual_stats={"in_sample": {"tg_rms_log": rms["tg"], "pp_rms_log": rms["pp"]},
                         "prior": prior.id, "prior_sd": sd_prior, "operator_rows": len(op_rows or []),
                         "operator_notes": notes, "models": sorted({x["model_id"] for x in ds.rows}),

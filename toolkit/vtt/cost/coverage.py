@@ -111,8 +111,10 @@ class Extrapolation:
     def warning(self, j: int) -> str | None:
         if not self.inputs[j]:
             return None
+        widened = self.sd_pp[j] > 0 or self.sd_tg[j] > 0
         return ("extrapolated: outside the calibration's rows: " + "; ".join(self.inputs[j])
-                + " (interval widened by the prior spread of what those rows would have fitted)")
+                + (" (interval widened by the prior spread of what those rows would have fitted)" if widened
+                   else " (interval: the calibration's spread on architectures its fit did not see)"))
 
 
 def _jacobian_sd(fn, f, params: dict, names_by_query: list[set[str]]) -> np.ndarray:
@@ -135,14 +137,19 @@ def _jacobian_sd(fn, f, params: dict, names_by_query: list[set[str]]) -> np.ndar
 
 def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: list[dict] | None,
                   fitted: list[str] | None, build_range: str | None = None, builds=None,
-                  families: dict[str, list[str]] | None = None, compressed: bool = False) -> Extrapolation:
+                  families: dict[str, list[str]] | None = None, compressed: bool = False,
+                  arch: str | None = None, archs: dict[str, list[str]] | None = None) -> Extrapolation:
     """Per query: extrapolated or not, which inputs, and the sigma inflation (log-sd, pp and tg).
 
     `kind` is the model's attention kind (attention.attention_kind), `cells` the calibration's
     coverage cells (None or empty: a calibration without rows: everything is outside), `fitted` its
     fitted parameter names, `builds` the llama.cpp build asked for per query (None: the newest),
     `families` the weight families of its rows per test (Calibration.families; None: not judged),
-    `compressed` a model with DeepSeek-V4 compressed attention (COMPRESSED_WHY)."""
+    `compressed` a model with DeepSeek-V4 compressed attention (COMPRESSED_WHY), `arch` its GGUF
+    architecture and `archs` the calibration's rows' per test (Calibration.archs; None: not judged).
+    An architecture without rows is named, not widened: the calibrations' residual sigma is nested
+    over folds that hold whole architectures out (vtt.calibrate.validate), so it already is the
+    spread of an unmeasured one; the H200 answered Gemma 3 26-31 % off without a word (h200_unseen)."""
     n = len(f)
     cells = cells or []
     fitted = set(fitted or [])
@@ -239,6 +246,12 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
             why.append(f"build b{int(b)} (rows: {build_range}, no build number)")
         if compressed:
             why.append(COMPRESSED_WHY)
+        if cells and archs is not None and arch:
+            missing = [t for t in ("pp", "tg") if (f.n_prompt[j] if t == "pp" else f.n_gen[j]) > 0
+                       and arch not in archs.get(t, [])]
+            if missing:
+                have = sorted(set().union(*(archs.get(t, []) for t in missing)))
+                why.append(f"architecture {arch} ({'/'.join(missing)} rows: {', '.join(have) or 'none'})")
         why = list(dict.fromkeys(why))
         # a parameter the rows did fit is identified whatever this query's cell says
         memo[key] = (why, {k for k in pp_u if k not in fitted or k in KIND_PARAMS["pp"]},
