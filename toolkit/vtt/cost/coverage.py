@@ -64,7 +64,7 @@ SHORT_PROMPT_SD_LOG = 0.7
 # 1.4-1.7x faster, validation/public_heldout) are inside it, but they were read before it was set.
 COMPRESSED_SD_LOG = 0.7
 COMPRESSED_WHY = ("compressed attention (DeepSeek-V4): ~6x the graph operations per layer of an ordinary "
-                  "transformer, not charged; measured from 1.7x faster to 3.6x slower than vtt says")
+                  "transformer, not charged; an H200 ran it 1.5-3.6x slower than vtt says")
 
 
 def depth_band(depth: int) -> str:
