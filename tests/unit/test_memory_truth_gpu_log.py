@@ -68,3 +68,21 @@ def test_a_small_vocabulary_compute_buffer_follows_its_layers_and_grows_with_con
                          for c in measured])
     for (ctx, meas), ans in zip(measured.items(), answers):
         assert ans["compute_buffer_gib"] * 2**30 == pytest.approx(meas, rel=0.10), ctx
+
+
+@pytest.mark.parametrize("n_ctx", [65536, 1048576])
+def test_deepseek4_caches_and_compute_buffer_against_the_h200(tmp_path, n_ctx):
+    """DeepSeek-V4-Flash at 8 of its layers, as llama-fit-params projected it on the H200
+    (validation/h200_unseen/results_dsv4/fit_c*.log): every cache and compressor state to the logged
+    0.01 MiB, and the compute buffer, which grows with the compressed entries, within 10 %."""
+    import re
+
+    log = (ROOT / "validation" / "h200_unseen" / "results_dsv4" / f"fit_c{n_ctx}.log").read_text()
+    mib = [float(x) for x in re.findall(r"llama_kv_cache: size =\s+([\d.]+) MiB", log)]
+    states = [float(x) for x in re.findall(r"DSV4 \w+ state buffer size =\s+([\d.]+) MiB", log)]
+    compute = float(re.search(r"Vulkan0 compute buffer size =\s+([\d.]+) MiB", log).group(1))
+    assert len(mib) == 5 and len(states) == 3  # raw (base, window), CSA, HCA, indexer; three states
+    path = matrix.write("deepseek-v4-flash", 8, "q4_0", tmp_path, header_only=True)
+    (a,) = plan_many([{"model": str(path), "context": n_ctx, "hardware": "h200-141", "backend": "vulkan-nvidia"}])
+    assert a["kv_cache_bytes"] == pytest.approx((sum(mib) + sum(states)) * 2**20, abs=8 * 0.005 * 2**20)
+    assert a["compute_buffer_gib"] * 1024 == pytest.approx(compute, rel=0.10)

@@ -160,7 +160,10 @@ def layer_live_floats(a: ModelArch) -> int:
         m, h = a.mla, a.n_head
         mla = 2 * e + h * (m.qk_nope_head_dim + m.qk_rope_head_dim) + h * m.kv_lora_rank \
             + h * m.qk_rope_head_dim + h * (m.kv_lora_rank + m.qk_rope_head_dim)
-    return max(dense, moe, mla)
+    # DeepSeek-V4's hyper-connections carry hc_mult copies of the residual stream through every layer
+    # (load_arch_hparams: n_embd_out = hc_mult x n_embd): the stream, its mix and the layer's output
+    hc = 3 * a.compressed.hc_mult * e if a.compressed else 0
+    return max(dense, moe, mla) + hc
 
 
 def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1, unified_memory=True):
@@ -190,9 +193,24 @@ def compute_buffer_bytes(a: ModelArch, n_ctx, n_ubatch, flash_attn, parallel=1, 
     output = ub * (a.n_vocab + 2 * a.n_embd) * 4
     layer = np.where(fa, ub * (layer_live_floats(a) * 4 + mask_cells * 2), 0.0)
     kq = np.where(fa, 0.0, ub * (n_kv * a.n_head + 2 * a.n_embd) * 4)
-    device = np.maximum(np.maximum(output, layer), kq)
     host = ub * (2 * a.n_embd * 4 + n_kv * 2)
+    if a.compressed:
+        comp_dev, comp_host = _compressed_graph_bytes(ctx, ub, fa)
+        layer, host = layer + comp_dev, host + comp_host
+    device = np.maximum(np.maximum(output, layer), kq)
     return device + (host if unified_memory else 0.0)
+
+
+def _compressed_graph_bytes(ctx, ub, fa):
+    """DeepSeek-V4's extra compute tensors that grow with the compressed cache (models/deepseek4.cpp):
+    per token of the ubatch and per CSA entry (pad(ceil(n_ctx / 4), 256)), the CSA and indexer masks
+    (inputs, copied to the device), the indexer's F32 scores and the top-k mask built from a fill and an
+    add: 2 + 2 + 4 + 2 + 2 bytes on the device with flash attention (F16 masks), F32 without; the host
+    holds the two input masks. Checked against llama-fit-params on the H200 at 64K and 1M context
+    (validation/h200_unseen/results_dsv4): 12.07 device and 4.06 host bytes per (token x entry)."""
+    csa = pad(-(-np.asarray(ctx, dtype=np.int64) // CSA_RATIO), 256).astype(float)
+    m = np.where(fa, 2.0, 4.0)
+    return ub * csa * (4 * m + 4), ub * csa * 2 * m
 
 
 @dataclass(frozen=True)
