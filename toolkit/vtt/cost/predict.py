@@ -82,7 +82,7 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
         swa_path = str(attention.fa_path(backend.api, dev, [width_swa], [gqa_swa])[0])
         paths["swa_fa_cells"] = attention.swa_fa_cells(
             backend.api, swa_path, np.minimum(swa_cells, per_stream).astype(float), a.swa_window)
-        # older HIP builds on RDNA3: flash attention on rocWMMA or the tile kernel, and a prompt's dense
+        # older HIP builds on RDNA3: flash attention on rocWMMA or the vec kernel, and a prompt's dense
         # GEMMs on rocBLAS (without hipBLASLt, on its Tensile kernels)
         from vtt.cost import gemm
 

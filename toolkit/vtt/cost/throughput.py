@@ -188,8 +188,9 @@ class SpeedFeatures:
     # output (lm_head) matmul params, part of p_active: a prompt computes logits for its last token
     # only (None: every prompt token pays them, as before)
     p_output: np.ndarray | None = None
-    # 1 where the dense (non-routed) matmuls of a prompt run on rocBLAS's Tensile kernels: HIP on
-    # RDNA3 before llama.cpp's WMMA-MMQ switch, without ROCBLAS_USE_HIPBLASLT (vtt.cost.gemm; None: 0)
+    # share of a prompt's dense (non-routed) matmuls on rocBLAS's Tensile kernels: 1 on HIP / RDNA3
+    # before llama.cpp's WMMA-MMQ switch without ROCBLAS_USE_HIPBLASLT, 0.5 when that is not known,
+    # else 0 (vtt.cost.gemm; None: 0)
     tensile: np.ndarray | None = None
 
     def __len__(self):
