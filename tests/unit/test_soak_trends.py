@@ -53,3 +53,10 @@ def test_falling_decode_speed_is_a_slowdown_and_warmup_is_skipped():
     rss = np.where(t < 600, 100 + t, 700.0)  # big growth only during the warm-up
     out = analyse_soak(_samples(t, rss), _requests(t, tps), warmup_s=600)
     assert out["slowdown"] and out["verdict"] == "slowdown" and not out["leak"]
+
+
+def test_seconds_of_drifting_decode_speed_are_not_called_a_slowdown():
+    t = np.linspace(0, 20, 12)  # a 12-request smoke soak: -4 % in 20 s is -720 %/h if extrapolated
+    out = analyse_soak(_samples(t, np.full(t.size, 40.0)), _requests(t, 20 * (1 - 0.002 * t)), warmup_s=0)
+    assert out["decode_tps_pct_per_h"]["hi"] < -10 and out["decode_tps_pct_per_h"]["fell_pct"] < 10
+    assert not out["slowdown"] and out["verdict"] != "slowdown"

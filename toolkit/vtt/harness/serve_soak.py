@@ -19,6 +19,10 @@ DEFAULT_SLOWDOWN_PCT_PER_H = 10.0
 # adds a few hundred KiB in the first minutes, which a seconds-long run would extrapolate to
 # hundreds of MiB per hour (measured: +0.33 MiB in 3 s on the CPU test model).
 DEFAULT_MIN_GROWTH_MIB = 16.0
+# A slowdown must also have lost this much decode speed over the analysed span, for the same reason:
+# a seconds-long run on a busy 2-core machine drifts a few % (another process, clocks), which the
+# per-hour slope turns into thousands of % per hour (CI: 'slowdown' on a 12-request smoke soak).
+DEFAULT_MIN_SLOWDOWN_PCT = 10.0
 
 
 def trend(t: list[float], y: list[float], confidence: float = 0.95) -> dict | None:
@@ -50,12 +54,14 @@ def judge_rise(tr: dict | None, threshold: float, grown: float | None = None, mi
 def analyse_soak(samples: list[dict], requests: list[dict], *, warmup_s: float,
                  leak_mib_per_h: float = DEFAULT_LEAK_MIB_PER_H,
                  slowdown_pct_per_h: float = DEFAULT_SLOWDOWN_PCT_PER_H,
-                 min_growth_mib: float = DEFAULT_MIN_GROWTH_MIB) -> dict:
+                 min_growth_mib: float = DEFAULT_MIN_GROWTH_MIB,
+                 min_slowdown_pct: float = DEFAULT_MIN_SLOWDOWN_PCT) -> dict:
     """Pure: memory and speed trends from stored samples and request rows."""
     after = [s for s in samples if s["t_s"] >= warmup_s]
     out: dict = {"warmup_s": round(warmup_s, 3), "thresholds": {"leak_mib_per_h": leak_mib_per_h,
                                                                  "slowdown_pct_per_h": slowdown_pct_per_h,
-                                                                 "min_growth_mib": min_growth_mib}}
+                                                                 "min_growth_mib": min_growth_mib,
+                                                                 "min_slowdown_pct": min_slowdown_pct}}
     verdicts = []
     for kind, key in (("rss", "rss_bytes"), ("gpu", "gpu_bytes")):
         tr = trend([s["t_s"] for s in after], [s[key] / MIB if s[key] is not None else None for s in after])
@@ -77,9 +83,10 @@ def analyse_soak(samples: list[dict], requests: list[dict], *, warmup_s: float,
     if tr is not None:
         per_h = {k: tr[k] * 3600 for k in ("slope", "lo", "hi")}  # %/s -> %/h
         # a slowdown is a fall: mirror it so judge_rise's "whole interval past the threshold" applies
-        v = judge_rise({"lo": -per_h["hi"], "hi": -per_h["lo"]}, slowdown_pct_per_h)
+        fell = -tr["slope"] * tr["span_s"]  # % of decode speed lost over the analysed span
+        v = judge_rise({"lo": -per_h["hi"], "hi": -per_h["lo"]}, slowdown_pct_per_h, fell, min_slowdown_pct)
         out["decode_tps_pct_per_h"] = {**{k: round(x, 3) for k, x in per_h.items()}, "n": tr["n"],
-                                       "verdict": {"leak": "slowdown"}.get(v, v)}
+                                       "fell_pct": round(fell, 3), "verdict": {"leak": "slowdown"}.get(v, v)}
     mem = [out[k]["verdict"] for k in ("rss_mib_per_h", "gpu_mib_per_h") if k in out]
     out["leak"] = "leak" in mem
     out["slowdown"] = out.get("decode_tps_pct_per_h", {}).get("verdict") == "slowdown"
