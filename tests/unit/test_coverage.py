@@ -85,6 +85,9 @@ def test_catalog_coverage_lists_the_cells_of_the_shipped_calibrations():
     assert cells and all(c["backend"] == "vulkan-radv" for c in cells)
     assert {"test", "path", "head_width", "gqa", "kind", "depth_band", "builds", "n"} <= set(cells[0])
     assert {c["path"] for c in cells} == {"coopmat1"}  # every public RADV row runs the coopmat1 FA kernel
+    assert "qwen35moe" in cells[0]["archs"]["pp"] and "deepseek2" not in cells[0]["archs"]["pp"]
+    text = CliRunner().invoke(app, ["catalog", "coverage", "--backend", "vulkan-radv"], catch_exceptions=False).output
+    assert "architectures: pp gemma3, gpt-oss, llama" in text
 
 
 def test_depth_is_flagged_only_beyond_the_deepest_rows_of_the_kind():

@@ -81,9 +81,13 @@ def _coverage(world, search, json_out, hardware=None, backend=None) -> None:
         seen.add((c["hardware"], c["backend"]))  # the newest one is what vtt plan uses
         cal = load_calibration_file(Path(c["path"]))
         for cell in cal.coverage or []:
-            row = {"hardware": cal.hardware, "backend": cal.backend, **cell, "builds": cal.builds, "calibration": cal.id}
+            row = {"hardware": cal.hardware, "backend": cal.backend, **cell, "builds": cal.builds, "calibration": cal.id,
+                   "archs": cal.archs}
             if json_out:
                 print(json.dumps(row))
             else:
                 print(f"{cal.hardware:16s} {cal.backend:14s} {cell['test']:2s} {cell['path']:9s} hd {cell['head_width']:>4d} "
                       f"gqa {cell['gqa']:>5g} {cell['kind']:11s} {cell['depth_band']:10s} n {cell['n']:>4d}  {cal.builds or '-'}")
+        if cal.archs and not json_out:  # an answer for another architecture says so (vtt.cost.coverage)
+            print(f"{cal.hardware:16s} {cal.backend:14s} architectures: "
+                  + "; ".join(f"{t} {', '.join(cal.archs.get(t, [])) or '-'}" for t in ("pp", "tg")))
