@@ -82,3 +82,28 @@ def test_rocwmma_speeds_flash_attention_of_old_builds_only():
     assert wmma.pp_tps > 1.3 * vec.pp_tps  # measured 1,092 vs 660 t/s
     new = [pp(hipblaslt=h, rocwmma=w) for h, w in ((True, True), (False, None), (None, None))]
     assert len({a.pp_tps for a in new}) == 1  # the newest builds run MMQ and their own WMMA kernels
+
+
+def test_ingested_rows_keep_the_settings_csv_rows_read(tmp_path):
+    """make_calibrations fits from the CSV ingested into DuckDB (store_rows), the folds from csv_rows:
+    both must read every HIP row's hipBLASLt and rocWMMA the same (the shipped 2025 file was once fitted
+    with lhl's unnamed rows as unknown, and answered --no-hipblaslt 4x slow)."""
+    from vtt.calibrate.pipeline import load_rows
+    from vtt.harness.ingest import ingest_files
+
+    db = tmp_path / "c.duckdb"
+    ingest_files([str(calibration_csv())], db=db, label="csv", hardware="strix-halo-128")
+    key = lambda r: (r["model"], r["build"], r["backend_detail"], int(r["n_prompt"]), int(r["n_gen"]),  # noqa: E731
+                     int(float(r["flash_attn"])))
+    want = {key(r): (r["hipblaslt"], r["rocwmma"]) for r in csv_rows(calibration_csv()) if r["era"] == "2025"
+            and r["backend"] == "rocm"}
+    got = {key(r): (r["hipblaslt"], r["rocwmma"]) for r in load_rows(db=str(db)) if r["era"] == "2025"
+           and r["backend"] == "rocm"}
+    assert got == want and sum(v == (False, None) for v in got.values()) > 50
+
+
+def test_the_shipped_2025_file_answers_each_setting_near_its_rows():
+    # lhl's b6077 rows, llama-2-7b Q4_0 pp512 -fa 0: 975 t/s with hipBLASLt, 322 without
+    on, off = (plan({"model": "llama-2-7b", "quant": "Q4_0", "backend": "rocm", "build": 6077, "n_gen": 0,
+                     "flash_attn": False, "hipblaslt": h}).pp_tps for h in (True, False))
+    assert 975 / 1.5 < on < 975 * 1.5 and 322 / 1.5 < off < 322 * 1.5

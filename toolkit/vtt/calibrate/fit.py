@@ -131,7 +131,7 @@ def free_params(ds: Dataset) -> list[str]:
             names += ["kv_nofa", "attn_nofa"]
     elif np.any(~ds.is_tg & f.flash_attn) and np.any(~ds.is_tg & ~f.flash_attn):
         # prompts at depth 0 only (the 2025 eras), with and without flash attention: the contrast
-        # carries the FA kernels' rate (2025 HIP: rocWMMA or the tile kernel, vtt.cost.attention)
+        # carries the FA kernels' rate (2025 HIP: rocWMMA or the vec kernel, vtt.cost.attention)
         names += ["attn_pp_eff", *fa_path_params(ds, depth0=True)]
     names += [f"ce_{x}" for x in throughput.FAMILIES if x in fams]
     if np.any(f.is_moe[~ds.is_tg]) and np.any(~f.is_moe[~ds.is_tg]):

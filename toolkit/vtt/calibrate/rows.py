@@ -66,9 +66,7 @@ def csv_rows(path: str | Path) -> list[dict]:
             "n_ubatch": _ubatch(r.get("n_ubatch")),
             "quant": (r.get("quant") or "").split(" ")[0] or None,
             "source": _source_of(r.get("source_url")),
-            # lhl's HIP rows name ROCBLAS_USE_HIPBLASLT=1 where it was set: unnamed, it was not (vtt.cost.gemm)
-            "hipblaslt": bool(hipblaslt_of(r.get("backend_detail"))) if r.get("backend") == "hip"
-            else hipblaslt_of(r.get("backend_detail")),
+            "hipblaslt": hipblaslt_of(r.get("backend_detail"), r.get("backend")),
             "rocwmma": rocwmma_of(r.get("backend_detail")),
         })
     return out
@@ -88,13 +86,17 @@ def _hipblaslt_env(env: dict) -> bool | None:
     return None if v is None else str(v).strip() not in ("", "0")
 
 
-def hipblaslt_of(detail) -> bool | None:
+def hipblaslt_of(detail, csv_backend=None) -> bool | None:
     """ROCBLAS_USE_HIPBLASLT as a row's backend detail states it: True (=1, or a toolbox that ships
-    it), False (=0 / 'hipBLASLt OFF'), None (not stated: unset, rocBLAS's own choice)."""
+    it), False (=0 / 'hipBLASLt OFF'), None (not stated: unknown). `csv_backend` is the shared CSV's
+    backend column (ingested rows keep it as `backends`): lhl's `hip` rows name the variable where it
+    was set, so unnamed there it was not (vtt.cost.gemm)."""
     text = str(detail or "")
     if "ROCBLAS_USE_HIPBLASLT=0" in text or "hipBLASLt OFF" in text:
         return False
-    return True if "ROCBLAS_USE_HIPBLASLT=1" in text else None
+    if "ROCBLAS_USE_HIPBLASLT=1" in text:
+        return True
+    return False if csv_backend == "hip" else None
 
 
 def _source_of(url) -> str:
@@ -139,7 +141,7 @@ def store_rows(results: list[dict]) -> list[dict]:
             "source": _source_of(extra.get("source_url")) or r.get("label") or "store",
             "mem_peak_mib": extra.get("mem_peak_mib"),
             "hipblaslt": _hipblaslt_env(extra.get("kernel_env")) if isinstance(extra.get("kernel_env"), dict)
-            else extra.get("hipblaslt", hipblaslt_of(extra.get("backend_detail"))),
+            else extra.get("hipblaslt", hipblaslt_of(extra.get("backend_detail"), r.get("backends") or extra.get("backends"))),
             "rocwmma": extra.get("rocwmma", rocwmma_of(extra.get("backend_detail"))),
         })
     return out
