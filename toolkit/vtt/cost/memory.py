@@ -73,12 +73,16 @@ def kv_layout(a: ModelArch, mla_v_less: bool = False) -> KvLayout:
                     a.swa_window, **comp)
 
 
-def kv_cells(n_ctx, parallel, n_ubatch, kv_unified, swa_full, swa_window):
-    """(full cells, swa cells) in total over all streams, as llama.cpp sizes them."""
+def kv_cells(n_ctx, parallel, n_ubatch, kv_unified, swa_full, swa_window, stream_per_seq=False):
+    """(full cells, swa cells) in total over all streams, as llama.cpp sizes them. `stream_per_seq`:
+    a cache that keeps one stream per sequence whatever --kv-unified says (DeepSeek-V4's), while the
+    context per sequence still follows it."""
     n_ctx = pad(n_ctx, 256)
     parallel = np.asarray(parallel, dtype=np.int64)
     unified = np.asarray(kv_unified, dtype=bool)
     n_ctx_seq = np.where(unified, n_ctx, pad(n_ctx // parallel, 256))
+    if stream_per_seq:
+        unified = np.zeros_like(unified)
     n_stream = np.where(unified, 1, parallel)
     full = n_ctx_seq * n_stream
     ub = np.minimum(np.asarray(n_ubatch, dtype=np.int64), n_ctx)
@@ -108,16 +112,17 @@ def _compressed_kv_bytes(lay: KvLayout, n_ctx, bk, parallel, n_ubatch, kv_unifie
     cache of pad(ceil(n_ctx_seq / 4), 256) compressed K entries, a lightning-indexer cache of as many
     keys (CSA layers), an HCA cache of pad(ceil(n_ctx_seq / 128), 256) entries, all of type_k, plus
     the F32 compressor states."""
-    n_ctx = pad(n_ctx, 256)
     parallel = np.maximum(np.asarray(parallel, dtype=np.int64), 1)
-    n_ctx_seq = np.where(np.asarray(kv_unified, dtype=bool), n_ctx, pad(n_ctx // parallel, 256))
-    ub = np.minimum(np.asarray(n_ubatch, dtype=np.int64), n_ctx)
-    raw = np.where(np.asarray(swa_full, dtype=bool), n_ctx_seq, pad(np.minimum(n_ctx_seq, lay.swa_window + ub), 256))
-    csa = pad(-(-n_ctx_seq // CSA_RATIO), 256)
-    hca = pad(-(-n_ctx_seq // HCA_RATIO), 256)
-    per_seq = (raw * lay.swa_k_elems + csa * lay.n_csa * (lay.comp_k_elems + lay.lid_k_elems)
-               + hca * lay.n_hca * lay.comp_k_elems) * bk
-    return parallel * (per_seq + lay.comp_state_bytes_per_seq)
+    full, raw = kv_cells(n_ctx, parallel, n_ubatch, kv_unified, swa_full, lay.swa_window, stream_per_seq=True)
+    n_ctx_seq = full // parallel
+    comp = (compressed_cells(n_ctx_seq, CSA_RATIO) * lay.n_csa * (lay.comp_k_elems + lay.lid_k_elems)
+            + compressed_cells(n_ctx_seq, HCA_RATIO) * lay.n_hca * lay.comp_k_elems)
+    return (raw * lay.swa_k_elems + parallel * comp) * bk + parallel * lay.comp_state_bytes_per_seq
+
+
+def compressed_cells(n_ctx_seq, ratio: int):
+    """Entries of a DeepSeek-V4 compressed cache: GGML_PAD(dsv4_comp_size(kv_size, ratio), 256)."""
+    return pad(-(-np.asarray(n_ctx_seq, dtype=np.int64) // ratio), 256)
 
 
 def _kv_bytes(t):
@@ -208,7 +213,7 @@ def _compressed_graph_bytes(ctx, ub, fa):
     add: 2 + 2 + 4 + 2 + 2 bytes on the device with flash attention (F16 masks), F32 without; the host
     holds the two input masks. Checked against llama-fit-params on the H200 at 64K and 1M context
     (validation/h200_unseen/results_dsv4): 12.07 device and 4.06 host bytes per (token x entry)."""
-    csa = pad(-(-np.asarray(ctx, dtype=np.int64) // CSA_RATIO), 256).astype(float)
+    csa = compressed_cells(ctx, CSA_RATIO).astype(float)
     m = np.where(fa, 2.0, 4.0)
     return ub * csa * (4 * m + 4), ub * csa * 2 * m
 

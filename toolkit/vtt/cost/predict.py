@@ -58,8 +58,8 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
     kv_swa_cell = lay.swa_k_elems * bk + lay.swa_v_elems * bv
     flops_full = per_layer * mix.count(MIXER_FULL)
     flops_swa = per_layer_swa * mix.count(MIXER_SWA)
-    if a.compressed:
-        kv_full_cell, kv_swa_cell, flops_full, flops_swa = _compressed_attention(a, lay, bk, per_layer)
+    if a.compressed:  # every layer is a raw window (the defaults above); the compressed entries scale with context
+        kv_full_cell, flops_full = _compressed_attention(a, lay, bk, per_layer)
     width_full = float(max(a.head_dim_k, a.head_dim_v, hq))
     width_swa = float(a.swa_head_dim or width_full)
     gqa_full = a.n_head / max(a.n_head_kv or a.n_head, 1) if not a.mla else float(a.n_head)
@@ -147,18 +147,16 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
 
 def _compressed_attention(a: ModelArch, lay: memory.KvLayout, bk, per_layer: float):
     """DeepSeek-V4 attention as the pinned llama.cpp computes it (src/models/deepseek4.cpp), in the
-    terms of the speed model: (KV bytes and FLOPs per token per context cell, the same per window
-    cell). Every layer attends its raw window. A CSA layer scores every compressed entry with the
-    lightning indexer (ggml_lightning_indexer: indexer_n_head x indexer_head_dim per entry), takes the
+    terms of the speed model: (KV bytes, FLOPs) per token per context cell. Every layer's raw window
+    is an ordinary sliding one. A CSA layer scores every compressed entry with the lightning indexer (ggml_lightning_indexer: indexer_n_head x indexer_head_dim per entry), takes the
     top-k, and then runs build_attn_mha over the window and *all* compressed entries under a mask that
     keeps the top-k (build_top_k_mask): scattered picks leave few KV blocks fully masked, so it costs
     dense attention over context / 4 entries. An HCA layer attends all context / 128 entries."""
     c = a.compressed
     full = (lay.n_csa * (lay.comp_k_elems + lay.lid_k_elems) / CSA_RATIO + lay.n_hca * lay.comp_k_elems / HCA_RATIO) * bk
-    swa = lay.swa_k_elems * bk
     flops_full = per_layer * (lay.n_csa / CSA_RATIO + lay.n_hca / HCA_RATIO) \
         + 2.0 * c.indexer_n_head * c.indexer_head_dim * lay.n_csa / CSA_RATIO
-    return full, swa, flops_full, per_layer * a.n_layer_run
+    return full, flops_full
 
 
 def memory_breakdown(r: ResolvedModel, q: dict[str, np.ndarray], overhead_gib: float,
