@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from vtt.specs.model_arch import (
+    CSA_RATIO,
     FFN_DENSE,
     FFN_MOE,
     MIXER_FULL,
@@ -70,18 +71,18 @@ def _compressed_attn(a: ModelArch, il: int) -> list[TensorShape]:
                 TensorShape(p + f"hc_{part}_scale.weight", (3,), il)]
     ratio = c.ratios[il] if il < len(c.ratios) else 0
     if ratio:
-        coff = 2 if ratio == 4 else 1
+        coff = 2 if ratio == CSA_RATIO else 1  # CSA compresses two overlapping windows
         out += [TensorShape(p + "attn_compressor_kv.weight", (e, coff * hd), il),
                 TensorShape(p + "attn_compressor_gate.weight", (e, coff * hd), il),
                 TensorShape(p + "attn_compressor_ape.weight", (coff * hd, ratio), il),
                 TensorShape(p + "attn_compressor_norm.weight", (hd,), il)]
-    if ratio == 4:
+    if ratio == CSA_RATIO:
         ih, ihd = c.indexer_n_head, c.indexer_head_dim
         out += [TensorShape(p + "indexer.proj.weight", (e, ih), il),
                 TensorShape(p + "indexer.attn_q_b.weight", (c.q_lora_rank, ih * ihd), il),
                 TensorShape(p + "indexer_compressor_kv.weight", (e, 2 * ihd), il),
                 TensorShape(p + "indexer_compressor_gate.weight", (e, 2 * ihd), il),
-                TensorShape(p + "indexer_compressor_ape.weight", (2 * ihd, 4), il),
+                TensorShape(p + "indexer_compressor_ape.weight", (2 * ihd, CSA_RATIO), il),
                 TensorShape(p + "indexer_compressor_norm.weight", (ihd,), il)]
     return out
 
