@@ -69,7 +69,8 @@ def main() -> None:
             cal, _ = calibrate_rows(era_rows, world, HARDWARE, backend, era_of=shared,
                                     cal_id=f"{HARDWARE}--{backend}--public-2026" + ("" if newest else f"--era{i}"),
                                     notes=f"shipped default: public llama-bench rows (validation/SOURCES.md), "
-                                          f"llama.cpp builds >= b{SINCE}"
+                                          f"llama.cpp builds >= b{SINCE} (forks and patched builds left out: "
+                                          f"vtt.calibrate.rows.VARIANTS)"
                                           + (f", kernel era {i}: attention terms of its rows, the rest of all "
                                              f"{len(sel)} rows" if shared else "")
                                           + "; regenerate with validation/make_calibrations.py")

@@ -1,7 +1,7 @@
 """Held-out medians and coverage for every backend x era and fold scheme, as the accuracy report
 computes them (vtt.calibrate.report.compute.group_results), without plots, memory or seed tables.
 
-    .venv/bin/python validation/kind_physics/folds.py [--json OUT] [--rows BACKEND:SCHEME:GROUP]
+    .venv/bin/python validation/kind_physics/folds.py [--json OUT] [--rows BACKEND:SCHEME:GROUP]  (GROUP * = every held-out group)
 
 `--rows` lists one held-out group's rows: predicted vs measured and the prefill / decode terms.
 Used to compare a model change before / after on all folds (validation/report_notes.md).
@@ -66,7 +66,7 @@ def main() -> None:
             if g.backend != be or g.era != "2026":
                 continue
             cv = g.cvs[scheme]
-            m = cv.labels == grp
+            m = (cv.labels == cv.labels) if grp == "*" else (cv.labels == grp)
             for i in np.flatnonzero(m):
                 r = cv.ds.rows[i]
                 p, meas = cv.predicted[i], cv.ds.measured[i]

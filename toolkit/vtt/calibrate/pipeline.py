@@ -133,9 +133,13 @@ def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None =
 
     from vtt.calibrate.rows import select_rows
 
-    rows = select_rows(load_rows(db=db, csv=csv, label=label), backend, since=since)
+    loaded = load_rows(db=db, csv=csv, label=label)
+    rows = select_rows(loaded, backend, since=since)
+    # rows of forks and patched builds (vtt.calibrate.rows.VARIANTS) describe another program: named, not fitted
+    forks = len(select_rows(loaded, backend, since=since, variants=True)) - len(rows)
     if not rows:
-        raise VttError(f"no measurements for backend '{backend}'" + (f" from build b{since}" if since else ""),
+        raise VttError(f"no measurements for backend '{backend}'" + (f" from build b{since}" if since else "")
+                       + (f" ({forks} rows of llama.cpp forks or patched builds are not fitted)" if forks else ""),
                        code="no_data", hint="record some: vtt bench run ..., or vtt ingest FILE; see --csv")
     now = datetime.now(timezone.utc)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
@@ -158,6 +162,7 @@ def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None =
         cal, _ = calibrate_rows(eras[i], world, hardware, backend, cal_id=cal_id, op_rows=op_rows, era_of=shared,
                                 notes=f"vtt calibrate from {'CSV ' + csv if csv else 'the store'}"
                                       + (f", label {label}" if label else "") + (f", since b{since}" if since else "")
+                                      + (f", {forks} rows of llama.cpp forks / patched builds left out" if forks else "")
                                       + (f", kernel era {i} of {backend}: attention terms of its rows, the rest "
                                          f"fitted on all {sum(map(len, eras))} rows" if era else ""))
         if check is not None:  # e.g. `vtt calibrate` refusing to replace a calibration with a thinner one

@@ -24,6 +24,20 @@ from vtt.errors import BadQuery
 ERA_SPLIT_BUILD = 7000
 CSV_BACKENDS = {"hip": "rocm", "rocm": "rocm", "vulkan-radv": "vulkan-radv", "vulkan-amdvlk": "vulkan-amdvlk"}
 
+# Builds that are not llama.cpp's own, by the toolbox a row names. kyuz0's experimental toolboxes
+# track forks or apply draft PRs, and a fork's build counter is not a llama.cpp build number (kyuz0
+# README, "Experimental / Custom Toolboxes"). Beside the stock toolbox of the same week, model and
+# settings they prompt up to 1.8x apart at depth (Qwen3.6-27B Q8 pp2048 at 57K: vulkan-radv-performance
+# 1.8x; Qwen3.6-35B-A3B at 32-57K: rocm-7.14-pr26592 0.8-0.85x) and decode alike. They stay in the
+# store, named by `variant`, and are not fitted into calibrations of llama.cpp (select_rows).
+VARIANTS = {
+    "vulkan-radv-performance": "fork Nathanw1014/llama.cpp strix-halo-vulkan",
+    "rocm-7.14-performance": "fork gaetan-puleo/llama-cpp-strix-halo",
+    "pr26592": "llama.cpp with draft PR #26592 (hipCUB ARGSORT / TOP_K)",
+    "rocmfpx": "fork charlie12345/ROCmFPX",
+    "turboquant": "TurboQuant fork",
+}
+
 
 def parse_build(text) -> int | None:
     """'b9193 (1a68ec937)' -> 9193; 'kyuz0 rocm-7.2 toolbox, b8038' -> 8038; 'b0 (unknown)' -> None."""
@@ -68,8 +82,15 @@ def csv_rows(path: str | Path) -> list[dict]:
             "source": _source_of(r.get("source_url")),
             "hipblaslt": hipblaslt_of(r.get("backend_detail"), r.get("backend")),
             "rocwmma": rocwmma_of(r.get("backend_detail")),
+            "variant": variant_of(r.get("backend_detail")),
         })
     return out
+
+
+def variant_of(detail) -> str | None:
+    """The non-llama.cpp build a row's backend detail names (VARIANTS), or None for llama.cpp's own."""
+    text = str(detail or "").lower()
+    return next((v for k, v in VARIANTS.items() if k in text), None)
 
 
 def rocwmma_of(detail) -> bool | None:
@@ -143,16 +164,20 @@ def store_rows(results: list[dict]) -> list[dict]:
             "hipblaslt": _hipblaslt_env(extra.get("kernel_env")) if isinstance(extra.get("kernel_env"), dict)
             else extra.get("hipblaslt", hipblaslt_of(extra.get("backend_detail"), r.get("backends") or extra.get("backends"))),
             "rocwmma": extra.get("rocwmma", rocwmma_of(extra.get("backend_detail"))),
+            "variant": extra.get("variant", variant_of(extra.get("backend_detail"))),
         })
     return out
 
 
 def select_rows(rows: list[dict], backend: str | None = None, since: int | None = None,
-                era: str | None = None) -> list[dict]:
-    """Rows of one backend, from build `since` on (rows without a build number: by era)."""
+                era: str | None = None, variants: bool = False) -> list[dict]:
+    """Rows of one backend, from build `since` on (rows without a build number: by era); rows of
+    forks and patched builds (VARIANTS) only with `variants`."""
     out = []
     for r in rows:
         if backend and r.get("backend") != backend:
+            continue
+        if r.get("variant") and not variants:
             continue
         if era and r.get("era") != era:
             continue

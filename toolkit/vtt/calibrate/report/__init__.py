@@ -50,7 +50,7 @@ def write_accuracy_report(csv: str | None = None, out_dir: Path | str = "validat
 
         made = draw_plots(groups, mem_pts, world, out_dir)
     text = markdown.render(groups, mem_pts, seed, len(rows), csv_path.name, made,
-                           markdown.notes(notes_path(out_dir)), world)
+                           markdown.notes(notes_path(out_dir)), world, n_variant=sum(bool(r.get("variant")) for r in rows))
     path = out_dir / "REPORT.md"
     path.write_text(text)
     return path

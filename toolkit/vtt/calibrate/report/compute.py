@@ -115,7 +115,7 @@ def seed_comparison(rows, world) -> list[dict]:
     seed = yaml.safe_load(seed_tables().read_text())
     by_model: dict = {}
     for r in rows:
-        if r.get("n_depth") not in ("0", 0) or not r.get("quant"):
+        if r.get("n_depth") not in ("0", 0) or not r.get("quant") or r.get("variant"):
             continue
         try:
             mid = resolve_model(world, r["model"], None, None).arch.id

@@ -156,7 +156,8 @@ def seed_table(items: list[dict]) -> list[str]:
     return L
 
 
-def render(groups, mem_pts, seed_items, n_rows: int, csv_name: str, plots: list[str], note: dict[str, str], world) -> str:
+def render(groups, mem_pts, seed_items, n_rows: int, csv_name: str, plots: list[str], note: dict[str, str], world,
+           n_variant: int = 0) -> str:
     hw = world.get_hardware("strix-halo-128")
     L = ["# vtt accuracy report: Strix Halo (strix-halo-128)", "",
          "Regenerate: `vtt report --accuracy` (or `python validation/accuracy_report.py`). Shipped calibrations: "
@@ -164,7 +165,9 @@ def render(groups, mem_pts, seed_items, n_rows: int, csv_name: str, plots: list[
          "validation/report_notes.md.", "",
          f"Data: {n_rows} public llama-bench rows (`{csv_name}`). The CSV's `hip` rows are mapped to `rocm`, era 2025 "
          "(llama.cpp builds < b7000) and never pooled with the 2026 ROCm 7 toolboxes; AMDVLK is split the same way. "
-         "Shipped defaults use the 2026 builds only.", "",
+         "Shipped defaults use the 2026 builds only."
+         + (f" {n_variant} rows of llama.cpp forks and patched builds (kyuz0's experimental toolboxes: "
+            "vtt.calibrate.rows.VARIANTS) are neither fitted nor scored." if n_variant else ""), "",
          "## Method", "",
          "- **Held-out folds**: for each group of a scheme, fit the speed parameters on the other groups' rows of the same "
          "backend x era and predict the held-out group. Schemes: " + "; ".join(SCHEME_TEXT[s] for s in SCHEMES) + ".",
