@@ -34,3 +34,13 @@ def test_shipped_calibrations_have_no_interval_narrower_than_their_fit():
         for k, v in cal["sigma_log"].items():
             # a band may sit below its test's overall in-sample sigma, never near 0
             assert v >= 0.5 * ins[k.split("@")[0]] > 0, (f.name, k, v)
+
+
+def test_a_depth_band_without_its_own_sigma_never_falls_below_a_shallower_band():
+    from vtt.cost.coverage import band_sigma
+
+    sig = {"pp": 0.2, "pp@d=0": 0.1, "pp@8K<d<=32K": 0.35, "tg": 0.1}
+    assert band_sigma(sig, "pp", "d=0") == 0.1  # a band's own sigma is kept
+    assert band_sigma(sig, "pp", "0<d<=8K") == 0.2  # the test's, above the depth-0 band's
+    assert band_sigma(sig, "pp", "d>32K") == 0.35  # the 8K-32K band's, not the (mostly depth-0) test's
+    assert band_sigma(sig, "tg", "d>32K") == 0.1 and band_sigma({}, "tg", "d=0") == 0.3

@@ -19,7 +19,7 @@ from vtt.calibrate.dataset import Dataset
 from vtt.calibrate.fit import fit_calibration
 from vtt.cost import throughput
 from vtt.cost.attention import attention_kind
-from vtt.cost.coverage import DEPTH_BANDS, depth_band
+from vtt.cost.coverage import DEPTH_BANDS, band_sigma, depth_band
 from vtt.cost.predict import Z90, _log_sd_from_cov
 from vtt.cost.throughput import SpeedFeatures
 
@@ -171,7 +171,7 @@ class CrossValidation:
         for f in np.unique(fam):
             held = fam == f
             sig = self.sigma(~held)
-            s = np.array([sig.get(k, sig.get("tg" if t else "pp", 0.3)) for k, t in zip(keys, tg)])
+            s = np.array([band_sigma(sig, *k.split("@")) for k in keys])
             inside[held] = (r <= Z90 * np.sqrt(s**2 + self.psd**2))[held]
         return inside
 

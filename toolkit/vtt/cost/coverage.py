@@ -77,6 +77,19 @@ def depth_band(depth: int) -> str:
     return "d>32K"
 
 
+def band_sigma(sigma_log: dict, test: str, band: str, default: float = 0.3) -> float:
+    """The residual log-sd of a `test` ('pp', 'tg') answer in depth `band`: the band's own where the
+    calibration had enough held-out rows there, else the test's, but never below the deepest shallower
+    band that has one. A deep answer carries the depth-0 weights' error and the attention term's on
+    top: errors do not shrink with depth, and the test's sigma is mostly depth-0 rows."""
+    own = sigma_log.get(f"{test}@{band}")
+    if own is not None:
+        return float(own)
+    s0 = float(sigma_log.get(test, default))
+    shallower = [float(sigma_log[k]) for b in DEPTH_BANDS[:DEPTH_BANDS.index(band)] if (k := f"{test}@{b}") in sigma_log]
+    return max([s0] + shallower[-1:])
+
+
 def coverage_cells(tests, paths, widths, gqas, kinds, depths) -> list[dict]:
     """The cells a set of rows covers, with row counts (stored in a calibration)."""
     count: dict[tuple, int] = {}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vtt.cost import memory, throughput
-from vtt.cost.coverage import Z90, depth_band
+from vtt.cost.coverage import Z90, band_sigma, depth_band
 from vtt.cost.weights import WeightProfile
 from vtt.specs.hardware import Hardware
 from vtt.specs.model_arch import CSA_RATIO, FFN_MOE, HCA_RATIO, MIXER_FULL, MIXER_RECURRENT, MIXER_SWA, ModelArch
@@ -200,8 +200,7 @@ def predict_speed(f: throughput.SpeedFeatures, params: dict, sigma_log: dict, na
         val = fn(f, params)
         # sigma per test and depth band where the calibration has one (held-out residuals differ
         # by depth: attention at 32K is less certain than weights at 0), else per test
-        s0 = float(sigma_log.get(key, 0.3))
-        sd = np.array([float(sigma_log.get(f"{key}@{depth_band(int(d))}", s0)) for d in f.depth]) if len(val) else np.zeros(0)
+        sd = np.array([band_sigma(sigma_log, key, depth_band(int(d))) for d in f.depth]) if len(val) else np.zeros(0)
         if cov is not None and names:
             sd = np.sqrt(sd**2 + _log_sd_from_cov(fn, f, params, names, cov) ** 2)
         out[f"{key}_tps"] = val
