@@ -1,7 +1,7 @@
 """Held-out medians and coverage for every backend x era and fold scheme, as the accuracy report
 computes them (vtt.calibrate.report.compute.group_results), without plots, memory or seed tables.
 
-    .venv/bin/python validation/kind_physics/folds.py [--json OUT] [--rows BACKEND:SCHEME:GROUP]  (GROUP * = every held-out group)
+    .venv/bin/python validation/kind_physics/folds.py [--json OUT] [--rows BACKEND:SCHEME:GROUP[:ERA]]  (GROUP * = every held-out group; ERA 2026 by default)
 
 `--rows` lists one held-out group's rows: predicted vs measured and the prefill / decode terms.
 Used to compare a model change before / after on all folds (validation/report_notes.md).
@@ -61,9 +61,10 @@ def main() -> None:
         with open(a.json, "w") as fh:
             json.dump(out, fh, indent=1)
     for spec in a.rows:
-        be, scheme, grp = spec.split(":")
+        be, scheme, grp, *rest = spec.split(":")
+        era = rest[0] if rest else "2026"
         for g in groups:
-            if g.backend != be or g.era != "2026":
+            if g.backend != be or g.era != era:
                 continue
             cv = g.cvs[scheme]
             m = (cv.labels == cv.labels) if grp == "*" else (cv.labels == grp)

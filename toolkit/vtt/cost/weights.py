@@ -69,6 +69,8 @@ def tensor_type(ft: FileType, t: TensorShape, a: ModelArch) -> str:
     is_output = t.name == "output.weight" or (a.tied_embeddings and t.name == "token_embd.weight")
     if ft.expert_type:  # MXFP4_MOE: experts in MXFP4, everything else Q8_0
         typ = ft.expert_type if t.is_expert else (ft.other_type or "q8_0")
+    elif a.expert_native_type and t.is_expert and ft.family == "f16":  # converted as stored (ModelArch)
+        typ = a.expert_native_type
     elif ft.family == "f16" or recipe == "Q8_0":
         typ = ft.base
     elif is_output:

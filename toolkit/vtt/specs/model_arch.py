@@ -124,6 +124,14 @@ class ModelArch(Spec):
     n_ff_shexp: int = Field(default=0, ge=0, le=1 << 20)
     ffn_gated: bool = Field(default=True, description="SwiGLU/GeGLU (gate+up+down) vs plain up+down")
     tied_embeddings: bool = False
+    # The ggml type llama.cpp's converter writes the routed experts in whatever the file type, so a
+    # float (F16 / BF16 / F32) file of the model keeps them in it: gpt-oss's MXFP4 expert blocks are
+    # repacked as they are (conversion/gpt_oss.py repack_mxfp4, raw_dtype MXFP4), and its "F16" GGUFs are
+    # MXFP4 experts + F16 rest (vtt.cost.weights.tensor_type). Quantized file types are left to their
+    # recipe: llama-quantize refuses to requantize an MXFP4 tensor without --allow-requantize
+    # (src/llama-quant.cpp), so what a published Q4_K_M of such a model holds is the publisher's choice.
+    expert_native_type: str | None = Field(default=None, pattern=r"^[a-z0-9_]{2,12}$",
+                                           description="ggml type of the routed experts in every GGUF of the model")
     params_total_b: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False, description="published total, for cross-checks")
     params_active_b: float | None = Field(default=None, gt=0, le=1e6, allow_inf_nan=False)
     files: list[KnownFile] = []
