@@ -185,3 +185,22 @@ def test_build_is_echoed():
     a = json.loads(_run("plan", "gpt-oss-20b", "--build", "7938", "--json").stdout)
     b = json.loads(_run("plan", "gpt-oss-20b", "--json").stdout)
     assert a["build"] == 7938 and b["build"] is None
+
+
+def test_explain_says_where_the_time_goes():
+    """The JSON's time_terms are the point prediction by named term: they add up to the answer
+    (llama-bench -p 512 -d 32768 at 74 t/s is 6.9 s, 91 % of it MLA attention on RADV)."""
+    assert "time_terms" not in json.loads(_run("plan", "glm-4.7-flash", "--json").stdout)  # only when asked
+    r = _run("plan", "glm-4.7-flash", "--quant", "Q8_0", "-c", "65536", "-d", "32768", "--json", "--explain")
+    a = json.loads(r.stdout)
+    pp, tg = a["time_terms"]["pp_s"], a["time_terms"]["tg_ms_per_token"]
+    assert a["n_prompt"] / sum(pp.values()) == pytest.approx(a["pp_tps"], rel=0.01)
+    assert 1000 / sum(tg.values()) == pytest.approx(a["tg_tps"], rel=0.01)
+    assert max(pp, key=pp.get) == "attention" and {"weights", "kv_cache", "layer_dispatch"} <= set(tg)
+    r = _run("plan", "glm-4.7-flash", "--quant", "Q8_0", "-c", "65536", "-d", "32768", "--explain")
+    lines = [x for x in r.stdout.splitlines() if x.startswith("  prompt (") or x.startswith("  a generated token")]
+    assert len(lines) == 2 and "attention 9" in lines[0], r.stdout
+    shares = [int(p.rsplit(" ", 2)[-2]) for p in lines[1].split("= ")[1].split(", ")]
+    assert 97 <= sum(shares) <= 101  # rounded shares; terms under 0.5 % left out
+    none = json.loads(_run("plan", "glm-4.7-flash", "-n", "0", "--json", "--explain").stdout)["time_terms"]
+    assert none["tg_ms_per_token"] is None and none["pp_s"]

@@ -80,6 +80,9 @@ class PlanQuery(BaseModel):
     mode: str | None = None
     # memory units of the human table and the extra `*_gb` keys; the `*_gib` keys are always there
     units: Literal["GiB", "GB"] = "GiB"
+    # add `time_terms` to the answer: the point prediction by named term of the cost model (vtt plan
+    # --explain). Off by default: a 10k batch answers ~25 % slower with them
+    explain: bool = False
     boxes: int | None = Field(default=None, ge=1, le=64)  # N identical boxes joined by llama.cpp RPC
     cluster: str | None = None  # a cluster spec (specs/clusters)
     link: str | None = None  # the link between the boxes (specs/links), for --boxes
@@ -513,6 +516,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
                                  compressed=rm.arch.compressed is not None, arch=rm.arch.arch, archs=cal.archs)
     sp = coverage.widen(sp, ext)
     rt = None
+    f_gen = feats
     if any(q.request for q in qs):  # generation at the depths it happens: C + P onward
         from vtt.cost.request import request_features, request_times
 
@@ -525,6 +529,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
     addressable, budget_source = resolve_budget(hw, qs[0].budget_gib)  # one budget per group (in its key)
     budget = min(addressable, hw.memory_gib) - hw.reserve_gib
     total = mem.total_bytes / GIB
+    terms = _time_terms(feats, f_gen, cal.all_params()) if any(q.explain for q in qs) else None
     out = []
     for j, q in enumerate(qs):
         warn = list(q._warnings)
@@ -570,8 +575,26 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "kind": rm.arch.kind,
             "extrapolated": bool(ext.extrapolated[j]),
             "warnings": warn,
+            **({"time_terms": {"pp_s": {k: v[j] for k, v in terms[0].items()} if q.n_prompt > 0 else None,
+                               "tg_ms_per_token": {k: v[j] for k, v in terms[1].items()} if q.n_gen > 0 else None}}
+               if q.explain else {}),
         })
     return out
+
+
+def _time_terms(feats, f_gen, params: dict) -> tuple[dict, dict]:
+    """The point prediction by named term (vtt.cost.throughput): seconds of the prompt, and ms of a
+    generated token at the mean generated position (where tg_tps is taken). Terms without an
+    interval: the interval belongs to the whole answer."""
+    from vtt.cost import throughput
+
+    n = np.maximum(f_gen.n_gen, 1).astype(float)
+    pp = throughput.prefill_terms(feats, params)
+    tg = throughput.decode_terms(f_gen, params, f_gen.depth + (n - 1) / 2)
+    # rounded as whole arrays, not per answer; + 0.0 turns -0.0 (a correction that rounds to nothing) into 0.0
+    size = len(feats.n_prompt)
+    return ({k: (np.round(np.broadcast_to(v, size), 6) + 0.0).tolist() for k, v in pp.items()},
+            {k: (np.round(np.broadcast_to(v, size) * 1e3, 5) + 0.0).tolist() for k, v in tg.items()})
 
 
 def _speed_keys(sp: dict, j: int, q: PlanQuery) -> dict:

@@ -47,6 +47,7 @@ def plan(
     sweep: Annotated[Optional[str], typer.Option("--sweep", help="answer a curve: 'context' (4K up to the trained context) or 'depth' (0 up to the context)")] = None,
     units: Annotated[str, typer.Option("--units", help="memory units: GiB (2^30 bytes, default) or GB (10^9, as download pages); GB adds *_gb keys to --json, the *_gib keys stay")] = "GiB",
     json_out: Annotated[bool, typer.Option("--json", help="one JSON object per answer (JSON lines)")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="where the time goes: the prompt's seconds and a generated token's milliseconds by named term of the cost model (matmul, attention, weights, kv_cache ...), after the table, or as time_terms in --json (batch key: explain)")] = False,
 ):
     """Predict weights, KV cache, compute buffer, total memory vs budget, pp/tg tokens/s and TTFT.
 

@@ -16,7 +16,7 @@ def run(*, model=None, hf_repo=None, quant=None, context=None, depth=None, n_pro
         backend=None, runtime=None, flash_attn=None, n_ubatch=None, kv_type=None, parallel=None, kv_unified=False,
         swa_full=False, mla_kv_full=False, mla_v_less=False, file_size_gib=None, budget_gib=None, calibration=None,
         boxes=None, cluster=None, link=None, tensor_split=None, batch=None, sweep=None, units="GiB",
-        json_out=False, light=False) -> None:
+        json_out=False, explain=False, light=False) -> None:
     """`vtt plan` with its options' values (see vtt.cli.plan for what each means). Exit status 2
     (SystemExit) when a batch or sweep line failed. `light`: answered with vtt.lightweight's
     stand-ins, so an error answer is left to the full path (NeedFull) rather than printed."""
@@ -41,7 +41,7 @@ def run(*, model=None, hf_repo=None, quant=None, context=None, depth=None, n_pro
                 request=request or None, cached_tokens=cached_tokens, prompt_tokens=prompt_tokens,
                 output_tokens=output_tokens, mode=mode, build=build, hipblaslt=hipblaslt, rocwmma=rocwmma or None, units=units,
                 boxes=boxes, cluster=cluster, link=link, tensor_split=_split_arg(tensor_split),
-                budget_gib=budget_gib)
+                budget_gib=budget_gib, explain=explain or None)
     if sweep and (request or mode or prompt_tokens is not None):
         raise BadQuery("--sweep answers llama-bench curves: use it without --request/--mode")
     queries = _sweep(base, sweep) if sweep else [base]
@@ -58,7 +58,7 @@ def run(*, model=None, hf_repo=None, quant=None, context=None, depth=None, n_pro
         err = VttError(e["message"], hint=e.get("hint"), code=e["code"])
         err.exit_code = 3 if e["code"] == "remote_unreachable" else 2
         raise err
-    _emit(answers, json_out)
+    _emit(answers, json_out, explain)
     if errors:
         raise SystemExit(2)
 
@@ -118,7 +118,7 @@ def _sweep(base: dict, axis: str) -> list[dict]:
     raise BadQuery(f"bad sweep '{axis}': use 'context' or 'depth'")
 
 
-def _emit(answers: list[dict], json_out: bool) -> None:
+def _emit(answers: list[dict], json_out: bool, explain: bool = False) -> None:
     if json_out:
         sys.stdout.write("".join(json.dumps(a) + "\n" for a in answers))
         return
@@ -135,6 +135,9 @@ def _emit(answers: list[dict], json_out: bool) -> None:
                   f"weights {d['weights_gib']:.2f} + KV {d['kv_cache_gib']:.2f} + compute {d['compute_buffer_gib']:.2f}"
                   f"{' + host %.2f' % d['host_gib'] if d['host_gib'] else ''} = {d['total_gib']:.2f} of {d['budget_gib']:.1f} GiB"
                   f" {'fits' if d['fits'] else 'DOES NOT FIT'}")
+        if explain and a.get("time_terms"):
+            for line in explain_lines(a):
+                print(line)
         if a.get("network"):
             n = a["network"]
             print(f"  network ({a['link']}): tg +{n['tg_ms_per_token']:.3f} ms/token (transfer {n['tg_transfer_ms']:.3f}, "
@@ -152,3 +155,19 @@ def _printable_strings(v, printable):
     if isinstance(v, list):
         return [_printable_strings(x, printable) for x in v]
     return v
+
+
+def explain_lines(a: dict) -> list[str]:
+    """Where an answer's time goes, largest share first (terms under 0.5 % left out)."""
+    out = []
+    for key, what, unit, scale in (("pp_s", f"prompt (-p {a.get('n_prompt')} -d {a.get('depth')})", "s", 1.0),
+                                   ("tg_ms_per_token", "a generated token", "ms", 1.0)):
+        terms = (a.get("time_terms") or {}).get(key)
+        if not terms:
+            continue
+        total = sum(terms.values())
+        if total <= 0:
+            continue
+        parts = sorted(((v / total, k) for k, v in terms.items() if v / total >= 0.005), reverse=True)
+        out.append(f"  {what}: {total * scale:.4g} {unit} = " + ", ".join(f"{k} {100 * share:.0f} %" for share, k in parts))
+    return out

@@ -233,8 +233,9 @@ def _fa_groups(f: SpeedFeatures, params: dict):
     return out
 
 
-def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
-    """Seconds to decode one token with `pos` cells already in the cache."""
+def decode_terms(f: SpeedFeatures, params: dict, pos) -> dict[str, np.ndarray]:
+    """Seconds to decode one token with `pos` cells already in the cache, by named term (they sum to
+    decode_time_s): what `vtt plan --explain` shows."""
     pos = np.asarray(pos, dtype=float)
     fa = f.flash_attn
     swa = np.minimum(pos, f.swa_cells)
@@ -253,16 +254,26 @@ def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
     if f.w_unplaced_bytes is not None:  # read like the rest, plus a share kept for always-read tensors
         u = _p(params, "unplaced_read")
         w_bytes = w_bytes + f.w_unplaced_bytes * (f.w_active_frac + u * (1 - f.w_active_frac)) / dq
-    bytes_ = w_bytes + kv_w * kv_bytes + _p(params, "state_rw") * f.state_bytes
-    t_mem = bytes_ / (_p(params, "bw_eff") * f.bw_bytes_s)
+    bw = _p(params, "bw_eff") * f.bw_bytes_s
     attn = f.attn_flops_full * pos + f.attn_flops_swa * swa_read
-    t_attn = attn / (_p(params, "attn_dec_eff") * f.peak_flops)
-    t_mem = t_mem + np.where(fa, 0.0, _kq_bytes(f, params, pos, swa)) / (_p(params, "bw_eff") * f.bw_bytes_s)
-    t_fixed = (f.n_layers * _p(params, "t_layer_us") + f.n_moe_layers * _p(params, "t_moe_layer_us")
-               + f.n_rec_layers * _p(params, "t_rec_layer_us") + _p(params, "t_token_us")
-               + (0.0 if f.n_shexp_layers is None else f.n_shexp_layers) * _p(params, "shexp_layer_share")
-               * _p(params, "t_layer_us")) * 1e-6
-    return t_mem + t_attn + t_fixed
+    t_layers = (f.n_layers * _p(params, "t_layer_us") + f.n_moe_layers * _p(params, "t_moe_layer_us")
+                + f.n_rec_layers * _p(params, "t_rec_layer_us")
+                + (0.0 if f.n_shexp_layers is None else f.n_shexp_layers) * _p(params, "shexp_layer_share")
+                * _p(params, "t_layer_us")) * 1e-6
+    return {
+        "weights": w_bytes / bw,
+        "kv_cache": kv_w * kv_bytes / bw,
+        "recurrent_state": _p(params, "state_rw") * f.state_bytes / bw,
+        "attention_math": attn / (_p(params, "attn_dec_eff") * f.peak_flops),
+        "kq_scores": np.where(fa, 0.0, _kq_bytes(f, params, pos, swa)) / bw,  # without flash attention
+        "layer_dispatch": t_layers,  # fixed per layer: launches, syncs, small ops
+        "token_fixed": _p(params, "t_token_us") * 1e-6 + 0.0 * pos,
+    }
+
+
+def decode_time_s(f: SpeedFeatures, params: dict, pos) -> np.ndarray:
+    """Seconds to decode one token with `pos` cells already in the cache."""
+    return sum(decode_terms(f, params, pos).values())
 
 
 def tg_tps(f: SpeedFeatures, params: dict) -> np.ndarray:
@@ -287,7 +298,8 @@ def expert_rows(tokens, frac):
     return touched, rows
 
 
-def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
+def prefill_terms(f: SpeedFeatures, params: dict) -> dict[str, np.ndarray]:
+    """Seconds of a prompt by named term (they sum to prefill_time_s): what `vtt plan --explain` shows."""
     n = f.n_prompt.astype(float)
     chunks = np.ceil(n / np.maximum(f.n_ubatch, 1))
     ce = np.array([_p(params, f"ce_{fam}") for fam in FAMILIES])[f.family_idx]
@@ -311,7 +323,9 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
         # matmul params runs at it; attention and shared experts see the ubatch.
         h = _p(params, "moe_tpe_half")
         rel = np.where(f.is_moe & (tpe > 0), (tpe / np.maximum(tpe + h, 1e-9)) / (MOE_TPE_REF / (MOE_TPE_REF + h)), 1.0)
-        t_mm = t_mm + 2.0 * f.p_expert_active * n * (1.0 / rel - 1.0) / (ce * f.peak_flops)
+        t_small = 2.0 * f.p_expert_active * n * (1.0 / rel - 1.0) / (ce * f.peak_flops)
+    else:
+        t_small = 0.0 * n
     t_tensile = 0.0
     if f.tensile is not None:  # dense matmuls (not the routed experts, not the lm_head) on Tensile
         p_dense = np.maximum(p_tok - (f.p_expert_active if f.p_expert_active is not None else 0.0), 0.0)
@@ -338,13 +352,28 @@ def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
                 + f.kv_swa_bytes_per_cell * np.minimum(ctx_mid, _swa_fa(f)) / rows_swa)
     t_kv = n * kv_reads / _p(params, "kv_tile_reuse") / (_p(params, "bw_eff") * f.bw_bytes_s)
     t_rec = n * (f.rec_flops if f.rec_flops is not None else 0.0) / (_p(params, "rec_pp_eff") * f.peak_flops)
-    t = t_mm + t_stream + t_attn + t_kq + t_kv + t_rec + chunks * _p(params, "t_ubatch_ms") * 1e-3
-    if f.tensile is None:
-        return t
-    # a share s between 0 and 1 (hipBLASLt not known, vtt.cost.gemm): halfway in log space between the
-    # answers without and with the Tensile GEMMs, t^(1-s) x (t + t_tensile)^s
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(t > 0, t * ((t + t_tensile) / np.where(t > 0, t, 1.0)) ** f.tensile, t)
+    terms = {
+        "matmul": t_mm,  # the weights' GEMMs at the weight family's (and MoE's) rate
+        "moe_small_gemms": t_small,  # routed experts' partly empty GEMM tiles (few rows per expert)
+        "weight_stream": t_stream,  # every ubatch streams the weights it multiplies
+        "attention": t_attn,
+        "kv_rereads": t_kv,  # flash attention re-reads the cache once per query tile
+        "kq_scores": t_kq,  # without flash attention: the materialised scores
+        "recurrent": t_rec,  # SSM / delta-rule scans
+        "ubatch_fixed": chunks * _p(params, "t_ubatch_ms") * 1e-3,
+    }
+    if f.tensile is not None:
+        # a share s between 0 and 1 (hipBLASLt not known, vtt.cost.gemm): halfway in log space between the
+        # answers without and with the Tensile GEMMs, t^(1-s) x (t + t_tensile)^s
+        t = sum(terms.values())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            blend = np.where(t > 0, t * ((t + t_tensile) / np.where(t > 0, t, 1.0)) ** f.tensile, t)
+        terms["rocblas_tensile"] = blend - t  # dense GEMMs on rocBLAS's own kernels (older HIP builds)
+    return terms
+
+
+def prefill_time_s(f: SpeedFeatures, params: dict) -> np.ndarray:
+    return sum(prefill_terms(f, params).values())
 
 
 def pp_tps(f: SpeedFeatures, params: dict) -> np.ndarray:
