@@ -25,13 +25,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "gpu"))
-from matrix import file_name, write  # noqa: E402
+from matrix import file_name, header_files, write  # noqa: E402
 
 MODELS = [("llama-2-7b", 32, "q8_0"), ("qwen3-30b-a3b", 48, "q4_0"), ("gemma-3-12b", 48, "q8_0")]
 DEPTHS = [0, 8192, 32768]
@@ -45,10 +44,8 @@ LINE = re.compile(r"^(?P<name>.+?): (?P<count>\d+) x (?P<mean>[0-9.e+-]+) us = (
 def predict(out: Path = HERE / "predictions.jsonl") -> None:
     from vtt.plan import plan_many
 
-    tmp = Path(tempfile.mkdtemp(prefix="vtt-explain-"))
     qs, keys = [], []
-    for model, n_layer, wtype in MODELS:
-        path = write(model, n_layer, wtype, tmp, header_only=True)
+    for path in header_files(MODELS, "vtt-explain-"):
         for d in DEPTHS:
             qs.append({"model": str(path), "context": N_PROMPT + d, "depth": d, "n_prompt": N_PROMPT, "n_gen": 0,
                        "flash_attn": True, "hardware": HARDWARE, "backend": BACKEND, "explain": True})

@@ -46,6 +46,13 @@ def write(model: str, n_layer: int, wtype: str, out_dir: Path, header_only: bool
                              n_layer=n_layer, header_only=header_only)
 
 
+def header_files(models, prefix: str = "vtt-") -> list[Path]:
+    """Header-only GGUFs (no tensor data) of `models`, (model, n_layer, wtype) each, in a fresh temp folder:
+    what vtt plan reads to predict a file before the device writes the real one."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    return [write(model, n_layer, wtype, tmp, header_only=True) for model, n_layer, wtype in models]
+
+
 def tests():
     """(flash_attn, depth, test, n_prompt, n_gen) as llama-bench runs them."""
     for fa, depths in ((1, DEPTHS_FA), (0, DEPTHS_NOFA)):
@@ -57,10 +64,8 @@ def tests():
 def predict(out: Path = HERE / "predictions.jsonl") -> None:
     from vtt.plan import plan_many
 
-    tmp = Path(tempfile.mkdtemp(prefix="vtt-gpu-"))
     lines = []
-    for model, n_layer, wtype in MODELS:
-        path = write(model, n_layer, wtype, tmp, header_only=True)
+    for path in header_files(MODELS, "vtt-gpu-"):
         for fa, d, test, n_p, n_g in tests():
             # llama-bench's context for a test is n_prompt + n_gen + n_depth
             q = {"model": str(path), "context": n_p + n_g + d, "depth": d, "n_prompt": max(n_p, 1),

@@ -25,13 +25,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "gpu"))
-from matrix import file_name, write  # noqa: E402
+from matrix import file_name, header_files, write  # noqa: E402
 
 MODELS = [("gemma-3-12b", 48, "q8_0"), ("llama-2-7b", 32, "q8_0"), ("glm-4.5-air", 16, "q4_0")]
 # The second run (same day, after vtt's writer learned the gated-DeltaNet tensors): the hybrids Strix Halo
@@ -58,10 +57,8 @@ SUFFIX = f"_{os.environ['UNSEEN_SET']}" if os.environ.get("UNSEEN_SET") in ("hyb
 def predict(out: Path = HERE / f"predictions{SUFFIX}.jsonl") -> None:
     from vtt.plan import plan_many
 
-    tmp = Path(tempfile.mkdtemp(prefix="vtt-unseen-"))
     qs, keys = [], []
-    for model, n_layer, wtype in MODELS:
-        path = write(model, n_layer, wtype, tmp, header_only=True)
+    for path in header_files(MODELS, "vtt-unseen-"):
         for d in DEPTHS:
             # llama-bench's context for a test is n_prompt + n_gen + n_depth
             qs.append({"model": str(path), "context": N_PROMPT + N_GEN + d, "depth": d, "n_prompt": N_PROMPT,

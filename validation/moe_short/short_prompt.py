@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "gpu"))
-from matrix import write  # noqa: E402
+from matrix import header_files, write  # noqa: E402
 
 MODELS = [("qwen3-30b-a3b", 24, "q8_0"), ("gpt-oss-20b", 24, "mxfp4"), ("llama-3.1-8b", 32, "q8_0")]
 PROMPTS = [1, 2, 4, 8, 16, 32, 64, 128, 512]
@@ -58,10 +57,8 @@ def _previous_form():
 def predict(out: Path = HERE / "predictions.jsonl") -> None:
     from vtt.plan import plan_many
 
-    tmp = Path(tempfile.mkdtemp(prefix="vtt-moe-short-"))
     qs, keys = [], []
-    for model, n_layer, wtype in MODELS:
-        path = write(model, n_layer, wtype, tmp, header_only=True)
+    for path in header_files(MODELS, "vtt-moe-short-"):
         for p in PROMPTS:
             qs.append({"model": str(path), "context": p + N_GEN, "n_prompt": p, "n_gen": N_GEN, "flash_attn": True,
                        "hardware": HARDWARE, "backend": BACKEND})
