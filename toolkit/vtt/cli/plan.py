@@ -67,6 +67,8 @@ def plan(
 
       vtt plan gpt-oss-120b -c 131072 --runtime server-4-slots
 
+      vtt plan glm-4.7-flash -c 65536 -d 32768 --explain     (where the time goes, by term)
+
       vtt plan glm-4.7-flash --request --cached-tokens 24576 --prompt-tokens 1024 --output-tokens 512
 
       vtt plan qwen3-coder-30b-a3b --mode roo/code
