@@ -77,3 +77,17 @@ def test_calibrate_fits_rocm_kernel_eras_apart_and_plan_picks_by_build(tmp_path)
     new_cal = find_calibration(w.roots, "strix-halo-128", "rocm", build="b9500")
     assert new_cal.params["attn_pp_eff"] > 1.3 * old_cal.params["attn_pp_eff"]
     assert new_cal.params["ce_q8"] == old_cal.params["ce_q8"]
+
+
+def test_calibrate_says_it_left_rows_of_forks_out(tmp_path):
+    """Rows of a fork (kyuz0's vulkan-radv-performance toolbox) describe another program: vtt calibrate
+    does not fit them, and with nothing else to fit says why."""
+    from vtt.errors import VttError
+
+    head = CSV.read_text().splitlines()[0]
+    forks = [x for x in CSV.read_text().splitlines() if "llama-vulkan-radv-performance" in x]
+    p = tmp_path / "forks.csv"
+    p.write_text("\n".join([head, *forks]) + "\n")
+    r = runner.invoke(app, ["calibrate", "--backend", "vulkan-radv", "--csv", str(p), "--db", str(tmp_path / "v.duckdb")])
+    assert isinstance(r.exception, VttError) and r.exception.code == "no_data"
+    assert f"{len(forks)} rows of llama.cpp forks or patched builds are not fitted" in r.exception.message
