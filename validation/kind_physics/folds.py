@@ -67,7 +67,7 @@ def main() -> None:
             if g.backend != be or g.era != era:
                 continue
             cv = g.cvs[scheme]
-            m = (cv.labels == cv.labels) if grp == "*" else (cv.labels == grp)
+            m = np.ones(len(cv.labels), bool) if grp == "*" else (cv.labels == grp)
             for i in np.flatnonzero(m):
                 r = cv.ds.rows[i]
                 p, meas = cv.predicted[i], cv.ds.measured[i]

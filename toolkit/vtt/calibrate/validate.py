@@ -165,7 +165,6 @@ class CrossValidation:
         OTHER held-out groups only."""
         fam = self.labels if self.labels is not None else np.array([r["family"] for r in self.ds.rows])
         inside = np.zeros(len(fam), bool)
-        tg = self.ds.is_tg
         keys = sigma_keys(self.ds)
         r = np.abs(self.resid_log)
         for f in np.unique(fam):

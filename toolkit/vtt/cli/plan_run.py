@@ -160,8 +160,8 @@ def _printable_strings(v, printable):
 def explain_lines(a: dict) -> list[str]:
     """Where an answer's time goes, largest share first (terms under 0.5 % left out)."""
     out = []
-    for key, what, unit, scale in (("pp_s", f"prompt (-p {a.get('n_prompt')} -d {a.get('depth')})", "s", 1.0),
-                                   ("tg_ms_per_token", "a generated token", "ms", 1.0)):
+    for key, what, unit in (("pp_s", f"prompt (-p {a.get('n_prompt')} -d {a.get('depth')})", "s"),
+                            ("tg_ms_per_token", "a generated token", "ms")):
         terms = (a.get("time_terms") or {}).get(key)
         if not terms:
             continue
@@ -169,5 +169,5 @@ def explain_lines(a: dict) -> list[str]:
         if total <= 0:
             continue
         parts = sorted(((v / total, k) for k, v in terms.items() if v / total >= 0.005), reverse=True)
-        out.append(f"  {what}: {total * scale:.4g} {unit} = " + ", ".join(f"{k} {100 * share:.0f} %" for share, k in parts))
+        out.append(f"  {what}: {total:.4g} {unit} = " + ", ".join(f"{k} {100 * share:.0f} %" for share, k in parts))
     return out
