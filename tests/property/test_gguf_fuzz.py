@@ -133,3 +133,15 @@ def test_hostile_servers_with_damaged_headers_only_raise_vtt_errors(header, beha
         except VttError as e:
             assert "\n" not in e.message
     assert time.perf_counter() - t0 < 3.0
+
+
+def test_a_long_hostile_key_does_not_push_the_file_name_out_of_the_message():
+    """Hypothesis found it: a byte flip made a key swallow the tokenizer's strings, and 'unknown value type
+    ... at key <3,000 characters>' cut the message before ' in x.gguf'."""
+    import struct
+
+    key = b"tokenizer." + b"\x08\x00<0x41>" * 400
+    data = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", len(key)) + key + struct.pack("<I", 1127381040)
+    with pytest.raises(GgufError) as e:
+        read_gguf_header(BytesSource(data, "x.gguf"))
+    assert "unknown value type 1127381040" in e.value.message and e.value.message.endswith(" in x.gguf")

@@ -26,6 +26,7 @@ from typing import Any
 
 from vtt import ggml_types
 from vtt.errors import GgufError, VttError
+from vtt.textsafe import printable
 from vtt.gguf.source import ByteSource, ReadBudget, open_source, part_name, split_parts
 
 MAGIC = b"GGUF"
@@ -146,7 +147,9 @@ class _Parser:
         self.kept = 0  # bytes of strings kept
 
     def fail(self, what: str) -> GgufError:
-        return GgufError(f"gguf: {what} in {self.name}")
+        # `what` quotes the file's own strings (a key can be megabytes of garbage): bounded here, so the
+        # message's cut (VttError) never takes the file's name off its end
+        return GgufError(f"gguf: {printable(what)} in {self.name}")
 
     def need(self, end: int) -> None:
         """Make the window hold bytes [pos, end): fetch ahead a little, never past the header cap."""
