@@ -206,6 +206,17 @@ def test_q8_follows_the_legacy_formats_only_on_the_ggml_cuda_backends():
     assert "dq_q8" not in tied_params({**fitted, "dq_q8": 1.2}, ["ce_legacy", "dq_legacy", "dq_q8"], base, "rocm")
 
 
+def test_rocm_q8_decodes_a_tenth_faster_per_byte_than_the_fitted_q4_0_when_no_q8_row_says():
+    # specs/backends/rocm.yaml: half the MMVQ dot work per byte; both ROCm eras fit 1.09-1.11
+    from vtt.calibrate.fit import tied_params
+    from vtt.cost.throughput import PARAM_DEFAULTS
+    from vtt.specs.catalog import load_world
+
+    base = {**PARAM_DEFAULTS, **load_world().get_backend("rocm").defaults}
+    assert base["dq_q8"] / base["dq_legacy"] == pytest.approx(1.1)
+    assert tied_params({"dq_legacy": 1.05}, ["dq_legacy"], base, "rocm")["dq_q8"] == pytest.approx(1.155)
+
+
 def test_kv_vec_is_fitted_only_with_depth_decode_rows_on_both_hip_kernels():
     from vtt.calibrate.dataset import build_dataset
     from vtt.calibrate.fit import free_params

@@ -47,8 +47,10 @@ TIED_AT_DEFAULTS: dict[str, str] = {"t_rec_layer_us": "t_layer_us"}
 # beside vec_dot_q4_0_q8_1 (mmvq.cu l.44-48), its prefill GEMM the same int8 MMA dot
 # (vec_dot_q8_0_q8_1_mma, mmq.cuh l.733-758) after a plain tile copy where Q4_0 unpacks nibbles.
 # Rows without Q8 (ROCm with the SWA/hybrid kind held out: its Q8 rows are all Qwen3.6 / Gemma 3) then
-# take the legacy family's fitted speed-up over K-quants (ROCm fitted on all rows: dq_legacy 1.10,
-# dq_q8 1.22) instead of 1. Not on Vulkan, whose shaders (mul_mat_vec.comp, dequant_funcs.glsl) were
+# take the legacy family's fitted speed-up over K-quants times the backend defaults' ratio (ROCm: dq_q8
+# 1.1 x dq_legacy, specs/backends/rocm.yaml: half the dot-product work per byte) instead of 1.
+# Leave-attention-kind-out ROCm tg 8.5 -> 5.6 % (the held-out Qwen3.6 Q8 files had decoded 9-11 % faster
+# than a Q4_0-equal rate). Not on Vulkan, whose shaders (mul_mat_vec.comp, dequant_funcs.glsl) were
 # not read for this: fitted there the two differ (AMDVLK dq_q8 0.97, dq_legacy 1.06), and tied,
 # AMDVLK's leave-attention-kind-out tg got worse (4.7 -> 6.0 %).
 TIED_CUDA: dict[str, str] = {"dq_q8": "dq_legacy", "ce_q8": "ce_legacy"}
