@@ -113,8 +113,8 @@ def report(rows: list[dict]) -> str:
                 ratio = f"{r[N_KV[-1]]['tflops'] / r[N_KV[0]]['tflops']:.2f}" if N_KV[0] in r and N_KV[-1] in r else "-"
                 pv = next((x["pred_tflops"] for x in r.values() if x["pred_tflops"]), None)
                 dk, h, hkv = geo[g]
-                L.append(f"| {mode} | {g} ({dk}, {h} / {hkv}) | {nq} | " + " | ".join(cells)
-                         + f" | {ratio} | {pv:.1f} |" if pv else " | - |")
+                vtt = f"{pv:.1f}" if pv else "-"
+                L.append(f"| {mode} | {g} ({dk}, {h} / {hkv}) | {nq} | " + " | ".join(cells) + f" | {ratio} | {vtt} |")
     return "\n".join(L)
 
 
