@@ -98,6 +98,22 @@ def test_depth_is_flagged_only_beyond_the_deepest_rows_of_the_kind():
     assert deep["extrapolated"] is True and any("depth 65536" in w for w in deep["warnings"])
 
 
+def test_a_context_longer_than_any_row_in_the_open_last_band_is_flagged_and_widened():
+    """The d>32K band has no upper end: a 120K answer on RADV (rows to 65,536) is not interpolation."""
+    f = features("qwen3.6-27b", "Q4_K_M", "vulkan-radv", [60000, 120000], [2048, 2048], [128, 128])
+    cells = coverage.coverage_cells(["pp", "tg"], ["coopmat1"] * 2, [256, 256], [6, 6], ["SWA/hybrid"] * 2,
+                                    [65536, 65536])
+    params = {"attn_pp_eff": 0.09, "kv_tile_reuse": 4.0}
+    fitted = ["t_rec_layer_us"]  # its DeltaNet layers' own costs were fitted (else they are named too)
+    ext = coverage.extrapolation("SWA/hybrid", f, params, cells, fitted)
+    assert not ext.inputs[0]
+    assert ext.inputs[1] == ["depth 120000 (pp/tg: SWA/hybrid rows reach 65536)"]
+    assert ext.sd_pp[1] > 0.2 and ext.sd_pp[0] == 0
+    # cells written before they carried max_depth say nothing about it (no flag, as before)
+    old = [{k: v for k, v in c.items() if k != "max_depth"} for c in cells]
+    assert not coverage.extrapolation("SWA/hybrid", f, params, old, fitted).extrapolated.any()
+
+
 def test_mha_decode_on_hip_without_vec_rows_is_flagged_and_widened_at_depth():
     """A ROCm calibration fitted without MHA rows never saw the vec decode kernel: the MHA answer at
     depth says so and its tg interval widens through kv_vec's spread; at depth 0 the KV read is nil."""

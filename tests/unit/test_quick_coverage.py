@@ -75,7 +75,8 @@ def test_the_shipped_cells_are_what_the_committed_rows_give(h200):
     # the parameters validation/kind_physics/refit_h200.py fitted from the committed rows with the speed
     # model of issue 9's kind-physics (lm_head once per prompt ubatch) around an H100 prior whose head-width
     # law is fitted (its rows span 64-576); the device's own fit had 0.1208
-    assert shipped.params["attn_pp_eff"] == pytest.approx(0.14931016590429255, rel=1e-12)
+    # (to 1e-6: least squares reruns agree to ~1e-8, not bit for bit: BLAS threads sum in another order)
+    assert shipped.params["attn_pp_eff"] == pytest.approx(0.14931016590429255, rel=1e-6)
 
 
 def test_catalog_coverage_lists_the_h200_cells():

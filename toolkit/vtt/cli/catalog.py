@@ -87,7 +87,8 @@ def _coverage(world, search, json_out, hardware=None, backend=None) -> None:
                 print(json.dumps(row))
             else:
                 print(f"{cal.hardware:16s} {cal.backend:14s} {cell['test']:2s} {cell['path']:9s} hd {cell['head_width']:>4d} "
-                      f"gqa {cell['gqa']:>5g} {cell['kind']:11s} {cell['depth_band']:10s} n {cell['n']:>4d}  {cal.builds or '-'}")
+                      f"gqa {cell['gqa']:>5g} {cell['kind']:11s} {cell['depth_band']:10s} "
+                      f"to {cell['max_depth'] if 'max_depth' in cell else '-':>6} n {cell['n']:>4d}  {cal.builds or '-'}")
         if cal.archs and not json_out:  # an answer for another architecture says so (vtt.cost.coverage)
             print(f"{cal.hardware:16s} {cal.backend:14s} architectures: "
                   + "; ".join(f"{t} {', '.join(cal.archs.get(t, [])) or '-'}" for t in ("pp", "tg")))

@@ -91,13 +91,24 @@ def band_sigma(sigma_log: dict, test: str, band: str, default: float = 0.3) -> f
 
 
 def coverage_cells(tests, paths, widths, gqas, kinds, depths) -> list[dict]:
-    """The cells a set of rows covers, with row counts (stored in a calibration)."""
+    """The cells a set of rows covers, with row counts and the deepest row (-d) of each (stored in a
+    calibration). The last depth band is open-ended, so its deepest row is what bounds it."""
     count: dict[tuple, int] = {}
-    for key in zip(tests, paths, widths, gqas, kinds, (depth_band(int(d)) for d in depths)):
+    deepest: dict[tuple, int] = {}
+    for key, d in zip(zip(tests, paths, widths, gqas, kinds, (depth_band(int(d)) for d in depths)), depths):
         k = (str(key[0]), str(key[1]), int(key[2]), round(float(key[3]), 2), str(key[4]), key[5])
         count[k] = count.get(k, 0) + 1
-    return [{"test": t, "path": p, "head_width": w, "gqa": g, "kind": k, "depth_band": d, "n": n}
+        deepest[k] = max(deepest.get(k, 0), int(d))
+    return [{"test": t, "path": p, "head_width": w, "gqa": g, "kind": k, "depth_band": d, "n": n,
+             "max_depth": deepest[(t, p, w, g, k, d)]}
             for (t, p, w, g, k, d), n in sorted(count.items())]
+
+
+def deepest_row(cells: list[dict], test: str, kind: str) -> int | None:
+    """The deepest -d of a calibration's rows of this test and attention kind (None: cells written
+    before they carried it, or no such rows)."""
+    ds = [c["max_depth"] for c in cells if c["test"] == test and c["kind"] == kind and "max_depth" in c]
+    return max(ds) if ds else None
 
 
 def _decodes_vec(f: throughput.SpeedFeatures, j: int, swa_used: bool) -> bool:
@@ -178,14 +189,16 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
     def filled(why: list[str], j: int) -> list[str]:  # this query's depth and prompt in the memo's words
         return [w.replace("{depth}", str(int(f.depth[j]))).replace("{prompt}", str(int(f.n_prompt[j]))) for w in why]
 
+    deep_pp, deep_tg = deepest_row(cells, "pp", kind), deepest_row(cells, "tg", kind)
     for j in range(n):
         vec = _decodes_vec(f, j, swa_used[j])
         short = bool(short_prompt[j])
+        beyond = {"pp": deep_pp is not None and f.depth[j] > deep_pp, "tg": deep_tg is not None and f.depth[j] > deep_tg}
         key = (int(paths_full[j]), bool(swa_used[j]), bool(f.n_rec_layers[j] > 0), None if f.fa_path_swa is None else int(f.fa_path_swa[j]),
                None if f.head_width is None else float(f.head_width[j]),
                None if f.head_width_swa is None else float(f.head_width_swa[j]),
                depth_band(int(f.depth[j])), f.n_prompt[j] > 0, f.n_gen[j] > 0,
-               None if builds is None else builds[j], int(f.family_idx[j]), vec, short)
+               None if builds is None else builds[j], int(f.family_idx[j]), vec, short, beyond["pp"], beyond["tg"])
         if key in memo:
             why_j, pp_j, tg_j = memo[key]
             inputs.append(filled(why_j, j))
@@ -221,6 +234,7 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
                 tg_u |= set(KIND_PARAMS["tg"])
             # depth range: deeper than any row of this test and kind (bands of the -d value, as the
             # cells are; between measured depths the model interpolates)
+            past: list[tuple[str, int]] = []
             for test, u in (("pp", pp_u), ("tg", tg_u)):
                 asked = (f.n_prompt[j] if test == "pp" else f.n_gen[j]) > 0
                 band = depth_band(int(f.depth[j]))
@@ -229,6 +243,17 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
                 if asked and deepest is not None and DEPTH_BANDS.index(band) > deepest:
                     why.append(f"depth {{depth}} ({test}: {kind} rows reach {DEPTH_BANDS[deepest]})")
                     u |= set(KIND_PARAMS[test])
+                elif asked and beyond[test]:
+                    # inside the open-ended last band but deeper than any row: on RADV, stock llama.cpp's
+                    # prefill attention rate falls past 32-64K by a per-model amount no row predicts
+                    # (validation/report_notes.md depth-knee), so a longer context is not interpolation
+                    past.append((test, deepest_row(cells, test, kind)))
+                    u |= set(KIND_PARAMS[test])
+            if past:  # one phrase for both tests where their rows reach the same depth
+                reach = sorted({r for _, r in past})
+                tests = "/".join(t for t, _ in past)
+                why.append(f"depth {{depth}} ({tests}: {kind} rows reach {reach[0]})" if len(reach) == 1 else
+                           "; ".join(f"depth {{depth}} ({t}: {kind} rows reach {r})" for t, r in past))
         if f.n_rec_layers[j] > 0 and "t_rec_layer_us" not in fitted:
             # recurrent (SSM / DeltaNet) layers with no rows to fit their per-layer cost, state passes
             # and scan rate: the defaults (20 us, 2 passes) were ~5x off on ROCm (REPORT notes)
