@@ -76,10 +76,11 @@ def predict(out: Path = HERE / "predictions.jsonl") -> None:
 
 
 def analyze(results: Path = HERE / "results") -> list[dict]:
-    from vtt.harness.ops import parse_sql_line
+    from vtt.harness.ops import case_of, parse_sql_line
 
     pred = {(r["mode"], r["case"]): r for r in map(json.loads, (HERE / "predictions.jsonl").read_text().splitlines())}
-    keyed = {c.key: (g, c) for g, c in cases()}
+    geometry = {c.key: g for g, c in cases()}
+    ops = [c for _, c in cases()]
     rows = []
     for mode in MODES:
         f = results / f"{mode}.sql"
@@ -89,13 +90,12 @@ def analyze(results: Path = HERE / "results") -> list[dict]:
             r = parse_sql_line(line)
             if not r or r.get("test_mode") != "perf" or not r.get("time_us"):
                 continue
-            name = (r.get("op_params") or "").removeprefix("name=").split(",")[0]
-            if name not in keyed:
+            c = case_of(r, ops)  # vtt bench ops' own matching of a result row to its generic op
+            if c is None:
                 continue
-            g, c = keyed[name]
-            rows.append({"mode": mode, "geometry": g, "n_q": c.dims["n_q"], "n_kv": c.dims["n_kv"],
+            rows.append({"mode": mode, "geometry": geometry[c.key], "n_q": c.dims["n_q"], "n_kv": c.dims["n_kv"],
                          "time_us": r["time_us"], "tflops": c.flops() / (r["time_us"] * 1e-6) / 1e12,
-                         "pred_tflops": pred.get((mode, name), {}).get("tflops")})
+                         "pred_tflops": pred.get((mode, c.key), {}).get("tflops")})
     return rows
 
 

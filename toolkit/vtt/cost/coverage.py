@@ -95,8 +95,8 @@ def coverage_cells(tests, paths, widths, gqas, kinds, depths) -> list[dict]:
     calibration). The last depth band is open-ended, so its deepest row is what bounds it."""
     count: dict[tuple, int] = {}
     deepest: dict[tuple, int] = {}
-    for key, d in zip(zip(tests, paths, widths, gqas, kinds, (depth_band(int(d)) for d in depths)), depths):
-        k = (str(key[0]), str(key[1]), int(key[2]), round(float(key[3]), 2), str(key[4]), key[5])
+    for t, p, w, g, kind, d in zip(tests, paths, widths, gqas, kinds, depths):
+        k = (str(t), str(p), int(w), round(float(g), 2), str(kind), depth_band(int(d)))
         count[k] = count.get(k, 0) + 1
         deepest[k] = max(deepest.get(k, 0), int(d))
     return [{"test": t, "path": p, "head_width": w, "gqa": g, "kind": k, "depth_band": d, "n": n,
@@ -189,11 +189,11 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
     def filled(why: list[str], j: int) -> list[str]:  # this query's depth and prompt in the memo's words
         return [w.replace("{depth}", str(int(f.depth[j]))).replace("{prompt}", str(int(f.n_prompt[j]))) for w in why]
 
-    deep_pp, deep_tg = deepest_row(cells, "pp", kind), deepest_row(cells, "tg", kind)
+    deep = {t: deepest_row(cells, t, kind) for t in ("pp", "tg")}
     for j in range(n):
         vec = _decodes_vec(f, j, swa_used[j])
         short = bool(short_prompt[j])
-        beyond = {"pp": deep_pp is not None and f.depth[j] > deep_pp, "tg": deep_tg is not None and f.depth[j] > deep_tg}
+        beyond = {t: d is not None and f.depth[j] > d for t, d in deep.items()}
         key = (int(paths_full[j]), bool(swa_used[j]), bool(f.n_rec_layers[j] > 0), None if f.fa_path_swa is None else int(f.fa_path_swa[j]),
                None if f.head_width is None else float(f.head_width[j]),
                None if f.head_width_swa is None else float(f.head_width_swa[j]),
@@ -247,13 +247,11 @@ def extrapolation(kind: str, f: throughput.SpeedFeatures, params: dict, cells: l
                     # inside the open-ended last band but deeper than any row: on RADV, stock llama.cpp's
                     # prefill attention rate falls past 32-64K by a per-model amount no row predicts
                     # (validation/report_notes.md depth-knee), so a longer context is not interpolation
-                    past.append((test, deepest_row(cells, test, kind)))
+                    past.append((test, deep[test]))
                     u |= set(KIND_PARAMS[test])
-            if past:  # one phrase for both tests where their rows reach the same depth
-                reach = sorted({r for _, r in past})
-                tests = "/".join(t for t, _ in past)
-                why.append(f"depth {{depth}} ({tests}: {kind} rows reach {reach[0]})" if len(reach) == 1 else
-                           "; ".join(f"depth {{depth}} ({t}: {kind} rows reach {r})" for t, r in past))
+            if len({r for _, r in past}) == 1:  # one phrase for both tests where their rows reach the same depth
+                past = [("/".join(t for t, _ in past), past[0][1])]
+            why += [f"depth {{depth}} ({t}: {kind} rows reach {r})" for t, r in past]
         if f.n_rec_layers[j] > 0 and "t_rec_layer_us" not in fitted:
             # recurrent (SSM / DeltaNet) layers with no rows to fit their per-layer cost, state passes
             # and scan rate: the defaults (20 us, 2 passes) were ~5x off on ROCm (REPORT notes)
