@@ -71,3 +71,20 @@ def test_bench_ops_kills_a_hung_child_and_leaves_no_orphan(tmp_path):
 def test_bench_ops_without_the_binary_is_an_environment_error(tmp_path):
     r = _vtt("bench", "ops", "--db", str(tmp_path / "x.duckdb"), "--binary", str(tmp_path / "nope"))
     assert r.returncode == 3 and r.stderr.startswith("vtt: error: test-backend-ops not found")
+
+
+def test_bench_ops_depth_profile_gives_a_curve_per_shape_that_calibrate_reads(tmp_path, test_backend_ops):
+    from vtt.calibrate.pipeline import load_op_rows
+    from vtt.cost.depth_curve import curves_from_ops
+
+    db = tmp_path / "ops.duckdb"
+    # TinyLlama's attention shape (64 wide, 32 query heads on 4 KV heads) at tiny KV lengths: ~30 s on 2 cores
+    r = _vtt("bench", "ops", "-b", "CPU", "--profile", "depth", "-m", "tinyllama-1.1b", "--kv", "16,32,64",
+             "--db", str(db), "--binary", str(test_backend_ops), "--hardware", "strix-halo-128", "--vtt-backend", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "64/64/32/4" in r.stdout and "time per FLOP against the shortest KV" in r.stdout
+    (c,) = curves_from_ops(load_op_rows(str(db), "strix-halo-128", "cpu"))
+    assert c["geometry"] == "64/64/32/4" and c["n_kv"] == [16, 32, 64] and c["slowdown"][0] == 1.0
+    assert all(0.2 < x < 5 for x in c["slowdown"])  # a rate, not a stray unit
+    bad = _vtt("bench", "ops", "--profile", "depth", "--kv", "4k", "--db", str(db), "--binary", str(test_backend_ops))
+    assert bad.returncode == 2 and "bad --kv" in bad.stderr

@@ -54,6 +54,9 @@ class Calibration:
     # GGUF architectures (general.architecture) of the rows, per test: an answer for another one says so
     # (its layers' extra operations, norms and routers were never timed here). None: not stored.
     archs: dict[str, list[str]] | None = None
+    # this machine's flash-attention rate against KV length per attention shape, from `vtt bench ops
+    # --profile depth` (vtt.cost.depth_curve): prompts at depth on models of these shapes follow it
+    attn_depth: list[dict] | None = None
     created_at: str | None = None
     notes: str | None = None
 
@@ -85,7 +88,7 @@ class Calibration:
             "params": self.params, "sigma_log": self.sigma_log, "param_names": self.param_names,
             "covariance": self.covariance, "n_points": self.n_points, "builds": self.builds,
             "residual_stats": self.residual_stats, "coverage": self.coverage, "families": self.families,
-            "archs": self.archs,
+            "archs": self.archs, "attn_depth": self.attn_depth,
             "created_at": self.created_at, "notes": self.notes,
         }
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from vtt.calibration import Calibration, find_calibration
-from vtt.cost import coverage
+from vtt.cost import coverage, depth_curve
 from vtt.cost.attention import attention_kind
 from vtt.cost.predict import ResolvedModel, memory_breakdown, predict_speed, speed_features
 from vtt.cost.weights import profile_from_mix
@@ -509,7 +509,7 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "fp16_tflops": hw.cpu_tflops or hw.fp16_tflops / 20,
         })
     mem = memory_breakdown(rm, arr, be.compute_overhead_gib, hw.unified_memory)
-    feats = speed_features(rm, hw, arr, be)
+    feats = depth_curve.attach(speed_features(rm, hw, arr, be), cal.attn_depth)
     sp = predict_speed(feats, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
     ext = coverage.extrapolation(attention_kind(rm.arch), feats, cal.all_params(), cal.coverage, cal.param_names,
                                  cal.builds, [getattr(q, "build", None) for q in qs], families=cal.families,
@@ -574,6 +574,8 @@ def _answer_group(rm: ResolvedModel, hw, be, cal: Calibration, qs: list[PlanQuer
             "arch": rm.arch.arch,
             "kind": rm.arch.kind,
             "extrapolated": bool(ext.extrapolated[j]),
+            # the prompt's full-attention time over its linear charge, from the calibration's measured depth curve
+            **({"attn_depth_factor": _round(float(feats.attn_depth[j]), 4)} if feats.attn_depth is not None else {}),
             "warnings": warn,
             **({"time_terms": {"pp_s": {k: v[j] for k, v in terms[0].items()} if q.n_prompt > 0 else None,
                                "tg_ms_per_token": {k: v[j] for k, v in terms[1].items()} if q.n_gen > 0 else None}}

@@ -15,6 +15,7 @@ from vtt.calibration import Calibration, describe_builds, split_by_era
 from vtt.calibrate.dataset import build_dataset
 from vtt.calibrate.fit import fit_calibration, residuals
 from vtt.calibrate.validate import MIN_BAND_ROWS, CrossValidation, abs_pct, cross_validate, sigma_keys, summarize
+from vtt.cost.depth_curve import attach, curves_from_ops
 from vtt.errors import VttError
 from vtt.specs.catalog import World
 
@@ -33,6 +34,9 @@ def calibrate_rows(rows: list[dict], world: World, hardware: str, backend: str, 
     hw = world.get_hardware(hardware)
     be = world.get_backend(backend)
     ds = build_dataset(rows, world, hw, cpu_backend=be.api == "cpu", backend=be)
+    # measured depth curves shape the attention the fit sees, as they will shape the answers
+    curves = curves_from_ops(op_rows or [])
+    ds.features = attach(ds.features, curves)
     base, names = be.defaults, None
     if era_of is not None:
         from vtt.calibrate.fit import free_params
@@ -42,6 +46,7 @@ def calibrate_rows(rows: list[dict], world: World, hardware: str, backend: str, 
     cal = fit_calibration(ds, hardware=hardware, backend=backend, base=base, names=names, cal_id=cal_id, notes=notes,
                           prior_scale=be.prior_scale)
     cal.builds = describe_builds(ds.rows) or cal.builds
+    cal.attn_depth = curves or None
     if era_of is not None and era_of.families and cal.families:  # its matmul terms are era_of's
         from vtt.calibrate.fit import union_families
 
@@ -155,7 +160,8 @@ def run_calibrate(world: World, hardware: str, backend: str, *, db: str | None =
     # around the shared fit: wider than the era calibration's own error, never narrower.
     shared = None
     if len(eras) > 1:
-        shared, _ = calibrate_rows([r for g in eras for r in g], world, hardware, backend, cross_validation=False)
+        shared, _ = calibrate_rows([r for g in eras for r in g], world, hardware, backend, cross_validation=False,
+                                   op_rows=op_rows)
     for i in reversed(range(len(eras))):
         era = f"--era{i}" if len(eras) > 1 else ""
         cal_id = f"{hardware}--{backend}--{stamp}" + (f"--{label}" if label else "") + era

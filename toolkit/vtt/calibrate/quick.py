@@ -83,6 +83,10 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
     # with the backend, rows carry their flash-attention kernel path (vtt.cost.attention), where it exists
     extra = {"backend": be} if "backend" in inspect.signature(build_dataset).parameters else {}
     ds = build_dataset(rows, world, hw, cpu_backend=be.api == "cpu", **extra)
+    from vtt.cost.depth_curve import attach, curves_from_ops
+
+    curves = curves_from_ops(op_rows or [])  # `vtt bench ops --profile depth` rows: the fit sees the curves
+    ds.features = attach(ds.features, curves)
     base = {**prior.all_params()}
     names = [k for k in free_params(ds) if k in base]
     names += [k for k in width_law_params(ds) if k in base and k not in names]
@@ -132,7 +136,7 @@ def fit_quick(rows: list[dict], world, hardware: str, backend: str, prior: Calib
         hardware=hardware, backend=backend,
         params={k: float(v) for k, v in params.items() if k in base},
         sigma_log=sigma, param_names=names, covariance=cov.tolist(), n_points=len(ds.rows), coverage=cells,
-        families=families, archs=dataset_archs(ds), builds=describe_builds(ds.rows),
+        families=families, archs=dataset_archs(ds), builds=describe_builds(ds.rows), attn_depth=curves or None,
         residual_stats={"in_sample": {"tg_rms_log": rms["tg"], "pp_rms_log": rms["pp"]},
                         "prior": prior.id, "prior_sd": sd_prior, "operator_rows": len(op_rows or []),
                         "operator_notes": notes, "models": sorted({x["model_id"] for x in ds.rows}),

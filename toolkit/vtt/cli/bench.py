@@ -212,7 +212,9 @@ def _run_rpc(cells, binary, n: int, tensor_split: str | None, baseline: bool, db
 @bench.command("ops")
 def ops(
     backend: str = typer.Option("CPU", "-b", "--backend", help="test-backend-ops backend: CPU, Vulkan0, ROCm0 ..."),
-    profile: str = typer.Option("ci", "--profile", help="ci (tiny, CPU), quick (what calibrate --quick runs), catalog (every catalog attention shape)."),
+    profile: str = typer.Option("ci", "--profile", help="ci (tiny, CPU), quick (what calibrate --quick runs), catalog (every catalog attention shape), depth (flash attention at KV 4K-64K: this machine's rate against depth)."),
+    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="depth profile: only these catalog models' attention shapes (repeatable; default every catalog model)."),
+    kv: Optional[str] = typer.Option(None, "--kv", help="depth profile: KV lengths, comma-separated (default 4096,8192,16384,32768,65536; at least 3 make a curve)."),
     label: Optional[str] = typer.Option(None, "--label", help="Name of this run (default ops-DATE-TIME)."),
     hardware: Optional[str] = typer.Option(None, "--hardware", help="Hardware spec id the rows describe (for vtt calibrate)."),
     vtt_backend: Optional[str] = typer.Option(None, "--vtt-backend", help="vtt backend id the rows describe (vulkan-nvidia ...)."),
@@ -229,16 +231,35 @@ def ops(
 
     Exit status: 0 ok; 2 bad input; 3 test-backend-ops missing, or no result came back.
 
+    The depth profile times flash attention alone at KV 4K-64K. Its rate at each length over the rate
+    at 4K is printed per shape; `vtt calibrate` stores it as a depth curve, which `vtt plan` then uses
+    for prompts at depth on models of that shape (vtt.cost.depth_curve): the measurement for a machine
+    whose attention slows down with depth (stock llama.cpp on RADV does; see validation/fa_depth).
+
     Example:
       vtt bench ops -b CPU --profile ci --label ci-ops
       vtt bench ops -b Vulkan0 --profile quick --hardware h200-141 --vtt-backend vulkan-nvidia
+      vtt bench ops -b Vulkan0 --profile depth -m qwen3.6-27b -m qwen3.6-35b-a3b --hardware strix-halo-128 --vtt-backend vulkan-radv
     """
-    from vtt.errors import EnvironmentProblem
+    from vtt.errors import BadQuery, EnvironmentProblem
     from vtt.harness.ops import bench_ops, op_cases
 
-    cases = op_cases(profile)
+    if (model or kv) and profile != "depth":
+        raise BadQuery("--model and --kv shape the depth profile only", hint="add --profile depth")
+    kvs = None
+    if kv:
+        try:
+            kvs = [int(x) for x in kv.split(",") if x.strip()]
+        except ValueError:
+            raise BadQuery(f"bad --kv '{kv}': give KV lengths as integers, e.g. 4096,16384,65536") from None
+        if not kvs or min(kvs) < 1 or max(kvs) > 1 << 22:
+            raise BadQuery(f"bad --kv '{kv}': lengths from 1 to {1 << 22}")
+    cases = op_cases(profile, models=model, kvs=kvs)
+
+    collected: list[dict] = []
 
     def show(rec: dict) -> None:
+        collected.append(rec)
         if as_json:
             print(json.dumps(rec), flush=True)
 
@@ -251,9 +272,28 @@ def ops(
               f"cases measured on {backend} in {summary['wall_s']:.1f} s -> {summary['db']}")
         for f in summary["failed"]:
             print(f"  {f}", file=sys.stderr)
+        if profile == "depth":
+            _print_depth_curves(collected)
     if not summary["results"]:
         raise EnvironmentProblem(f"test-backend-ops returned no results on backend {backend}",
                                  code="ops_no_results", hint="; ".join(summary["failed"]) or "check -b (CPU, Vulkan0 ...)")
+
+
+def _print_depth_curves(rows: list[dict]) -> None:
+    """Per shape: flash attention's seconds per FLOP at each KV length over those at the shortest."""
+    from vtt.cost.depth_curve import curves_from_ops
+
+    curves = curves_from_ops(rows)
+    if not curves:
+        print("  no shape has 3 KV lengths measured: no depth curve")
+        return
+    kvs = sorted({k for c in curves for k in c["n_kv"]})
+    print("  time per FLOP against the shortest KV (1.00 = vtt's linear charge holds):")
+    label = [f"{k // 1024}K" if k % 1024 == 0 else str(k) for k in kvs]
+    print("  " + f"{'shape (K/V width, heads/KV heads)':34s}" + "".join(f"{x:>7s}" for x in label))
+    for c in curves:
+        s = dict(zip(c["n_kv"], c["slowdown"]))
+        print("  " + f"{c['geometry']:34s}" + "".join(f"{s[k]:7.2f}" if k in s else "      -" for k in kvs))
 
 
 # Exit codes of `vtt bench serve` (see its --help).

@@ -170,4 +170,7 @@ def explain_lines(a: dict) -> list[str]:
             continue
         parts = sorted(((v / total, k) for k, v in terms.items() if v / total >= 0.005), reverse=True)
         out.append(f"  {what}: {total:.4g} {unit} = " + ", ".join(f"{k} {100 * share:.0f} %" for share, k in parts))
+        if key == "pp_s" and a.get("attn_depth_factor") not in (None, 1.0):
+            out.append(f"    attention at depth x{a['attn_depth_factor']:.2f} of its linear charge: this machine's "
+                       "measured flash-attention rate against KV length (vtt bench ops --profile depth)")
     return out

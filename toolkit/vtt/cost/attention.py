@@ -186,6 +186,12 @@ def q_rows(path_idx) -> np.ndarray:
     return np.array([Q_ROWS[x] for x in PATHS])[np.asarray(path_idx, dtype=int)]
 
 
+def attention_geometry(arch) -> tuple[int, int, int, int]:
+    """(K width, V width, query heads, KV heads) of the full layers' FLASH_ATTN_EXT as llama.cpp builds it:
+    MLA attends the cached latent (kv_lora_rank + rope wide K, one KV head shared by every query head)."""
+    return (int(arch.head_dim_k), int(arch.head_dim_v), int(arch.n_head), 1 if arch.mla else int(arch.n_head_kv))
+
+
 ATTENTION_KINDS = ("MHA", "GQA", "MLA", "wide-head", "SWA/hybrid")
 
 

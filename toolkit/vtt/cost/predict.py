@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vtt.cost import memory, throughput
+from vtt.cost import depth_curve, memory, throughput
+from vtt.cost.attention import attention_geometry
 from vtt.cost.coverage import Z90, band_sigma, depth_band
 from vtt.cost.weights import WeightProfile
 from vtt.specs.hardware import Hardware
@@ -136,6 +137,7 @@ def speed_features(r: ResolvedModel, hw: Hardware, q: dict[str, np.ndarray], bac
         kq_heads_swa=float(a.n_head * mix.count(MIXER_SWA)) * ones,
         n_shexp_layers=(float(a.ffns.count(FFN_MOE)) if a.n_expert_shared else 0.0) * ones,
         head_width=width_full * ones,
+        fa_geometry=np.full(n, depth_curve.geometry_key(*attention_geometry(a)), dtype=object),
         w_expert_decode_bytes=(w.expert_bytes * a.n_expert_used / a.n_expert if a.n_expert else 0.0) * ones,
         w_unplaced_bytes=w.unplaced_bytes * ones,
         p_expert_active=(3.0 * a.n_embd * a.n_ff_exp * a.n_expert_used * a.ffns.count(FFN_MOE) if a.n_expert else 0.0) * ones,

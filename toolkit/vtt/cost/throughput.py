@@ -192,6 +192,11 @@ class SpeedFeatures:
     # before llama.cpp's WMMA-MMQ switch without ROCBLAS_USE_HIPBLASLT, 0.5 when that is not known,
     # else 0 (vtt.cost.gemm; None: 0)
     tensile: np.ndarray | None = None
+    # FLASH_ATTN_EXT geometry of the full layers, 'd_k/d_v/n_head/n_head_kv' (vtt.cost.depth_curve.geometry_key)
+    fa_geometry: np.ndarray | None = None
+    # the full layers' prefill attention time over its linear charge, from this machine's measured
+    # depth curve of that geometry (vtt.cost.depth_curve.attach; None: 1, the linear charge)
+    attn_depth: np.ndarray | None = None
 
     def __len__(self):
         return len(self.n_prompt)
@@ -343,12 +348,14 @@ def prefill_terms(f: SpeedFeatures, params: dict) -> dict[str, np.ndarray]:
     (eff_full, rows_full, gqa_full), (eff_swa, rows_swa, gqa_swa) = _fa_groups(f, params)
     a_eff = _p(params, "attn_pp_eff")
     nofa = _p(params, "attn_nofa")
-    t_attn = (f.attn_flops_full * ctx_sum_full / np.where(f.flash_attn, eff_full, nofa)
+    # a measured depth curve (flash attention only: it is that kernel's) scales the full layers' kernel time
+    deep = np.where(f.flash_attn, f.attn_depth, 1.0) if f.attn_depth is not None else 1.0
+    t_attn = (f.attn_flops_full * ctx_sum_full * deep / np.where(f.flash_attn, eff_full, nofa)
               + f.attn_flops_swa * np.where(f.flash_attn, ctx_sum_swa_fa / eff_swa, ctx_sum_swa / nofa)) / (a_eff * f.peak_flops)
     t_kq = np.where(f.flash_attn, 0.0, _kq_bytes(f, params, ctx_sum_full, ctx_sum_swa)) / (_p(params, "bw_eff") * f.bw_bytes_s)
     # FA re-reads the cache once per query tile: n / q_tile passes over the mean attended KV.
     ctx_mid = d + n / 2
-    kv_reads = (f.kv_full_bytes_per_cell * ctx_mid / rows_full
+    kv_reads = (f.kv_full_bytes_per_cell * ctx_mid / rows_full * deep
                 + f.kv_swa_bytes_per_cell * np.minimum(ctx_mid, _swa_fa(f)) / rows_swa)
     t_kv = n * kv_reads / _p(params, "kv_tile_reuse") / (_p(params, "bw_eff") * f.bw_bytes_s)
     t_rec = n * (f.rec_flops if f.rec_flops is not None else 0.0) / (_p(params, "rec_pp_eff") * f.peak_flops)

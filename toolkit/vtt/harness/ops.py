@@ -116,16 +116,33 @@ def mul_mat_id_builtin(wtype: str, n_mats: int, n_used: int, m: int, n: int, k: 
 def attention_shapes(world) -> list[tuple[int, int, int, int]]:
     """Distinct (d_k, d_v, n_head, n_head_kv) of the catalog's attention layers (MLA: the cached
     latent, one KV head), widest heads first."""
-    out = set()
-    for m in world.models.values():
-        out.add((m.head_dim_k, m.head_dim_v, m.n_head, m.n_head_kv))
+    from vtt.cost.attention import attention_geometry
+
+    out = {attention_geometry(m) for m in world.models.values()}
     return sorted(out, key=lambda s: (-s[0], s[2] // s[3]))
 
 
-PROFILES = ("ci", "quick", "catalog")
+def model_shapes(models: list[str] | None, world=None) -> list[tuple[int, int, int, int]]:
+    """The attention shapes of catalog `models` (ids or aliases; None or empty: the whole catalog)."""
+    from vtt.specs.catalog import default_world
+
+    world = world or default_world()
+    if not models:
+        return attention_shapes(world)
+    from vtt.cost.attention import attention_geometry
+
+    out = []
+    for m in models:
+        g = attention_geometry(world.model(m))
+        if g not in out:
+            out.append(g)
+    return out
 
 
-def op_cases(profile: str, world=None) -> list[OpCase]:
+PROFILES = ("ci", "quick", "catalog", "depth")
+
+
+def op_cases(profile: str, world=None, models: list[str] | None = None, kvs: list[int] | None = None) -> list[OpCase]:
     """The case set of a profile.
 
     ci: tiny shapes for the CPU backend in CI (about 10 cases, ~1-2 s each).
@@ -135,6 +152,9 @@ def op_cases(profile: str, world=None) -> list[OpCase]:
       and KV 4K/16K plus decode at 16K, and the MoE expert matmuls llama.cpp ships perf cases for.
     catalog: every distinct attention shape of the catalog at n_q 1 and 512 and KV 4K/16K/32K,
       plus the quick matmuls.
+    depth: flash attention alone at the attention shapes of `models` (catalog ids; default every
+      catalog model) at n_q 512 and KV `kvs` (default 4K-64K): this machine's rate against depth, which `vtt calibrate`
+      stores as depth curves (vtt.cost.depth_curve). About 150 cases for the whole catalog.
     """
     if profile == "ci":
         return [mul_mat("f16", 512, 1, 512), mul_mat("q8_0", 512, 1, 512), mul_mat("q4_0", 512, 1, 512),
@@ -142,6 +162,11 @@ def op_cases(profile: str, world=None) -> list[OpCase]:
                 flash_attn(128, 128, 4, 1, 1, 512), mul_mat_id_builtin("q4_0", 128, 8, 768, 1, 2048)]
     if profile not in PROFILES:
         raise BadQuery(f"unknown ops profile '{profile}'", hint="one of: " + ", ".join(PROFILES))
+    if profile == "depth":
+        from vtt.cost.depth_curve import N_KV, N_Q
+
+        return [flash_attn(d_k, d_v, h, hkv, N_Q, n_kv) for d_k, d_v, h, hkv in model_shapes(models, world)
+                for n_kv in sorted(set(kvs or N_KV))]
     cases = [mul_mat(t, 4096, n, 4096) for t in ("f16", "q8_0", "q4_0", "q4_k", "mxfp4") for n in (1, 512)]
     cases += [mul_mat_id_builtin(t, 128, 8, 768, 512, 2048) for t in ("q4_0", "q8_0")]
     bands = [(128, 128, 32, 8), (256, 256, 16, 2), (576, 512, 20, 1)]  # GQA 4 / GQA 8 / MLA latent

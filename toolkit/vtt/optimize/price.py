@@ -79,11 +79,13 @@ class Pricer:
 
     def speed(self, rm, depth, n_prompt, n_gen, kv: str) -> tuple[np.ndarray, np.ndarray]:
         """(pp_tps, tg_tps) as llama-bench reports them for -p n_prompt -n n_gen -d depth."""
+        from vtt.cost.depth_curve import attach
         from vtt.cost.predict import predict_speed, speed_features
 
         depth, n_prompt, n_gen = (np.asarray(x, dtype=np.int64) for x in (depth, n_prompt, n_gen))
         arr = self._arrays(depth + n_prompt + n_gen, depth, n_prompt, n_gen, kv)
-        feats = speed_features(rm, self.hw, arr, self.be)  # the backend picks the attention kernel path
+        # the backend picks the attention kernel path; the calibration's depth curves its rate at depth
+        feats = attach(speed_features(rm, self.hw, arr, self.be), self.cal.attn_depth)
         sp = predict_speed(feats, self.cal.all_params(), self.cal.sigma_log, self.cal.param_names or None, None)
         return sp["pp_tps"], sp["tg_tps"]
 
