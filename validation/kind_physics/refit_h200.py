@@ -34,9 +34,10 @@ import common  # noqa: E402
 from shipped_coverage import SHIPPED, op_rows, quick_rows  # noqa: E402
 
 
-def refit(results: Path | None = None, device_prior: bool = False):
+def refit(results: Path | None = None, device_prior: bool = False, extra_ops: list[dict] | None = None):
     """fit_quick with today's vtt on a session's quick rows (default: shipped_coverage.RESULTS, the run
-    with the MLA cell; H200 / "results": the first session's, no MLA cell) and its operator rows."""
+    with the MLA cell; H200 / "results": the first session's, no MLA cell) and its operator rows (plus
+    `extra_ops`: validation/fa_depth/transfer.py adds the depth sweep's)."""
     from vtt.calibration import load_calibration_file
     from vtt.calibrate.quick import fit_quick
     from vtt.specs.catalog import default_world
@@ -58,7 +59,7 @@ def refit(results: Path | None = None, device_prior: bool = False):
         rows, ops = quick_rows(tmp), op_rows()
     finally:
         sc.RESULTS = saved
-    return fit_quick(rows, world, common.HARDWARE, common.BACKEND, prior, op_rows=ops,
+    return fit_quick(rows, world, common.HARDWARE, common.BACKEND, prior, op_rows=ops + (extra_ops or []),
                      cal_id="h200-141--vulkan-nvidia--quick"), tmp
 
 
