@@ -91,6 +91,10 @@ def calibrate(
     replace an existing calibration unless --force. --use ID makes an older one current again;
     --remove ID deletes one of yours. Labels name files, so they are letters, digits, '.', '_', '-'.
 
+    Operator rows of the same hardware x backend in the store (`vtt bench ops`) fill what the
+    llama-bench rows leave open; those of `--profile depth` become depth curves: prompts at depth on
+    models of a measured attention shape follow this machine's flash-attention rate against KV length.
+
     Examples:
 
       vtt calibrate --backend vulkan-radv
