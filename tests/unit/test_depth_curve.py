@@ -131,3 +131,15 @@ def test_a_curve_comes_from_one_run_not_a_mix_of_days():
     quick = [{**_row(256, 16, 2, 512, kv, r), "run_id": 3} for kv, r in ((4096, 90.0), (16384, 100.0))]
     (c,) = curves_from_ops(quick + sweep)
     assert c["slowdown"] == [1.0, round(112 / 138, 4), round(112 / 146, 4)]
+
+
+@pytest.mark.parametrize("bad", ["curve", [{"geometry": "256/256/24/4", "n_kv": [65536, 4096], "slowdown": [1, 2]}],
+                                 [{"geometry": "256/256/24/4", "n_kv": [4096, "x"], "slowdown": [1, 2]}],
+                                 [{"geometry": "256/256/24/4", "n_kv": [4096, 8192], "slowdown": [1, -2]}],
+                                 [{"geometry": 7, "n_kv": [4096, 8192], "slowdown": [1, 2]}]])
+def test_a_damaged_curve_in_a_calibration_file_is_a_clear_error(bad):
+    from vtt.calibration import Calibration
+    from vtt.errors import SpecError
+
+    with pytest.raises(SpecError, match="attn_depth"):
+        Calibration.from_dict({"id": "x", "hardware": "h", "backend": "b", "params": {}, "attn_depth": bad})

@@ -94,7 +94,12 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        cal = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        if cal.attn_depth is not None:
+            from vtt.cost.depth_curve import check_curves
+
+            check_curves(cal.attn_depth, f"calibration {cal.id}")
+        return cal
 
 
 def parse_build_range(text) -> tuple[int, int] | None:

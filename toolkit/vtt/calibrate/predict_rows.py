@@ -37,7 +37,8 @@ def predict_rows(rows: list[dict], calibration=None) -> list[tuple[float, float,
             out.append(None)
             continue
         cal = calibration or find_calibration(world.roots, hw.id, be.id, None, be.defaults)
-        sp = predict_speed(attach(ds.features, cal.attn_depth), cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
+        f = attach(ds.features, cal.attn_depth)
+        sp = predict_speed(f, cal.all_params(), cal.sigma_log, cal.param_names or None, cal.cov())
         key = "tg" if ds.is_tg[0] else "pp"
         out.append((float(sp[f"{key}_tps"][0]), float(sp[f"{key}_lo"][0]), float(sp[f"{key}_hi"][0])))
     return out
