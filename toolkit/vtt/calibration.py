@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vtt.cost.throughput import PARAM_DEFAULTS
-from vtt.errors import UnknownName
+from vtt.errors import SpecError, UnknownName
 
 # Builds where a backend's kernels changed enough that rows on either side must not be pooled:
 # the first build of each new era. ROCm flash attention on the WMMA path got 1.5-2.6x faster
@@ -96,10 +96,32 @@ class Calibration:
     def from_dict(cls, d: dict) -> Calibration:
         cal = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
         if cal.attn_depth is not None:
-            from vtt.cost.depth_curve import check_curves
-
-            check_curves(cal.attn_depth, f"calibration {cal.id}")
+            check_depth_curves(cal.attn_depth, f"calibration {cal.id}")
         return cal
+
+
+def check_depth_curves(curves, source: str = "calibration") -> list[dict] | None:
+    """Depth curves (vtt.cost.depth_curve) as a calibration file holds them, or a SpecError naming what is
+    wrong: a hand-edited or damaged file must not reach np.interp (unsorted lengths answer nonsense,
+    strings a traceback)."""
+    if curves is None:
+        return None
+    if not isinstance(curves, list):
+        raise SpecError(f"{source}: attn_depth must be a list of depth curves", hint="delete the key, or re-run vtt calibrate")
+    for i, c in enumerate(curves):
+        ok = isinstance(c, dict) and isinstance(c.get("geometry"), str) and isinstance(c.get("n_kv"), list) \
+            and isinstance(c.get("slowdown"), list) and len(c["n_kv"]) == len(c["slowdown"]) >= 2
+        try:
+            kv = np.asarray(c["n_kv"], dtype=float) if ok else None
+            s = np.asarray(c["slowdown"], dtype=float) if ok else None
+        except (TypeError, ValueError):
+            ok = False
+        ok = ok and bool(np.all(np.isfinite(kv)) and np.all(np.diff(kv) > 0) and kv[0] > 0
+                         and np.all(np.isfinite(s)) and np.all(s > 0) and np.all(s < 1e3))
+        if not ok:
+            raise SpecError(f"{source}: attn_depth[{i}] is not a depth curve (geometry, increasing n_kv, one positive "
+                            "slowdown per length)", hint="delete it, or re-run vtt calibrate")
+    return curves
 
 
 def parse_build_range(text) -> tuple[int, int] | None:

@@ -65,31 +65,6 @@ def curves_from_ops(rows: list[dict]) -> list[dict]:
     return out
 
 
-def check_curves(curves, source: str = "calibration") -> list[dict] | None:
-    """`curves` as a calibration file holds them, or a SpecError naming what is wrong: a hand-edited or
-    damaged file must not reach np.interp (unsorted lengths answer nonsense, strings a traceback)."""
-    from vtt.errors import SpecError
-
-    if curves is None:
-        return None
-    if not isinstance(curves, list):
-        raise SpecError(f"{source}: attn_depth must be a list of depth curves", hint="delete the key, or re-run vtt calibrate")
-    for i, c in enumerate(curves):
-        ok = isinstance(c, dict) and isinstance(c.get("geometry"), str) and isinstance(c.get("n_kv"), list) \
-            and isinstance(c.get("slowdown"), list) and len(c["n_kv"]) == len(c["slowdown"]) >= 2
-        try:
-            kv = np.asarray(c["n_kv"], dtype=float) if ok else None
-            s = np.asarray(c["slowdown"], dtype=float) if ok else None
-        except (TypeError, ValueError):
-            ok = False
-        ok = ok and bool(np.all(np.isfinite(kv)) and np.all(np.diff(kv) > 0) and kv[0] > 0
-                         and np.all(np.isfinite(s)) and np.all(s > 0) and np.all(s < 1e3))
-        if not ok:
-            raise SpecError(f"{source}: attn_depth[{i}] is not a depth curve (geometry, increasing n_kv, one positive "
-                            "slowdown per length)", hint="delete it, or re-run vtt calibrate")
-    return curves
-
-
 def slowdown(curve: dict, depth, n_prompt) -> np.ndarray:
     """The prompt's full-attention time over its linear time under `curve` (1: the rate of the shortest length)."""
     d = np.atleast_1d(np.asarray(depth, dtype=float))
