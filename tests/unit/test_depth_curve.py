@@ -124,6 +124,14 @@ def test_calibrate_stores_the_curve_and_plan_answers_with_it(tmp_path, monkeypat
     other = plan_many([{"model": "llama-2-7b", "quant": "Q4_0", "hardware": "strix-halo-128", "backend": "vulkan-radv",
                         "depth": 65536, "calibration": curved.id}])[0]
     assert "attn_depth_factor" not in other or other["attn_depth_factor"] == 1.0
+    # vtt catalog coverage lists the shapes that have a curve
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "vtt.cli", "catalog", "coverage", "--hardware", "strix-halo-128",
+                          "--backend", "vulkan-radv"], capture_output=True, text=True, env={**os.environ}, timeout=60)
+    assert out.returncode == 0 and "depth curve 256/256/24/4: 4096 x1" in out.stdout
 
 
 def test_a_curve_comes_from_one_run_not_a_mix_of_days():

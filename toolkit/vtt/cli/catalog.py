@@ -92,3 +92,10 @@ def _coverage(world, search, json_out, hardware=None, backend=None) -> None:
         if cal.archs and not json_out:  # an answer for another architecture says so (vtt.cost.coverage)
             print(f"{cal.hardware:16s} {cal.backend:14s} architectures: "
                   + "; ".join(f"{t} {', '.join(cal.archs.get(t, [])) or '-'}" for t in ("pp", "tg")))
+        for curve in cal.attn_depth or []:  # shapes whose prompts at depth follow a measured rate (vtt.cost.depth_curve)
+            if json_out:
+                print(json.dumps({"hardware": cal.hardware, "backend": cal.backend, "depth_curve": curve,
+                                  "calibration": cal.id}))
+            else:
+                print(f"{cal.hardware:16s} {cal.backend:14s} depth curve {curve['geometry']}: "
+                      + ", ".join(f"{k} x{v:g}" for k, v in zip(curve["n_kv"], curve["slowdown"])))
