@@ -100,12 +100,10 @@ class Calibration:
         return cal
 
 
-def check_depth_curves(curves, source: str = "calibration") -> list[dict] | None:
+def check_depth_curves(curves, source: str = "calibration") -> None:
     """Depth curves (vtt.cost.depth_curve) as a calibration file holds them, or a SpecError naming what is
     wrong: a hand-edited or damaged file must not reach np.interp (unsorted lengths answer nonsense,
     strings a traceback)."""
-    if curves is None:
-        return None
     if not isinstance(curves, list):
         raise SpecError(f"{source}: attn_depth must be a list of depth curves", hint="delete the key, or re-run vtt calibrate")
     for i, c in enumerate(curves):
@@ -121,7 +119,6 @@ def check_depth_curves(curves, source: str = "calibration") -> list[dict] | None
         if not ok:
             raise SpecError(f"{source}: attn_depth[{i}] is not a depth curve (geometry, increasing n_kv, one positive "
                             "slowdown per length)", hint="delete it, or re-run vtt calibrate")
-    return curves
 
 
 def parse_build_range(text) -> tuple[int, int] | None:

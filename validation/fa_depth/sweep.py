@@ -76,26 +76,22 @@ def predict(out: Path = HERE / "predictions.jsonl") -> None:
 
 
 def analyze(results: Path = HERE / "results") -> list[dict]:
-    from vtt.harness.ops import case_of, parse_sql_line
+    from vtt.harness.ops import sql_records
 
     pred = {(r["mode"], r["case"]): r for r in map(json.loads, (HERE / "predictions.jsonl").read_text().splitlines())}
     geometry = {c.key: g for g, c in cases()}
-    ops = [c for _, c in cases()]
     rows = []
     for mode in MODES:
         f = results / f"{mode}.sql"
         if not f.is_file():
             continue
-        for line in f.read_text().splitlines():
-            r = parse_sql_line(line)
-            if not r or r.get("test_mode") != "perf" or not r.get("time_us"):
+        # read as `vtt bench ops` reads its own output: each row matched to its generic op, FLOP/s from the shape
+        for r in sql_records(f.read_text().splitlines(), [c for _, c in cases()]):
+            if not r["time_us"] or r["case_key"] is None:
                 continue
-            c = case_of(r, ops)  # vtt bench ops' own matching of a result row to its generic op
-            if c is None:
-                continue
-            rows.append({"mode": mode, "geometry": geometry[c.key], "n_q": c.dims["n_q"], "n_kv": c.dims["n_kv"],
-                         "time_us": r["time_us"], "tflops": c.flops() / (r["time_us"] * 1e-6) / 1e12,
-                         "pred_tflops": pred.get((mode, c.key), {}).get("tflops")})
+            rows.append({"mode": mode, "geometry": geometry[r["case_key"]], "n_q": r["shape"]["n_q"],
+                         "n_kv": r["shape"]["n_kv"], "time_us": r["time_us"], "tflops": r["flops_s"] / 1e12,
+                         "pred_tflops": pred.get((mode, r["case_key"]), {}).get("tflops")})
     return rows
 
 

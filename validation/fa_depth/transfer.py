@@ -37,20 +37,28 @@ for p in (ROOT / "toolkit", HERE.parent / "kind_physics", HERE.parent / "h200", 
     sys.path.insert(0, str(p))
 
 
+def op_rows(sql: Path, cases) -> list[dict]:
+    """A test-backend-ops SQL file's timed rows as `vtt bench ops` stores them (vtt.harness.ops.sql_records)."""
+    from vtt.harness.ops import sql_records
+
+    return [r for r in sql_records(sql.read_text().splitlines(), cases) if r["time_us"]]
+
+
 def sweep_op_rows(mode: str = "coopmat2") -> list[dict]:
-    """The sweep's result lines as `vtt bench ops` stores them (vtt.harness.ops.result_record)."""
+    """The sweep's rows, of one run, as this card's stored operator rows."""
     import sweep
 
-    from vtt.harness.ops import case_of, parse_sql_line, result_record
+    return [{**r, "hardware": "h200-141", "backend": "vulkan-nvidia", "run_id": f"fa_depth-{mode}"}
+            for r in op_rows(HERE / "results" / f"{mode}.sql", [c for _, c in sweep.cases()])]
 
-    cases = [c for _, c in sweep.cases()]
-    out = []
-    for line in (HERE / "results" / f"{mode}.sql").read_text().splitlines():
-        r = parse_sql_line(line)
-        if r and r.get("test_mode") == "perf" and r.get("time_us"):
-            out.append({**result_record(r, case_of(r, cases)), "hardware": "h200-141", "backend": "vulkan-nvidia",
-                        "run_id": f"fa_depth-{mode}"})
-    return out
+
+def shipped_calibration():
+    """The shipped H200 calibration; answers from its variants go through a fresh XDG data home (_answers
+    exports each variant there, where `vtt plan --calibration` finds it)."""
+    from vtt.calibration import load_calibration_file
+
+    os.environ["XDG_DATA_HOME"] = str(Path(tempfile.mkdtemp(prefix="vtt-fa-transfer-")) / "xdg")
+    return load_calibration_file(ROOT / "toolkit/vtt/_specs/calibrations/h200-141/vulkan-nvidia.yaml")
 
 
 def hybrid_rows(cal, tmp: Path) -> list[dict]:
@@ -128,12 +136,9 @@ def predict(out: Path = HERE / "predictions_transfer.jsonl") -> None:
     from matrix import header_files
     from unseen import HYBRID
 
-    from vtt.calibration import load_calibration_file
     from vtt.cost.depth_curve import curves_from_ops
 
-    tmp = Path(tempfile.mkdtemp(prefix="vtt-fa-transfer-"))
-    os.environ["XDG_DATA_HOME"] = str(tmp / "xdg")
-    shipped = load_calibration_file(ROOT / "toolkit/vtt/_specs/calibrations/h200-141/vulkan-nvidia.yaml")
+    shipped = shipped_calibration()
     curved = replace(shipped, id=shipped.id + "--fa-depth-sweep", attn_depth=curves_from_ops(sweep_op_rows()))
     files = header_files(HYBRID, "vtt-transfer-")
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -149,11 +154,7 @@ def _session_answers(curves: list[dict]) -> dict:
     from matrix import header_files
     from unseen import HYBRID
 
-    from vtt.calibration import load_calibration_file
-
-    tmp = Path(tempfile.mkdtemp(prefix="vtt-fa-transfer-"))
-    os.environ["XDG_DATA_HOME"] = str(tmp / "xdg")
-    shipped = load_calibration_file(ROOT / "toolkit/vtt/_specs/calibrations/h200-141/vulkan-nvidia.yaml")
+    shipped = shipped_calibration()
     rows = _answers(replace(shipped, id=shipped.id + "--session", attn_depth=curves), header_files(HYBRID, "vtt-tr-"), "s")
     return {(r["model_file"], r["n_depth"]): r["pp_tps"] for r in rows}
 
@@ -162,7 +163,7 @@ def analyze(results: Path = HERE / "results_transfer") -> str:
     """Measured pp at each depth against both predictions, and the depth ratio pp(d) / pp(0) of each; the
     session's own operator curves beside the sweep's."""
     from vtt.cost.depth_curve import curves_from_ops
-    from vtt.harness.ops import case_of, op_cases, parse_sql_line, result_record
+    from vtt.harness.ops import op_cases
 
     pred = {(p["model_file"], p["n_depth"], p["variant"]): p
             for p in map(json.loads, (HERE / "predictions_transfer.jsonl").read_text().splitlines())}
@@ -170,10 +171,7 @@ def analyze(results: Path = HERE / "results_transfer") -> str:
     for r in map(json.loads, (results / "bench.jsonl").read_text().splitlines()):
         if r.get("n_prompt") and not r.get("n_gen"):
             meas[(Path(r["model_filename"]).name, int(r["n_depth"]))] = (r["avg_ts"], r["stddev_ts"] / r["avg_ts"])
-    cases = op_cases("depth", models=list(HYBRID_MODELS))
-    ops = [result_record(x, case_of(x, cases)) for x in map(parse_sql_line, (results / "ops.sql").read_text().splitlines())
-           if x and x.get("test_mode") == "perf" and x.get("time_us")]
-    session_curves = curves_from_ops(ops)
+    session_curves = curves_from_ops(op_rows(results / "ops.sql", op_cases("depth", models=list(HYBRID_MODELS))))
     session = {c["geometry"]: c for c in session_curves}
     after = _session_answers(session_curves)  # not a prediction: the same session's operator rows
     L = ["| model | depth | measured t/s (spread) | vtt linear | with the sweep's curve | pp(d) / pp(4K): measured | "

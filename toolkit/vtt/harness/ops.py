@@ -131,12 +131,7 @@ def model_shapes(models: list[str] | None, world=None) -> list[tuple[int, int, i
         return attention_shapes(world)
     from vtt.cost.attention import attention_geometry
 
-    out = []
-    for m in models:
-        g = attention_geometry(world.model(m))
-        if g not in out:
-            out.append(g)
-    return out
+    return list(dict.fromkeys(attention_geometry(world.model(m)) for m in models))  # asked order, no repeats
 
 
 PROFILES = ("ci", "quick", "catalog", "depth")
@@ -307,16 +302,18 @@ def _drain(path: Path, seen: int, cases: list[OpCase], run: OpsRun, on_result) -
         lines = path.read_text(errors="replace").split("\n")[:-1]  # the last piece may be partial
     except OSError:
         return seen
-    for line in lines[seen:]:
-        row = parse_sql_line(line)
-        if row is None or row.get("test_mode") != "perf":
-            continue
-        case = case_of(row, cases)
-        rec = result_record(row, case)
+    for rec in sql_records(lines[seen:], cases):
         run.results.append(rec)
         if on_result:
             on_result(rec)
     return len(lines)
+
+
+def sql_records(lines, cases: list[OpCase]) -> list[dict]:
+    """The perf rows of test-backend-ops `--output sql` lines as stored results (result_record), each
+    matched to its case: what `vtt bench ops` stores, for output read back from a file."""
+    rows = (parse_sql_line(line) for line in lines)
+    return [result_record(r, case_of(r, cases)) for r in rows if r is not None and r.get("test_mode") == "perf"]
 
 
 def result_record(row: dict, case: OpCase | None) -> dict:
